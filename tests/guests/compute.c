@@ -1,0 +1,41 @@
+/* compute: a busy loop interrupted by the PIT at 1000 Hz.  The IRQ0 handler
+ * mixes the loop counter and accumulator it interrupted into a hash, so the
+ * printed hash depends on where each tick landed: it differs between two
+ * plain runs and must be identical between a recording and its replay.
+ * The loop ends after a fixed number of ticks, not iterations, so it stays
+ * short on PVM (CPL0 runs in KVM's emulator) and still sees ticks on fast
+ * hosts. */
+#include "rt/rt.h"
+
+#define TICKS 30
+
+static volatile uint32_t ticks;
+static volatile uint64_t counter, acc, hash = MIX64_INIT;
+
+static void on_tick(struct rt_frame *f)
+{
+	(void)f;
+	hash = mix64(mix64(hash, counter), acc);
+	ticks++;
+}
+
+int main(uint32_t magic, struct mb_info *mbi)
+{
+	(void)magic, (void)mbi;
+	rt_printf("compute: %d ticks of work at 1000 Hz\n", TICKS);
+	rt_set_handler(IRQ_BASE + 0, on_tick);
+	pit_start(1000);
+	pic_unmask(0);
+	sti();
+	while (ticks < TICKS) {
+		acc = acc * 6364136223846793005ull + counter;
+		counter = counter + 1;
+	}
+	cli();
+	pic_mask(0);
+	pit_stop();
+	rt_printf("compute: iterations %llu\n", (unsigned long long)counter);
+	rt_printf("compute: hash %016llx\n", (unsigned long long)hash);
+	rt_printf("compute: done\n");
+	return RT_EXIT_OK;
+}
