@@ -1,0 +1,163 @@
+#include "core/exit.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+
+const char *exit_reason_name(unsigned reason)
+{
+	switch (reason) {
+	case KVM_EXIT_UNKNOWN: return "UNKNOWN";
+	case KVM_EXIT_EXCEPTION: return "EXCEPTION";
+	case KVM_EXIT_IO: return "IO";
+	case KVM_EXIT_HYPERCALL: return "HYPERCALL";
+	case KVM_EXIT_DEBUG: return "DEBUG";
+	case KVM_EXIT_HLT: return "HLT";
+	case KVM_EXIT_MMIO: return "MMIO";
+	case KVM_EXIT_IRQ_WINDOW_OPEN: return "IRQ_WINDOW_OPEN";
+	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
+	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
+	case KVM_EXIT_INTR: return "INTR";
+	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
+	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
+	case KVM_EXIT_X86_RDMSR: return "RDMSR";
+	case KVM_EXIT_X86_WRMSR: return "WRMSR";
+	default: return "?";
+	}
+}
+
+static bool mmio_seen(struct vm *vm, uint64_t addr)
+{
+	for (unsigned i = 0; i < vm->mmio_seen_n; i++)
+		if (vm->mmio_seen[i] == addr)
+			return true;
+	/* Once the table is full, stop reporting rather than flood stderr. */
+	if (vm->mmio_seen_n == sizeof(vm->mmio_seen) / sizeof(vm->mmio_seen[0]))
+		return true;
+	vm->mmio_seen[vm->mmio_seen_n++] = addr;
+	return false;
+}
+
+/* An access no device claims: all-ones on read, ignored on write; reported
+ * once per address with -v; a clean stop with --strict. */
+static void unknown_access(struct vm *vm, enum bus_space space, uint64_t addr,
+			   uint8_t *data, uint32_t len, bool is_write)
+{
+	const char *what = space == BUS_PIO ? "I/O port" : "MMIO address";
+	bool first;
+
+	if (!is_write)
+		memset(data, 0xff, len);
+	if (space == BUS_PIO) {
+		uint16_t p = (uint16_t)addr;
+		first = !(vm->pio_seen[p >> 3] & (1u << (p & 7)));
+		vm->pio_seen[p >> 3] |= (uint8_t)(1u << (p & 7));
+	} else {
+		first = !mmio_seen(vm, addr);
+	}
+	if (vm->opt.strict) {
+		char insn[256];
+		vm_describe_insn(vm, insn, sizeof(insn));
+		vm_request_stop(vm, ST_STRICT, "--strict: guest %s unknown %s %#" PRIx64 " (%u byte%s) at %s",
+				is_write ? "wrote" : "read", what, addr, len, len == 1 ? "" : "s", insn);
+		return;
+	}
+	if (first && ttvm_verbosity >= 1) {
+		char insn[256];
+		vm_describe_insn(vm, insn, sizeof(insn));
+		log_info("unknown %s %#" PRIx64 " %s (%u byte%s) at %s; %s", what, addr,
+			 is_write ? "written" : "read", len, len == 1 ? "" : "s", insn,
+			 is_write ? "ignored" : "read as all-ones");
+	}
+}
+
+static void do_access(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data,
+		      uint32_t len, bool is_write)
+{
+	int r = bus_access(vm->bus, space, addr, data, len, is_write);
+	if (r)
+		unknown_access(vm, space, addr, data, len, is_write);
+}
+
+static enum exit_action handle_io(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t size = run->io.size, count = run->io.count;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* The data area lies inside the kvm_run mapping; KVM fills in the
+	 * offset, but check it anyway: the dispatcher also runs on made-up
+	 * exits. */
+	if ((size != 1 && size != 2 && size != 4) || run->io.data_offset >= vm->run_size ||
+	    (uint64_t)size * count > vm->run_size - run->io.data_offset) {
+		vm_request_stop(vm, ST_INTERNAL, "malformed I/O exit (port %#x, size %u, count %u)",
+				run->io.port, size, count);
+		return EXIT_STOP;
+	}
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	for (uint32_t i = 0; i < count && !vm->stop; i++)
+		do_access(vm, BUS_PIO, run->io.port, data + (size_t)i * size, size, is_write);
+	return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
+}
+
+static enum exit_action handle_mmio(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t len = run->mmio.len;
+
+	if (len == 0 || len > sizeof(run->mmio.data)) {
+		vm_request_stop(vm, ST_INTERNAL, "malformed MMIO exit (address %#llx, length %u)",
+				(unsigned long long)run->mmio.phys_addr, len);
+		return EXIT_STOP;
+	}
+	do_access(vm, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+	return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
+}
+
+static enum exit_action stop_with_insn(struct vm *vm, int status, const char *what)
+{
+	char insn[256];
+	vm_describe_insn(vm, insn, sizeof(insn));
+	vm_request_stop(vm, status, "%s at %s", what, insn);
+	return EXIT_STOP;
+}
+
+enum exit_action exit_dispatch(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	char what[160];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		return handle_io(vm);
+	case KVM_EXIT_MMIO:
+		return handle_mmio(vm);
+	case KVM_EXIT_HLT:
+		return EXIT_HALT;
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+	case KVM_EXIT_INTR:
+		return EXIT_CONTINUE;
+	case KVM_EXIT_SHUTDOWN:
+		return stop_with_insn(vm, ST_TRIPLE, "triple fault (guest shut down)");
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			vm_request_stop(vm, ST_RESET, "guest requested a system reset");
+			return EXIT_STOP;
+		}
+		return stop_with_insn(vm, ST_TRIPLE, "guest shut down (system event)");
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof(what), "KVM internal error (suberror %u%s)", run->internal.suberror,
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": instruction emulation failed" : "");
+		return stop_with_insn(vm, ST_INTERNAL, what);
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed (hardware reason %#llx)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return stop_with_insn(vm, ST_INTERNAL, what);
+	default:
+		snprintf(what, sizeof(what), "unexpected KVM exit %u (%s)", run->exit_reason,
+			 exit_reason_name(run->exit_reason));
+		return stop_with_insn(vm, ST_INTERNAL, what);
+	}
+}

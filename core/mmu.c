@@ -1,0 +1,143 @@
+/* Guest-virtual to guest-physical translation and instruction reports.
+ *
+ * Used for crash reports (disassemble the faulting instruction) and later by
+ * the gdb stub; it walks the guest's own page tables in guest RAM, never
+ * trusting an entry to point inside RAM. */
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/vm.h"
+
+#define CR0_PG (1ull << 31)
+#define CR4_PSE (1ull << 4)
+#define CR4_PAE (1ull << 5)
+#define CR4_LA57 (1ull << 12)
+#define EFER_LMA (1ull << 10)
+#define PTE_P 1ull
+#define PTE_PS (1ull << 7)
+#define ADDR_MASK 0x000ffffffffff000ull
+
+static int read_pte64(struct vm *vm, uint64_t gpa, uint64_t *pte)
+{
+	const void *p = vm_gpa_ptr(vm, gpa, 8);
+	if (!p)
+		return -EFAULT;
+	memcpy(pte, p, 8);
+	return (*pte & PTE_P) ? 0 : -EFAULT;
+}
+
+int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa)
+{
+	if (!(s->cr0 & CR0_PG)) {
+		*gpa = (s->cr0 & 1) ? (gva & 0xffffffffull) : (gva & 0xfffffull);
+		return 0;
+	}
+	if (!(s->cr4 & CR4_PAE)) {
+		/* 32-bit paging: 4 KiB pages, or 4 MiB with PSE. */
+		uint32_t va = (uint32_t)gva, pde, pte;
+		const void *p = vm_gpa_ptr(vm, (s->cr3 & 0xfffff000u) + ((va >> 22) << 2), 4);
+		if (!p)
+			return -EFAULT;
+		memcpy(&pde, p, 4);
+		if (!(pde & 1))
+			return -EFAULT;
+		if ((pde & PTE_PS) && (s->cr4 & CR4_PSE)) {
+			*gpa = (pde & 0xffc00000u) + (va & 0x3fffffu);
+			return 0;
+		}
+		p = vm_gpa_ptr(vm, (pde & 0xfffff000u) + (((va >> 12) & 0x3ff) << 2), 4);
+		if (!p)
+			return -EFAULT;
+		memcpy(&pte, p, 4);
+		if (!(pte & 1))
+			return -EFAULT;
+		*gpa = (pte & 0xfffff000u) + (va & 0xfffu);
+		return 0;
+	}
+	uint64_t pte, table;
+	int level;
+	if (s->efer & EFER_LMA) {
+		level = (s->cr4 & CR4_LA57) ? 5 : 4;
+		table = s->cr3 & ADDR_MASK;
+	} else {
+		/* PAE: four PDPTEs at CR3 (32-byte aligned). */
+		if (read_pte64(vm, (s->cr3 & 0xffffffe0u) + (((gva >> 30) & 3) << 3), &pte))
+			return -EFAULT;
+		table = pte & ADDR_MASK;
+		level = 2;
+	}
+	for (; level >= 1; level--) {
+		unsigned shift = 12 + 9 * (unsigned)(level - 1);
+		if (read_pte64(vm, table + (((gva >> shift) & 0x1ff) << 3), &pte))
+			return -EFAULT;
+		if (level == 1 || ((pte & PTE_PS) && level <= 3)) {
+			uint64_t mask = (1ull << shift) - 1;
+			*gpa = ((pte & ADDR_MASK) & ~mask) + (gva & mask);
+			return 0;
+		}
+		table = pte & ADDR_MASK;
+	}
+	return -EFAULT;
+}
+
+size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t gpa, va = gva + done;
+		size_t chunk = 4096 - (va & 4095);
+		if (chunk > len - done)
+			chunk = len - done;
+		if (vm_gva_to_gpa(vm, s, va, &gpa))
+			break;
+		const void *p = vm_gpa_ptr(vm, gpa, chunk);
+		if (!p)
+			break;
+		memcpy((uint8_t *)buf + done, p, chunk);
+		done += chunk;
+	}
+	return done;
+}
+
+void vm_describe_insn(struct vm *vm, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs s;
+	uint8_t code[16];
+	csh cs;
+	cs_insn *insn;
+
+	if (vcpu_get_regs(vm, &regs) || vcpu_get_sregs(vm, &s)) {
+		snprintf(buf, len, "RIP unknown (cannot read vCPU registers)");
+		return;
+	}
+	uint64_t ip = s.cs.base + regs.rip;
+	cs_mode mode = !(s.cr0 & 1) ? CS_MODE_16 : s.cs.l ? CS_MODE_64 : s.cs.db ? CS_MODE_32 : CS_MODE_16;
+	size_t n = vm_read_virt(vm, &s, ip, code, sizeof(code));
+	int w = snprintf(buf, len, "RIP %#" PRIx64 " (cs %#x)", (uint64_t)regs.rip, s.cs.selector);
+	if (w < 0 || (size_t)w >= len)
+		return;
+	if (n == 0) {
+		snprintf(buf + w, len - (size_t)w, ": code not readable");
+		return;
+	}
+	if (cs_open(CS_ARCH_X86, mode, &cs) != CS_ERR_OK) {
+		snprintf(buf + w, len - (size_t)w, ": capstone unavailable");
+		return;
+	}
+	if (cs_disasm(cs, code, n, ip, 1, &insn) == 1) {
+		char hex[3 * 16 + 1] = "";
+		for (size_t i = 0; i < insn[0].size && i < 16; i++)
+			sprintf(hex + 3 * i, "%02x ", insn[0].bytes[i]);
+		hex[strlen(hex) ? strlen(hex) - 1 : 0] = 0;
+		snprintf(buf + w, len - (size_t)w, ": %s %s [%s]", insn[0].mnemonic, insn[0].op_str, hex);
+		cs_free(insn, 1);
+	} else {
+		snprintf(buf + w, len - (size_t)w, ": undecodable bytes %02x %02x %02x %02x",
+			 code[0], n > 1 ? code[1] : 0, n > 2 ? code[2] : 0, n > 3 ? code[3] : 0);
+	}
+	cs_close(&cs);
+}

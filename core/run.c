@@ -1,0 +1,232 @@
+#include "core/run.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/exit.h"
+#include "core/log.h"
+#include "core/vm.h"
+#include "devices/pic.h"
+#include "devices/uart.h"
+
+#define NS_PER_MS 1000000ull
+/* How often the loop may poll the serial input while the guest runs: a read()
+ * per exit would cost more than the exit itself. */
+#define INPUT_POLL_NS (1 * NS_PER_MS)
+
+/* Signals may land while the vCPU runs or just before KVM_RUN: the handler
+ * sets immediate_exit so that KVM_RUN returns at once either way. */
+static struct kvm_run *volatile sig_run;
+static volatile sig_atomic_t sig_stop;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGINT || sig == SIGTERM)
+		sig_stop = sig;
+	if (sig_run)
+		sig_run->immediate_exit = 1;
+}
+
+static int install_signals(timer_t *timer)
+{
+	struct sigaction sa;
+	struct sigevent sev;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR. */
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
+	    sigaction(SIGALRM, &sa, NULL))
+		return -errno;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGALRM;
+	if (timer_create(CLOCK_MONOTONIC, &sev, timer))
+		return -errno;
+	return 0;
+}
+
+static void arm_timer(timer_t timer, uint64_t delta_ns)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	if (delta_ns == 0)
+		delta_ns = 1;
+	its.it_value.tv_sec = (time_t)(delta_ns / 1000000000ull);
+	its.it_value.tv_nsec = (long)(delta_ns % 1000000000ull);
+	timer_settime(timer, 0, &its, NULL);
+}
+
+/* Move pending serial input into the UART; read more from the host when
+ * allowed.  Returns true while input may still arrive. */
+static bool serial_feed(struct vm *vm, bool may_read)
+{
+	if (vm->serial_in_fd < 0)
+		return false;
+	if (vm->in_pos == vm->in_len && may_read && !vm->serial_in_eof && uart_rx_room(vm->uart)) {
+		ssize_t n = read(vm->serial_in_fd, vm->in_buf, sizeof(vm->in_buf));
+		if (n > 0) {
+			vm->in_pos = 0;
+			vm->in_len = (size_t)n;
+		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			vm->serial_in_eof = true;
+		}
+	}
+	if (vm->in_pos < vm->in_len)
+		vm->in_pos += uart_rx_push(vm->uart, vm->in_buf + vm->in_pos, vm->in_len - vm->in_pos);
+	return vm->in_pos < vm->in_len || !vm->serial_in_eof;
+}
+
+static void inject_interrupts(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+
+	if (!pic_pending(vm->pic)) {
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (run->ready_for_interrupt_injection && run->if_flag) {
+		struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
+		if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
+			vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
+		run->request_interrupt_window = 0;
+	} else {
+		run->request_interrupt_window = 1;
+	}
+}
+
+/* The guest executed HLT: sleep until a device timer, serial input, a
+ * signal or the timeout, then return so the loop can inject. */
+static void wait_halted(struct vm *vm, uint64_t timeout_ns)
+{
+	struct kvm_regs regs;
+
+	if (!vm->run->if_flag) {
+		char insn[256];
+		vm_describe_insn(vm, insn, sizeof(insn));
+		vm_request_stop(vm, ST_HALTED, "halted forever: HLT with interrupts disabled at %s", insn);
+		return;
+	}
+	for (;;) {
+		uint64_t now = clock_now_ns(vm->clock);
+		uint64_t deadline = bus_run_timers(vm->bus, now);
+		bool input = serial_feed(vm, true);
+
+		if (pic_pending(vm->pic) || vm->stop || sig_stop)
+			return;
+		if (timeout_ns && now >= timeout_ns)
+			return;
+		if (timeout_ns && timeout_ns < deadline)
+			deadline = timeout_ns;
+		if (deadline == UINT64_MAX && !input) {
+			vcpu_get_regs(vm, &regs);
+			vm_request_stop(vm, ST_HALTED,
+					"halted forever: HLT at RIP %#llx with interrupts enabled, but no timer "
+					"is armed and no input is left",
+					(unsigned long long)regs.rip);
+			return;
+		}
+		struct pollfd pfd = { .fd = vm->serial_in_fd, .events = POLLIN };
+		bool want_fd = input && vm->in_pos == vm->in_len && uart_rx_room(vm->uart);
+		int ms = -1;
+		if (deadline != UINT64_MAX) {
+			uint64_t d = deadline > now ? deadline - now : 0;
+			ms = (int)((d + NS_PER_MS - 1) / NS_PER_MS);
+		}
+		if (!want_fd && ms < 0)
+			ms = 1000; /* input pending in the UART's way: re-check soon */
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+		ppoll(want_fd ? &pfd : NULL, want_fd ? 1 : 0, ms < 0 ? NULL : &ts, NULL);
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	timer_t timer;
+	uint64_t armed = UINT64_MAX, last_input = 0;
+	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
+	int r;
+
+	if ((r = install_signals(&timer))) {
+		log_error("cannot set up signals and timers: %s", strerror(-r));
+		return ST_HOST;
+	}
+	sig_run = run;
+
+	while (!vm->stop) {
+		uint64_t now = clock_now_ns(vm->clock);
+		uint64_t deadline = bus_run_timers(vm->bus, now);
+
+		if (sig_stop) {
+			vm_request_stop(vm, ST_SIGNAL, "stopped by %s", sig_stop == SIGINT ? "SIGINT" : "SIGTERM");
+			break;
+		}
+		if (timeout_ns && now >= timeout_ns) {
+			vm_request_stop(vm, ST_TIMEOUT, "timeout: the guest ran for %.3g s", vm->opt.timeout_s);
+			break;
+		}
+		if (timeout_ns && timeout_ns < deadline)
+			deadline = timeout_ns;
+		if (vm->serial_in_fd >= 0) {
+			bool may_read = now - last_input >= INPUT_POLL_NS;
+			if (may_read)
+				last_input = now;
+			serial_feed(vm, may_read);
+			/* Input waiting to be read must not wait for an exit that may never come. */
+			if (vm->in_pos < vm->in_len || !vm->serial_in_eof) {
+				uint64_t d = now + INPUT_POLL_NS;
+				if (d < deadline)
+					deadline = d;
+			}
+		}
+		inject_interrupts(vm);
+		if (vm->stop)
+			break;
+		/* Re-arm only when the deadline moved: a timer_settime per exit
+		 * would show in the exit rate. */
+		if (deadline != armed) {
+			if (deadline != UINT64_MAX)
+				arm_timer(timer, deadline > now ? deadline - now : 1);
+			armed = deadline;
+		}
+
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				run->immediate_exit = 0;
+				/* The timer fired: it is no longer armed. */
+				if (clock_now_ns(vm->clock) >= armed)
+					armed = UINT64_MAX;
+				continue;
+			}
+			vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));
+			break;
+		}
+		vm->exits++;
+		switch (exit_dispatch(vm)) {
+		case EXIT_CONTINUE:
+			break;
+		case EXIT_HALT:
+			wait_halted(vm, timeout_ns);
+			armed = UINT64_MAX; /* a signal may have consumed it */
+			break;
+		case EXIT_STOP:
+			break;
+		}
+	}
+	sig_run = NULL;
+	timer_delete(timer);
+	fflush(vm->serial_out);
+	log_error("%s", vm->stop_msg);
+	log_info("%llu exits", (unsigned long long)vm->exits);
+	return vm->status;
+}

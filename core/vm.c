@@ -1,0 +1,341 @@
+/* VM lifecycle: /dev/kvm, guest RAM, the vCPU, CPUID policy and devices. */
+#include "core/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/cpuid.h"
+#include "core/log.h"
+#include "devices/cmos.h"
+#include "devices/debugexit.h"
+#include "devices/fwcfg.h"
+#include "devices/i8042.h"
+#include "devices/misc.h"
+#include "devices/pci.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
+#include "devices/uart.h"
+
+/* Where KVM on VMX wants its real-mode TSS and identity page table: the top
+ * of the 32-bit space, below the BIOS area, as other monitors place them. */
+#define KVM_TSS_ADDR 0xfffbd000ull
+#define KVM_IDMAP_ADDR 0xfffbc000ull
+
+int ttvm_verbosity;
+
+enum kvm_flavour kvm_probe_flavour(void)
+{
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return KVM_FLAVOUR_PVM;
+	if (access("/sys/module/kvm_intel", F_OK) == 0)
+		return KVM_FLAVOUR_VMX;
+	if (access("/sys/module/kvm_amd", F_OK) == 0)
+		return KVM_FLAVOUR_SVM;
+	if (access("/sys/module/kvm", F_OK) == 0)
+		return KVM_FLAVOUR_OTHER;
+	return KVM_FLAVOUR_NONE;
+}
+
+const char *kvm_flavour_name(enum kvm_flavour f)
+{
+	switch (f) {
+	case KVM_FLAVOUR_VMX: return "VMX";
+	case KVM_FLAVOUR_SVM: return "SVM";
+	case KVM_FLAVOUR_PVM: return "PVM";
+	case KVM_FLAVOUR_OTHER: return "unknown";
+	default: return "none";
+	}
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (vm->stop)
+		return; /* the first reason wins */
+	vm->stop = true;
+	vm->status = status;
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+	va_end(ap);
+}
+
+void *vm_gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t end;
+
+	if (__builtin_add_overflow(gpa, len, &end))
+		return NULL;
+	if (end <= vm->low_size)
+		return vm->ram + gpa;
+	if (gpa >= VM_HIGH_START && end - VM_HIGH_START <= vm->high_size)
+		return vm->ram + vm->low_size + (gpa - VM_HIGH_START);
+	return NULL;
+}
+
+static void dev_stop_cb(void *opaque, enum dev_stop_reason why, int status)
+{
+	struct vm *vm = opaque;
+
+	if (why == DEV_STOP_DEBUG_EXIT)
+		vm_request_stop(vm, status, "guest wrote %d to the debug-exit port: exit status %d",
+				(status - 1) / 2, status & 0xff);
+	else
+		vm_request_stop(vm, ST_RESET, "guest requested a system reset");
+}
+
+static void uart_tx_cb(void *opaque, uint8_t byte)
+{
+	struct vm *vm = opaque;
+
+	fputc(byte, vm->serial_out);
+	if (byte == '\n')
+		fflush(vm->serial_out);
+}
+
+static int create_devices(struct vm *vm)
+{
+	struct dev_stop stop = { dev_stop_cb, vm };
+	int r;
+
+	vm->bus = bus_new();
+	vm->clock = clock_new_host();
+	vm->pic = pic_new();
+	if (!vm->bus || !vm->clock || !vm->pic)
+		return -ENOMEM;
+	struct irq_line irq0 = { pic_irq_fn, vm->pic, 0 };
+	struct irq_line irq4 = { pic_irq_fn, vm->pic, 4 };
+	vm->pit = pit_new(vm->clock, irq0);
+	vm->uart = uart_new(irq4, uart_tx_cb, vm);
+	vm->cmos = cmos_new(vm->clock, vm->ram_size);
+	vm->dbgexit = debugexit_new(stop);
+	vm->kbd = i8042_new(stop);
+	vm->pci = pci_new(stop);
+	vm->fwcfg = fwcfg_new(vm->ram_size);
+	if (!vm->pit || !vm->uart || !vm->cmos || !vm->dbgexit || !vm->kbd || !vm->pci || !vm->fwcfg)
+		return -ENOMEM;
+	if ((r = pic_attach(vm->pic, vm->bus)) || (r = pit_attach(vm->pit, vm->bus)) ||
+	    (r = uart_attach(vm->uart, vm->bus, 0x3f8)) || (r = cmos_attach(vm->cmos, vm->bus)) ||
+	    (r = debugexit_attach(vm->dbgexit, vm->bus, 0xf4, 4)) ||
+	    (r = i8042_attach(vm->kbd, vm->bus)) || (r = pci_attach(vm->pci, vm->bus)) ||
+	    (r = port80_attach(vm->bus)) || (r = fwcfg_attach(vm->fwcfg, vm->bus)))
+		return r;
+	return 0;
+}
+
+static int open_serial(struct vm *vm)
+{
+	if (vm->opt.serial_out) {
+		vm->serial_out = fopen(vm->opt.serial_out, "w");
+		if (!vm->serial_out) {
+			log_error("cannot open serial output %s: %s", vm->opt.serial_out, strerror(errno));
+			return -errno;
+		}
+	} else {
+		vm->serial_out = stdout;
+	}
+	vm->serial_in_fd = -1;
+	if (vm->opt.serial_in) {
+		vm->serial_in_fd = open(vm->opt.serial_in, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (vm->serial_in_fd < 0) {
+			log_error("cannot open serial input %s: %s", vm->opt.serial_in, strerror(errno));
+			return -errno;
+		}
+	} else if (!isatty(STDIN_FILENO)) {
+		vm->serial_in_fd = dup(STDIN_FILENO);
+		if (vm->serial_in_fd >= 0)
+			fcntl(vm->serial_in_fd, F_SETFL, fcntl(vm->serial_in_fd, F_GETFL) | O_NONBLOCK);
+	}
+	return 0;
+}
+
+static int set_mem_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		log_error("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_options *opt)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->opt = *opt;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->serial_in_fd = -1;
+	vm->flavour = kvm_probe_flavour();
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		r = -errno;
+		log_error("cannot open /dev/kvm: %s", strerror(errno));
+		return r;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		log_error("/dev/kvm speaks an unexpected KVM API version");
+		return -ENOTSUP;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		r = -errno;
+		log_error("KVM_CREATE_VM: %s", strerror(errno));
+		return r;
+	}
+	/* Needed for real mode on VMX without unrestricted guest; harmless elsewhere. */
+	if (vm->flavour == KVM_FLAVOUR_VMX) {
+		uint64_t idmap = KVM_IDMAP_ADDR;
+		if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0)
+			log_info("KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+			log_info("KVM_SET_IDENTITY_MAP_ADDR: %s (ignored)", strerror(errno));
+	}
+
+	vm->ram_size = opt->mem_bytes;
+	vm->low_size = vm->ram_size < VM_PCI_HOLE_START ? vm->ram_size : VM_PCI_HOLE_START;
+	vm->high_size = vm->ram_size - vm->low_size;
+	/* MAP_NORESERVE: pages are only touched when the guest uses them, so
+	 * start-up cost does not grow with -m. */
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vm->ram = NULL;
+		log_error("cannot allocate %llu MiB of guest RAM: %s",
+			  (unsigned long long)(vm->ram_size >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	madvise(vm->ram, vm->ram_size, MADV_MERGEABLE);
+	if ((r = set_mem_region(vm, 0, 0, vm->low_size, vm->ram)))
+		return r;
+	if (vm->high_size && (r = set_mem_region(vm, 1, VM_HIGH_START, vm->high_size, vm->ram + vm->low_size)))
+		return r;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		r = -errno;
+		log_error("KVM_CREATE_VCPU: %s", strerror(errno));
+		return r;
+	}
+	int mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run)) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EIO;
+	}
+	vm->run_size = (size_t)mmap_size;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		log_error("mmap of kvm_run: %s", strerror(errno));
+		return -EIO;
+	}
+
+	struct kvm_cpuid2 *cpuid = cpuid_policy_table(vm->kvm_fd);
+	if (!cpuid) {
+		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EIO;
+	}
+	r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid);
+	free(cpuid);
+	if (r < 0) {
+		log_error("KVM_SET_CPUID2: %s", strerror(errno));
+		return -EIO;
+	}
+
+	/* Registers through kvm_run: an exit that needs RIP (reports, and the
+	 * record/replay fingerprints) then costs no extra ioctl. */
+	int sync = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	if (sync > 0 && (sync & KVM_SYNC_X86_REGS)) {
+		vm->sync_regs = true;
+		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	}
+	log_info("host KVM: %s, sync regs %s", kvm_flavour_name(vm->flavour), vm->sync_regs ? "on" : "off");
+
+	if ((r = open_serial(vm)))
+		return r;
+	if ((r = create_devices(vm))) {
+		log_error("cannot create devices: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->serial_out && vm->serial_out != stdout)
+		fclose(vm->serial_out);
+	else if (vm->serial_out)
+		fflush(vm->serial_out);
+	if (vm->serial_in_fd >= 0)
+		close(vm->serial_in_fd);
+	fwcfg_free(vm->fwcfg);
+	pci_free(vm->pci);
+	i8042_free(vm->kbd);
+	debugexit_free(vm->dbgexit);
+	cmos_free(vm->cmos);
+	uart_free(vm->uart);
+	pit_free(vm->pit);
+	pic_free(vm->pic);
+	bus_free(vm->bus);
+	if (vm->clock)
+		clock_free(vm->clock);
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->serial_in_fd = -1;
+}
+
+int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs)
+{
+	if (vm->sync_regs && vm->run && (vm->run->kvm_valid_regs & KVM_SYNC_X86_REGS)) {
+		*regs = vm->run->s.regs.regs;
+		return 0;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs)
+{
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0)
+		return -errno;
+	/* The sync area now holds stale values: refresh it so readers agree. */
+	if (vm->sync_regs)
+		vm->run->s.regs.regs = *regs;
+	return 0;
+}
+
+int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs)
+{
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, sregs) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs)
+{
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, sregs) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,129 @@
+/* The virtual machine: KVM handles, guest RAM, devices and run state.
+ *
+ * struct vm is the hub that core's files share; device models never see it.
+ * Guest-physical addresses and lengths from the guest or from files are only
+ * ever turned into host pointers by vm_gpa_ptr(), which checks bounds and
+ * overflow once. */
+#ifndef TTVM_CORE_VM_H
+#define TTVM_CORE_VM_H
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "devices/bus.h"
+
+/* Exit statuses of `ttvm run`; all even so that they never collide with the
+ * odd statuses a debug-exit write produces ((V << 1) | 1). */
+enum ttvm_status {
+	ST_OK = 0,
+	ST_USAGE = 2,        /* command line or input file unusable */
+	ST_HOST = 4,         /* host error: KVM unavailable or failed */
+	ST_TRIPLE = 64,      /* triple fault / shutdown */
+	ST_RESET = 66,       /* guest asked for a reset */
+	ST_INTERNAL = 68,    /* KVM internal error or emulation failure */
+	ST_HALTED = 70,      /* halted with no way to wake up */
+	ST_TIMEOUT = 72,     /* --timeout reached */
+	ST_STRICT = 74,      /* --strict: unknown port or MMIO address */
+	ST_SIGNAL = 80,      /* SIGINT or SIGTERM */
+};
+
+enum kvm_flavour { KVM_FLAVOUR_NONE, KVM_FLAVOUR_VMX, KVM_FLAVOUR_SVM, KVM_FLAVOUR_PVM, KVM_FLAVOUR_OTHER };
+
+/* Where guest RAM lies: [0, low_size) and, above the 32-bit PCI hole,
+ * [4 GiB, 4 GiB + high_size). */
+#define VM_PCI_HOLE_START 0xc0000000ull
+#define VM_HIGH_START 0x100000000ull
+
+struct vm_options {
+	uint64_t mem_bytes;
+	bool strict;
+	const char *serial_out; /* NULL = stdout */
+	const char *serial_in;  /* NULL = stdin when it is not a terminal */
+	double timeout_s;       /* 0 = none */
+};
+
+struct uart;
+struct pic;
+struct pit;
+struct cmos;
+struct debugexit;
+struct i8042;
+struct pci;
+struct fwcfg;
+struct ttvm_clock;
+
+struct vm {
+	struct vm_options opt;
+	enum kvm_flavour flavour;
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	bool sync_regs; /* KVM_CAP_SYNC_REGS in use: registers arrive in run->s */
+
+	uint8_t *ram;
+	uint64_t ram_size, low_size, high_size;
+
+	struct bus *bus;
+	struct ttvm_clock *clock;
+	struct pic *pic;
+	struct pit *pit;
+	struct uart *uart;
+	struct cmos *cmos;
+	struct debugexit *dbgexit;
+	struct i8042 *kbd;
+	struct pci *pci;
+	struct fwcfg *fwcfg;
+
+	FILE *serial_out;
+	int serial_in_fd; /* -1 = none */
+	bool serial_in_eof;
+	uint8_t in_buf[4096];
+	size_t in_len, in_pos;
+
+	/* Run state, set by devices and the dispatcher. */
+	bool stop;
+	int status;
+	char stop_msg[512];
+	uint64_t exits;
+
+	/* Unknown ports/MMIO already reported (-v reports each once). */
+	uint8_t pio_seen[65536 / 8];
+	uint64_t mmio_seen[64];
+	unsigned mmio_seen_n;
+};
+
+/* Which KVM the host offers, probed from /sys/module; never fails. */
+enum kvm_flavour kvm_probe_flavour(void);
+/* Printable name of a flavour ("VMX", "SVM", "PVM", ...). */
+const char *kvm_flavour_name(enum kvm_flavour f);
+
+/* Create the VM, RAM, vCPU, CPUID policy and devices.  0 or -errno with a
+ * message already printed. */
+int vm_create(struct vm *vm, const struct vm_options *opt);
+/* Release everything vm_create made (safe on a partly created vm). */
+void vm_destroy(struct vm *vm);
+
+/* Host pointer for guest-physical [gpa, gpa+len) if it lies wholly in RAM,
+ * else NULL (also on overflow). */
+void *vm_gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* End the run with status and a one-line reason (printed by the caller). */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Current general registers (from the sync area when valid). 0 or -errno. */
+int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
+int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
+int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
+int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
+
+/* Translate a guest-virtual address with the current paging mode. 0 or -EFAULT. */
+int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa);
+/* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */
+size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Format "RIP: disassembly" for the current instruction into buf. */
+void vm_describe_insn(struct vm *vm, char *buf, size_t len);
+
+#endif
