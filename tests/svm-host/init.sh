@@ -1,0 +1,92 @@
+#!/bin/busybox sh
+# PID 1 of the SVM test host (busybox sh, inside QEMU with -cpu EPYC,+svm,+npt).
+# Loads kvm-amd, checks /dev/kvm and `ttvm --version`, runs every test named
+# in /svm/tests with tests/guests/run-guest-test, and powers off.
+#
+# Results go to the second serial port (ttyS1), which carries nothing else,
+# in lines the host script parses:
+#   @@svm begin
+#   @@begin NAME            a test starts
+#   |TEXT                   one line of its output
+#   @@end NAME RC SECONDS   it finished with exit status RC
+#   @@svm end               every test ran; the host is powering off
+# The console (ttyS0) gets the kernel's messages and one line per result.
+. /svm/config
+export PATH=/bin HOME=/tmp TMPDIR=/tmp
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# run_one NAME COMMAND...: runs COMMAND with a time limit in a fresh
+# directory and reports it under NAME.
+run_one() {
+	name=$1
+	shift
+	dir=/tmp/run.$name
+	mkdir -p "$dir"
+	echo "@@begin $name" >&3
+	t0=$(now)
+	(cd "$dir" && timeout "$SVM_TEST_TIMEOUT" "$@") >/tmp/out 2>&1 </dev/null
+	rc=$?
+	t1=$(now)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	# busybox timeout kills with SIGTERM: the shell then reports 143.
+	[ "$rc" = 143 ] && echo "svm-host: timed out after ${SVM_TEST_TIMEOUT}s" >>/tmp/out
+	head -n "$SVM_LOG_LINES" /tmp/out | sed 's/^/|/' >&3
+	echo "@@end $name $rc $secs" >&3
+	case $rc in
+	0) word=pass ;;
+	77) word=skip ;;
+	*) word="FAIL (exit $rc)" ;;
+	esac
+	echo "svm-host: $name: $word (${secs}s)"
+	rm -rf "$dir"
+}
+
+kvm_check() {
+	for m in $(cat /svm/modules); do
+		insmod "/svm/mods/$m" || { echo "insmod $m failed"; return 1; }
+	done
+	ls -l /dev/kvm || return 1
+	ls -d /sys/module/kvm_amd || return 1
+	/svm/kvm-smoke
+}
+
+version_check() {
+	/bin/ttvm --version || return 1
+	/bin/ttvm --version | grep -q '^kvm: SVM' || {
+		echo "ttvm --version does not report 'kvm: SVM'"
+		return 1
+	}
+}
+
+# The checks run as child processes (so that timeout can limit them):
+# `SVM_CHECK=kvm sh /init` runs one of them.
+case ${SVM_CHECK:-} in
+kvm) kvm_check; exit ;;
+version) version_check; exit ;;
+esac
+
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/shm /tmp
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+dmesg -n 1
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+exec 3>/dev/ttyS1
+
+echo "@@svm begin" >&3
+echo "svm-host: up after $(now)s, kernel $(uname -r)"
+run_one host:kvm-smoke env SVM_CHECK=kvm sh /init
+run_one host:ttvm-version env SVM_CHECK=version sh /init
+while read -r t; do
+	run_one "$t" sh /src/tests/guests/run-guest-test /bin/ttvm /guests "$SVM_SRCDIR" "$t"
+done </svm/tests
+echo "@@svm end" >&3
+# Closing the tty waits until the UART has sent everything.
+exec 3>&-
+echo "svm-host: done after $(now)s"
+sync
+poweroff -f
