@@ -79,7 +79,8 @@ static void serial_init(void)
 	outb(COM1 + 0, 0x01); /* DLL: 115200 */
 	outb(COM1 + 1, 0x00); /* DLM */
 	outb(COM1 + 3, 0x03); /* LCR: 8N1 */
-	outb(COM1 + 2, 0xc7); /* FCR: enable and clear FIFOs */
+	/* FCR left alone: toggling FIFO-enable clears the FIFOs on a 16550
+	 * (and in QEMU), dropping input queued before we got here. */
 	outb(COM1 + 4, 0x0b); /* MCR: DTR, RTS, OUT2 (IRQ gate on a PC) */
 }
 

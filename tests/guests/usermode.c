@@ -1,0 +1,136 @@
+/* usermode: sets up a TSS (RSP0), drops to CPL3 with IRETQ and runs a long
+ * native loop there with the PIT interrupting it at 1000 Hz; the user code
+ * also executes a privileged instruction (cli: #GP, skipped by the kernel)
+ * and calls the kernel through int $0x80 (a DPL3 gate) to print a string
+ * and finally to hand back its result, which the kernel prints.
+ * On PVM, CPL3 code runs natively: this is the guest's fast path. */
+#include "rt/rt.h"
+
+#define USER_ITERS 50000000u
+#define USER_CS 0x23
+#define USER_DS 0x1b
+#define TSS_SEL 0x28
+
+#define SYS_PUTS 1
+#define SYS_DONE 2
+
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3, iopb;
+} __attribute__((packed));
+
+extern uint64_t rt_gdt[];
+static struct tss64 tss;
+static uint8_t kstack[16384] __attribute__((aligned(16)));
+static uint8_t ustack[16384] __attribute__((aligned(16)));
+
+static volatile uint32_t ticks, user_ticks, user_gps;
+
+static void on_tick(struct rt_frame *f)
+{
+	ticks++;
+	if ((f->cs & 3) == 3)
+		user_ticks++;
+}
+
+static void on_gp(struct rt_frame *f)
+{
+	if ((f->cs & 3) != 3)
+		rt_fail("#GP at CPL0, ip 0x%lx error 0x%lx", (unsigned long)f->rip, (unsigned long)f->error);
+	user_gps++;
+	f->rip += 1; /* the user's one-byte cli */
+}
+
+static void on_syscall(struct rt_frame *f)
+{
+	if ((f->cs & 3) != 3)
+		rt_fail("int $0x80 from CPL%lu", (unsigned long)(f->cs & 3));
+	uint64_t rsp;
+	__asm__ volatile("mov %%rsp, %0" : "=r"(rsp));
+	if (rsp < (uintptr_t)kstack || rsp >= (uintptr_t)kstack + sizeof(kstack))
+		rt_fail("syscall not on the TSS RSP0 stack (rsp 0x%lx)", (unsigned long)rsp);
+	switch (f->rax) {
+	case SYS_PUTS:
+		serial_puts((const char *)(uintptr_t)f->rdi);
+		return; /* IRETQ back to CPL3 */
+	case SYS_DONE:
+		cli();
+		pic_mask(0);
+		pit_stop();
+		rt_printf("usermode: result %016lx\n", (unsigned long)f->rdi);
+		rt_printf("usermode: %u ticks, %u while at CPL3\n", ticks, user_ticks);
+		if (user_gps != 1)
+			rt_fail("expected one #GP from the user's cli, got %u", user_gps);
+		rt_printf("usermode: cli at CPL3 raised #GP\n");
+		if (!user_ticks)
+			rt_fail("no timer interrupt arrived while at CPL3");
+		rt_printf("usermode: done\n");
+		rt_exit(RT_EXIT_OK);
+	default:
+		rt_fail("unknown syscall %lu", (unsigned long)f->rax);
+	}
+}
+
+/* ---- CPL3 code: calls nothing outside this section ---- */
+
+static inline uint64_t user_syscall(uint64_t nr, uint64_t arg)
+{
+	__asm__ volatile("int $0x80" : "+a"(nr) : "D"(arg) : "memory");
+	return nr;
+}
+
+static const char user_hello[] = "usermode: hello from CPL3\n";
+
+static void __attribute__((noreturn, used)) user_main(void)
+{
+	user_syscall(SYS_PUTS, (uintptr_t)user_hello);
+	__asm__ volatile("cli"); /* privileged at IOPL 0: #GP, skipped */
+	uint64_t x = 1;
+	for (uint32_t i = 0; i < USER_ITERS; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	user_syscall(SYS_DONE, x);
+	for (;;)
+		;
+}
+
+/* ---- CPL0 set-up ---- */
+
+static void tss_install(void)
+{
+	uint64_t base = (uintptr_t)&tss, limit = sizeof(tss) - 1;
+	tss.rsp[0] = (uintptr_t)kstack + sizeof(kstack);
+	tss.iopb = sizeof(tss); /* no I/O bitmap: IN/OUT at CPL3 fault */
+	rt_gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+		    ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+	rt_gdt[6] = base >> 32;
+	__asm__ volatile("ltr %w0" ::"r"(TSS_SEL));
+}
+
+int main(uint32_t magic, struct mb_info *mbi)
+{
+	(void)magic, (void)mbi;
+	rt_printf("usermode: %u iterations at CPL3 with the PIT at 1000 Hz\n", USER_ITERS);
+	tss_install();
+	rt_set_handler(13, on_gp);
+	rt_set_handler(0x80, on_syscall);
+	rt_set_gate_user(0x80);
+	rt_set_handler(IRQ_BASE + 0, on_tick);
+	pit_start(1000);
+	pic_unmask(0);
+	/* IRETQ to CPL3 with IF set: SS, RSP, RFLAGS, CS, RIP. */
+	__asm__ volatile("pushq %0\n\t"
+			 "pushq %1\n\t"
+			 "pushq $0x202\n\t"
+			 "pushq %2\n\t"
+			 "pushq %3\n\t"
+			 "iretq"
+			 :
+			 : "i"(USER_DS), "r"((uint64_t)(uintptr_t)ustack + sizeof(ustack)),
+			   "i"(USER_CS), "r"((uint64_t)(uintptr_t)user_main)
+			 : "memory");
+	__builtin_unreachable();
+}
