@@ -28,58 +28,6 @@
 #define KVM_TSS_ADDR 0xfffbd000ull
 #define KVM_IDMAP_ADDR 0xfffbc000ull
 
-int ttvm_verbosity;
-
-enum kvm_flavour kvm_probe_flavour(void)
-{
-	if (access("/sys/module/kvm_pvm", F_OK) == 0)
-		return KVM_FLAVOUR_PVM;
-	if (access("/sys/module/kvm_intel", F_OK) == 0)
-		return KVM_FLAVOUR_VMX;
-	if (access("/sys/module/kvm_amd", F_OK) == 0)
-		return KVM_FLAVOUR_SVM;
-	if (access("/sys/module/kvm", F_OK) == 0)
-		return KVM_FLAVOUR_OTHER;
-	return KVM_FLAVOUR_NONE;
-}
-
-const char *kvm_flavour_name(enum kvm_flavour f)
-{
-	switch (f) {
-	case KVM_FLAVOUR_VMX: return "VMX";
-	case KVM_FLAVOUR_SVM: return "SVM";
-	case KVM_FLAVOUR_PVM: return "PVM";
-	case KVM_FLAVOUR_OTHER: return "unknown";
-	default: return "none";
-	}
-}
-
-void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (vm->stop)
-		return; /* the first reason wins */
-	vm->stop = true;
-	vm->status = status;
-	va_start(ap, fmt);
-	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
-	va_end(ap);
-}
-
-void *vm_gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	uint64_t end;
-
-	if (__builtin_add_overflow(gpa, len, &end))
-		return NULL;
-	if (end <= vm->low_size)
-		return vm->ram + gpa;
-	if (gpa >= VM_HIGH_START && end - VM_HIGH_START <= vm->high_size)
-		return vm->ram + vm->low_size + (gpa - VM_HIGH_START);
-	return NULL;
-}
-
 static void dev_stop_cb(void *opaque, enum dev_stop_reason why, int status)
 {
 	struct vm *vm = opaque;
@@ -305,37 +253,3 @@ void vm_destroy(struct vm *vm)
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->serial_in_fd = -1;
 }
 
-int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs)
-{
-	if (vm->sync_regs && vm->run && (vm->run->kvm_valid_regs & KVM_SYNC_X86_REGS)) {
-		*regs = vm->run->s.regs.regs;
-		return 0;
-	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs) < 0)
-		return -errno;
-	return 0;
-}
-
-int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs)
-{
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0)
-		return -errno;
-	/* The sync area now holds stale values: refresh it so readers agree. */
-	if (vm->sync_regs)
-		vm->run->s.regs.regs = *regs;
-	return 0;
-}
-
-int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs)
-{
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, sregs) < 0)
-		return -errno;
-	return 0;
-}
-
-int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs)
-{
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, sregs) < 0)
-		return -errno;
-	return 0;
-}

@@ -1,0 +1,335 @@
+/* Unit tests for core/: CPUID policy, loaders, guest-memory checks, the
+ * page walker and the exit dispatcher driven with made-up exits. */
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cpuid.h"
+#include "core/exit.h"
+#include "core/loader.h"
+#include "core/vm.h"
+#include "devices/bus.h"
+#include "testlib.h"
+
+#define RAM (8u << 20)
+
+static struct vm *fake_vm(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	vm->ram_size = vm->low_size = RAM;
+	vm->ram = calloc(1, RAM);
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->serial_in_fd = -1;
+	vm->run_size = 4096;
+	vm->run = calloc(1, vm->run_size);
+	vm->bus = bus_new();
+	return vm;
+}
+
+static void free_vm(struct vm *vm)
+{
+	bus_free(vm->bus);
+	free(vm->run);
+	free(vm->ram);
+	free(vm);
+}
+
+static void test_cpuid_policy(void)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 6 * sizeof(c->entries[0]));
+	c->nent = 6;
+	c->entries[0] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = 0x12345678, .ecx = 0xffffffff, .edx = 0xffffffff };
+	c->entries[1] = (struct kvm_cpuid_entry2){ .function = 7, .index = 0, .ebx = 0xffffffff };
+	c->entries[2] = (struct kvm_cpuid_entry2){ .function = 0x40000000, .eax = 0x40000001 };
+	c->entries[3] = (struct kvm_cpuid_entry2){ .function = 0xa, .eax = 0x07300805 };
+	c->entries[4] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .edx = 0xffffffff };
+	c->entries[5] = (struct kvm_cpuid_entry2){ .function = 0x40000001, .eax = 0xff };
+	cpuid_apply_policy(c);
+	CHECK_EQ(c->nent, 4); /* both KVM leaves dropped */
+	CHECK_EQ(c->entries[0].function, 1);
+	CHECK(!(c->entries[0].ecx & (1u << 21)));  /* x2APIC */
+	CHECK(!(c->entries[0].ecx & (1u << 30)));  /* RDRAND */
+	CHECK(!(c->entries[0].edx & (1u << 9)));   /* APIC */
+	CHECK(c->entries[0].edx & 1);              /* FPU kept */
+	CHECK_EQ(c->entries[0].ebx >> 24, 0);      /* APIC ID 0 */
+	CHECK_EQ(c->entries[0].ebx & 0xffff, 0x5678);
+	CHECK(!(c->entries[1].ebx & (1u << 18)));  /* RDSEED */
+	CHECK_EQ(c->entries[2].function, 0xa);
+	CHECK_EQ(c->entries[2].eax, 0);            /* no PMU */
+	CHECK(!(c->entries[3].edx & (1u << 27)));  /* RDTSCP */
+	free(c);
+}
+
+/* A small ELF32 multiboot kernel: one PT_LOAD at 1 MiB with the header in it. */
+static uint8_t *make_elf32(size_t *size, uint32_t paddr, uint32_t memsz_extra)
+{
+	size_t code = 256;
+	size_t total = sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr) + code;
+	uint8_t *img = calloc(1, total);
+	Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
+	Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(*eh));
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS32;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_386;
+	eh->e_entry = paddr + 12;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	ph->p_type = PT_LOAD;
+	ph->p_offset = sizeof(*eh) + sizeof(*ph);
+	ph->p_paddr = ph->p_vaddr = paddr;
+	ph->p_filesz = (uint32_t)code;
+	ph->p_memsz = (uint32_t)code + memsz_extra;
+	uint32_t *mb = (uint32_t *)(img + ph->p_offset);
+	mb[0] = 0x1BADB002u;
+	mb[1] = 3; /* align modules, want memory info */
+	mb[2] = (uint32_t)-(0x1BADB002u + 3);
+	img[ph->p_offset + 12] = 0xf4; /* hlt */
+	*size = total;
+	return img;
+}
+
+static void test_multiboot_elf32(void)
+{
+	struct vm *vm = fake_vm();
+	size_t size;
+	uint8_t *img = make_elf32(&size, 0x100000, 4096);
+	char modpath[] = "/tmp/ttvm-test-modXXXXXX";
+	int fd = mkstemp(modpath);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "module-data", 11), 11);
+	close(fd);
+	const char *mods[] = { modpath };
+	struct multiboot_args a = { .kernel_path = "k.elf", .cmdline = "console=ttyS0 x=1", .modules = mods, .nmodules = 1 };
+	struct boot_state st;
+	CHECK(multiboot_probe(img, size));
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), 0);
+	CHECK_EQ(st.mode, BOOT_PROT32);
+	CHECK_EQ(st.eax, 0x2BADB002u);
+	CHECK_EQ(st.rip, 0x10000c);
+	CHECK_EQ(vm->ram[0x10000c], 0xf4);
+	CHECK_EQ(vm->ram[0x100000 + 256 + 100], 0); /* bss zeroed */
+	uint32_t *info = (uint32_t *)(vm->ram + st.ebx);
+	CHECK(info[0] & (1u << 0));
+	CHECK(info[0] & (1u << 2));
+	CHECK(info[0] & (1u << 3));
+	CHECK(info[0] & (1u << 6));
+	CHECK_EQ(info[1], 639);
+	CHECK_EQ(info[2], (RAM - 0x100000) >> 10);
+	CHECK(!strcmp((char *)vm->ram + info[4], "k.elf console=ttyS0 x=1"));
+	CHECK_EQ(info[5], 1);
+	uint32_t *mod = (uint32_t *)(vm->ram + info[6]);
+	CHECK_EQ(mod[0] & 4095, 0);
+	CHECK_EQ(mod[1] - mod[0], 11);
+	CHECK(!memcmp(vm->ram + mod[0], "module-data", 11));
+	CHECK(!strcmp((char *)vm->ram + mod[2], modpath));
+	CHECK(mod[0] >= 0x100000 + 256 + 4096); /* after the kernel's bss */
+	/* memory map: three entries for 8 MiB */
+	CHECK_EQ(info[11], 3 * 24);
+	uint8_t *mm = vm->ram + info[12];
+	uint64_t base, len;
+	memcpy(&base, mm + 2 * 24 + 4, 8);
+	memcpy(&len, mm + 2 * 24 + 12, 8);
+	CHECK_EQ(base, 0x100000);
+	CHECK_EQ(len, RAM - 0x100000);
+	unlink(modpath);
+	free(img);
+	free_vm(vm);
+}
+
+static void test_multiboot_errors(void)
+{
+	struct vm *vm = fake_vm();
+	size_t size;
+	struct boot_state st;
+	struct multiboot_args a = { .kernel_path = "bad.elf" };
+	uint8_t *img = make_elf32(&size, 0x100000, 0);
+
+	/* Not multiboot: break the checksum. */
+	uint8_t *copy = malloc(size);
+	memcpy(copy, img, size);
+	copy[sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr) + 8] ^= 1;
+	CHECK(!multiboot_probe(copy, size));
+	CHECK_EQ(multiboot_load(vm, copy, size, &a, &st), -ENOEXEC);
+	/* Segment beyond RAM. */
+	free(img);
+	img = make_elf32(&size, RAM - 16, 0);
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), -ENOMEM);
+	/* Segment wrapping the 32-bit space via memsz. */
+	free(img);
+	img = make_elf32(&size, 0x100000, 0xfff00000u);
+	CHECK(multiboot_load(vm, img, size, &a, &st) < 0);
+	/* Truncated program headers. */
+	free(img);
+	img = make_elf32(&size, 0x100000, 0);
+	((Elf32_Ehdr *)img)->e_phnum = 1000;
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), -ENOEXEC);
+	/* Missing module file. */
+	free(img);
+	img = make_elf32(&size, 0x100000, 0);
+	const char *mods[] = { "/nonexistent/ttvm-module" };
+	a.modules = mods;
+	a.nmodules = 1;
+	CHECK(multiboot_load(vm, img, size, &a, &st) < 0);
+	free(copy);
+	free(img);
+	free_vm(vm);
+}
+
+static void test_flat(void)
+{
+	struct vm *vm = fake_vm();
+	struct boot_state st;
+	uint8_t code[] = { 0xb0, 0x41, 0xe6, 0xf4 };
+	CHECK_EQ(flat_load(vm, code, sizeof(code), 0x7c00, &st), 0);
+	CHECK_EQ(st.mode, BOOT_REAL16);
+	CHECK_EQ(st.cs, 0);
+	CHECK_EQ(st.rip, 0x7c00);
+	CHECK(!memcmp(vm->ram + 0x7c00, code, sizeof(code)));
+	CHECK_EQ(flat_load(vm, code, sizeof(code), 0x12345, &st), 0);
+	CHECK_EQ(((uint64_t)st.cs << 4) + st.rip, 0x12345);
+	CHECK(flat_load(vm, code, sizeof(code), 0xffffe, &st) < 0); /* crosses 1 MiB */
+	free_vm(vm);
+}
+
+static void test_gpa_checks(void)
+{
+	struct vm *vm = fake_vm();
+	CHECK(vm_gpa_ptr(vm, 0, RAM) == vm->ram);
+	CHECK(vm_gpa_ptr(vm, RAM - 1, 1) != NULL);
+	CHECK(vm_gpa_ptr(vm, RAM - 1, 2) == NULL);
+	CHECK(vm_gpa_ptr(vm, UINT64_MAX, 2) == NULL);
+	CHECK(vm_gpa_ptr(vm, 16, UINT64_MAX) == NULL);
+	free_vm(vm);
+}
+
+static void test_page_walk(void)
+{
+	struct vm *vm = fake_vm();
+	struct kvm_sregs s;
+	uint64_t gpa;
+	memset(&s, 0, sizeof(s));
+	/* 4-level paging: PML4 at 0x1000 -> PDPT 0x2000 -> PD 0x3000 (2 MiB page at 0x200000
+	 * for VA 0xffff800000000000 + 0x40000000...) */
+	uint64_t *pml4 = (uint64_t *)(vm->ram + 0x1000), *pdpt = (uint64_t *)(vm->ram + 0x2000);
+	uint64_t *pd = (uint64_t *)(vm->ram + 0x3000), *pt = (uint64_t *)(vm->ram + 0x4000);
+	pml4[0] = 0x2000 | 3;
+	pdpt[0] = 0x3000 | 3;
+	pd[0] = 0x4000 | 3;          /* first 2 MiB via 4 KiB pages */
+	pd[1] = 0x400000 | 0x83;     /* second 2 MiB -> 4 MiB, large page */
+	pt[5] = 0x7000 | 3;
+	s.cr0 = 0x80000011;
+	s.cr4 = 0x20;
+	s.efer = 0x500;
+	s.cr3 = 0x1000;
+	CHECK_EQ(vm_gva_to_gpa(vm, &s, 0x5123, &gpa), 0);
+	CHECK_EQ(gpa, 0x7123);
+	CHECK_EQ(vm_gva_to_gpa(vm, &s, 0x200000 + 0x1234, &gpa), 0);
+	CHECK_EQ(gpa, 0x401234);
+	CHECK_EQ(vm_gva_to_gpa(vm, &s, 0x6000, &gpa), -EFAULT);         /* not present */
+	CHECK_EQ(vm_gva_to_gpa(vm, &s, 0x8000000000ull, &gpa), -EFAULT); /* PML4[1] empty */
+	/* A page table entry pointing outside RAM must not be followed. */
+	pd[2] = 0x7fff0000000ull | 3;
+	CHECK_EQ(vm_gva_to_gpa(vm, &s, 0x400000, &gpa), -EFAULT);
+	uint8_t buf[8];
+	memcpy(vm->ram + 0x7ffc, "ABCD", 4);
+	pt[7] = 0x7000 | 3;
+	pt[8] = 0x9000 | 3;
+	memcpy(vm->ram + 0x9000, "EFGH", 4);
+	CHECK_EQ(vm_read_virt(vm, &s, 0x7ffc, buf, 8), 8); /* crosses a page */
+	CHECK(!memcmp(buf, "ABCDEFGH", 8));
+	CHECK_EQ(vm_read_virt(vm, &s, 0x9ffc, buf, 8), 4); /* stops at unmapped */
+	free_vm(vm);
+}
+
+static unsigned dev_writes, dev_last;
+static int test_dev(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	if (is_write) {
+		dev_writes++;
+		dev_last = data[0];
+	} else {
+		memset(data, 0x42 + (int)off, len);
+	}
+	return 0;
+}
+
+static void test_exit_dispatch(void)
+{
+	struct vm *vm = fake_vm();
+	struct kvm_run *run = vm->run;
+	uint8_t *data = (uint8_t *)run + 1024;
+
+	CHECK_EQ(bus_register(vm->bus, BUS_PIO, 0x300, 4, test_dev, NULL, "test"), 0);
+	/* PIO read of a device port. */
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = KVM_EXIT_IO_IN;
+	run->io.size = 1;
+	run->io.port = 0x301;
+	run->io.count = 1;
+	run->io.data_offset = 1024;
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(data[0], 0x43);
+	/* String OUT, 3 bytes. */
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.count = 3;
+	memcpy(data, "xyz", 3);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(dev_writes, 3);
+	CHECK_EQ(dev_last, 'z');
+	/* Unknown port: all-ones, no stop. */
+	run->io.direction = KVM_EXIT_IO_IN;
+	run->io.port = 0x1234;
+	run->io.size = 4;
+	run->io.count = 1;
+	memset(data, 0, 4);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(data[0] & data[1] & data[2] & data[3], 0xff);
+	CHECK(!vm->stop);
+	/* Malformed exit: data beyond the run area. */
+	run->io.data_offset = 4094;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_INTERNAL);
+	/* --strict stops at an unknown MMIO address. */
+	vm->stop = false;
+	vm->opt.strict = true;
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = 0xfee00000;
+	run->mmio.len = 4;
+	run->mmio.is_write = 0;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_STRICT);
+	CHECK(strstr(vm->stop_msg, "0xfee00000") != NULL);
+	vm->stop = false;
+	run->exit_reason = KVM_EXIT_HLT;
+	CHECK_EQ(exit_dispatch(vm), EXIT_HALT);
+	run->exit_reason = KVM_EXIT_SHUTDOWN;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_TRIPLE);
+	vm->stop = false;
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_INTERNAL);
+	CHECK(strstr(vm->stop_msg, "emulation failed") != NULL);
+	vm->stop = false;
+	run->exit_reason = 9999;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_INTERNAL);
+	free_vm(vm);
+}
+
+int main(void)
+{
+	RUN_TEST(test_cpuid_policy);
+	RUN_TEST(test_multiboot_elf32);
+	RUN_TEST(test_multiboot_errors);
+	RUN_TEST(test_flat);
+	RUN_TEST(test_gpa_checks);
+	RUN_TEST(test_page_walk);
+	RUN_TEST(test_exit_dispatch);
+	return TEST_EXIT();
+}
