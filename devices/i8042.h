@@ -1,0 +1,22 @@
+/* Intel 8042 PS/2 controller, just enough for probes to finish quickly: the
+ * controller commands answer, no keyboard or mouse is attached (a byte sent
+ * to either is answered 0xfe), and pulsing the reset line ends the run.
+ * Ports 0x60 and 0x64 only; 0x61 belongs to the PIT. */
+#ifndef TTVM_DEVICES_I8042_H
+#define TTVM_DEVICES_I8042_H
+
+#include "devices/bus.h"
+
+struct i8042;
+
+/* New controller reporting resets through stop, or NULL on ENOMEM. */
+struct i8042 *i8042_new(struct dev_stop stop);
+/* Free it; NULL is ignored. */
+void i8042_free(struct i8042 *k);
+/* Claim ports 0x60 and 0x64; 0 or -errno. */
+int i8042_attach(struct i8042 *k, struct bus *bus);
+/* Optional: wire the keyboard (IRQ1) and aux (IRQ12) outputs, which follow
+ * "output buffer full" for their source when enabled in the command byte. */
+void i8042_set_irqs(struct i8042 *k, struct irq_line kbd, struct irq_line aux);
+
+#endif

@@ -1,0 +1,32 @@
+/* Intel 8259A programmable interrupt controller: the PC's master/slave pair,
+ * slave cascaded on master IRQ2, with the ELCR edge/level register.
+ *
+ * Lines are edge-triggered unless the guest sets their ELCR bit; the monitor
+ * asks pic_pending() whether INTR is up and pic_ack() for the vector. */
+#ifndef TTVM_DEVICES_PIC_H
+#define TTVM_DEVICES_PIC_H
+#include <stdbool.h>
+
+#include "devices/bus.h"
+
+struct pic;
+
+/* New pair in the state a PC BIOS leaves it (vectors 0x08/0x70, all lines
+ * masked but the cascade), or NULL on ENOMEM. */
+struct pic *pic_new(void);
+/* Free the pair; NULL is ignored. */
+void pic_free(struct pic *p);
+/* Claim ports 0x20-0x21, 0xa0-0xa1 and the ELCR 0x4d0-0x4d1; 0 or -errno
+ * (the bus cannot undo a partial attach: on error, free the bus). */
+int pic_attach(struct pic *p, struct bus *bus);
+/* Drive input irq (0..15, others ignored) to level; a 0->1 edge requests it. */
+void pic_set_irq(struct pic *p, unsigned irq, int level);
+/* irq_set_fn adapter: opaque is the struct pic, line the IRQ number. */
+void pic_irq_fn(void *opaque, unsigned line, int level);
+/* True when INTR is asserted: an unmasked request above the in-service level. */
+bool pic_pending(struct pic *p);
+/* Interrupt acknowledge: the vector to inject (base+7 when spurious), moving
+ * the request from IRR to ISR unless in auto-EOI mode. */
+int pic_ack(struct pic *p);
+
+#endif

@@ -1,0 +1,32 @@
+/* Intel 8254 programmable interval timer at 1193182 Hz, plus the PC's port
+ * 0x61 ("port B": channel 2 gate, speaker, refresh toggle, OUT2 readback).
+ *
+ * All counts and outputs are functions of the virtual clock; only channel 0
+ * has an interrupt (IRQ0, pulsed on each rising edge of OUT0). */
+#ifndef TTVM_DEVICES_PIT_H
+#define TTVM_DEVICES_PIT_H
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "devices/bus.h"
+
+#define PIT_HZ 1193182u
+
+struct pit;
+
+/* New timer in the state a PC BIOS leaves it (every channel mode 3 with
+ * count 65536, channel 0 running from now), or NULL on ENOMEM. */
+struct pit *pit_new(struct ttvm_clock *clk, struct irq_line irq0);
+/* Free the timer; NULL is ignored. */
+void pit_free(struct pit *p);
+/* Claim ports 0x40-0x43 and 0x61 and add the channel 0 timer; 0 or -errno.
+ * The monitor must re-run bus_run_timers() after a guest port write, since
+ * reprogramming channel 0 moves its deadline. */
+int pit_attach(struct pit *p, struct bus *bus);
+/* Timer callback (bus_timer_fn): pulse IRQ0 for an OUT0 rising edge that fell
+ * due by now_ns (one pulse however late), return the next edge's time. */
+uint64_t pit_timer(void *opaque, uint64_t now_ns);
+/* Level of channel ch's OUT pin now (0 or 1; 1 for an invalid ch). */
+int pit_out(struct pit *p, unsigned ch);
+
+#endif
