@@ -1,0 +1,364 @@
+#include "storage/codec.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TAG_KIND_MASK 0x0fu
+#define TAG_FP 0x10u
+#define TAG_EXIT_SHIFT 5
+#define TAG_EXIT_BIG 7u /* delta >= 7: varint(delta - 7) follows the tag */
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static inline uint64_t zigzag(uint64_t delta)
+{
+	return (delta << 1) ^ (0 - (delta >> 63));
+}
+
+static inline uint64_t unzigzag(uint64_t z)
+{
+	return (z >> 1) ^ (0 - (z & 1));
+}
+
+static inline uint8_t *put_u64le(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static int size_code(unsigned size)
+{
+	switch (size) {
+	case 1: return 0;
+	case 2: return 1;
+	case 4: return 2;
+	case 8: return 3;
+	default: return -1;
+	}
+}
+
+void codec_reset(struct codec_state *st, uint64_t first_exit)
+{
+	st->exit_no = first_exit;
+	st->tsc = 0;
+	st->rip = 0;
+}
+
+int codec_check(const struct trace_event *ev, uint64_t prev_exit)
+{
+	if (ev->flags & ~TRACE_EVF_FP)
+		return -EINVAL;
+	if (ev->exit_no < prev_exit)
+		return -EINVAL;
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		return ev->u.pio.size == 1 || ev->u.pio.size == 2 || ev->u.pio.size == 4 ? 0 : -EINVAL;
+	case TRACE_EV_MMIO_READ:
+		if (size_code(ev->u.mmio.size) < 0 || ev->u.mmio.addr >> 62)
+			return -EINVAL;
+		return 0;
+	case TRACE_EV_SERIAL_IN:
+		if (ev->u.blob.len == 0)
+			return -EINVAL;
+		/* fall through */
+	case TRACE_EV_CPUID:
+		if (ev->u.blob.len > TRACE_MAX_BLOB || (ev->u.blob.len && !ev->u.blob.data))
+			return -EINVAL;
+		return 0;
+	case TRACE_EV_END:
+		return ev->u.end.reason >= 1 && ev->u.end.reason <= TRACE_END_REASON_MAX ? 0 : -EINVAL;
+	case TRACE_EV_IRQ:
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+	case TRACE_EV_CHECKPOINT:
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+size_t codec_bound(const struct trace_event *ev)
+{
+	size_t n = CODEC_MAX_FIXED;
+	if (ev->kind == TRACE_EV_SERIAL_IN || ev->kind == TRACE_EV_CPUID)
+		n += ev->u.blob.len;
+	return n;
+}
+
+size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_t *out)
+{
+	uint8_t *p = out + 1;
+	uint64_t d = ev->exit_no - st->exit_no;
+	uint8_t tag = (uint8_t)ev->kind;
+
+	st->exit_no = ev->exit_no;
+	if (d < TAG_EXIT_BIG) {
+		tag |= (uint8_t)(d << TAG_EXIT_SHIFT);
+	} else {
+		tag |= TAG_EXIT_BIG << TAG_EXIT_SHIFT;
+		p = put_varint(p, d - TAG_EXIT_BIG);
+	}
+	if (ev->flags & TRACE_EVF_FP)
+		tag |= TAG_FP;
+	out[0] = tag;
+
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		p = put_varint(p, (uint64_t)ev->u.pio.port << 2 | (unsigned)size_code(ev->u.pio.size));
+		p = put_varint(p, ev->u.pio.value);
+		break;
+	case TRACE_EV_MMIO_READ:
+		p = put_varint(p, ev->u.mmio.addr << 2 | (unsigned)size_code(ev->u.mmio.size));
+		p = put_varint(p, ev->u.mmio.value);
+		break;
+	case TRACE_EV_IRQ:
+		p = put_varint(p, (uint64_t)ev->u.irq.vector << 1 | (ev->u.irq.regs_hash != 0));
+		p = put_varint(p, zigzag(ev->u.irq.rip - st->rip));
+		st->rip = ev->u.irq.rip;
+		if (ev->u.irq.regs_hash)
+			p = put_u64le(p, ev->u.irq.regs_hash);
+		break;
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+		p = put_varint(p, zigzag(ev->u.tsc.value - st->tsc));
+		st->tsc = ev->u.tsc.value;
+		if (ev->kind == TRACE_EV_RDTSCP)
+			p = put_varint(p, ev->u.tsc.aux);
+		break;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		p = put_varint(p, ev->u.blob.len);
+		if (ev->u.blob.len)
+			memcpy(p, ev->u.blob.data, ev->u.blob.len);
+		p += ev->u.blob.len;
+		break;
+	case TRACE_EV_CHECKPOINT:
+		p = put_varint(p, ev->u.ckpt.id);
+		break;
+	case TRACE_EV_END:
+		p = put_varint(p, ev->u.end.reason);
+		p = put_varint(p, zigzag((uint64_t)(int64_t)ev->u.end.status));
+		p = put_varint(p, ev->u.end.crash_kind);
+		p = put_varint(p, ev->u.end.rip);
+		break;
+	}
+	if (ev->flags & TRACE_EVF_FP) {
+		p = put_varint(p, ev->fp.exit_reason);
+		p = put_varint(p, zigzag(ev->fp.rip - st->rip));
+		st->rip = ev->fp.rip;
+		p = put_u64le(p, ev->fp.regs_hash);
+	}
+	return (size_t)(p - out);
+}
+
+/* Reader side: every length and value comes from a file, so every step is
+ * bounds-checked and range-checked. */
+struct cursor {
+	const uint8_t *buf;
+	size_t len, pos;
+	const char *why;
+};
+
+static int get_varint(struct cursor *c, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (c->pos >= c->len) {
+			c->why = "event truncated";
+			return -EBADMSG;
+		}
+		uint8_t b = c->buf[c->pos++];
+		if (shift == 63 && b > 1) {
+			c->why = "varint overflows 64 bits";
+			return -EBADMSG;
+		}
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	c->why = "varint longer than 10 bytes";
+	return -EBADMSG;
+}
+
+static int get_varint_max(struct cursor *c, uint64_t *v, uint64_t max, const char *what)
+{
+	int rc = get_varint(c, v);
+	if (rc)
+		return rc;
+	if (*v > max) {
+		c->why = what;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int get_u64le(struct cursor *c, uint64_t *v)
+{
+	if (c->len - c->pos < 8) {
+		c->why = "event truncated";
+		return -EBADMSG;
+	}
+	uint64_t r = 0;
+	for (int i = 0; i < 8; i++)
+		r |= (uint64_t)c->buf[c->pos + i] << (8 * i);
+	c->pos += 8;
+	*v = r;
+	return 0;
+}
+
+int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos,
+		 struct trace_event *ev, const char **why)
+{
+	struct cursor c = { buf, len, *pos, NULL };
+	uint64_t v, w;
+	int rc;
+
+	if (c.pos >= c.len) {
+		*why = "event truncated";
+		return -EBADMSG;
+	}
+	uint8_t tag = buf[c.pos++];
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = tag & TAG_KIND_MASK;
+	if (ev->kind == 0 || ev->kind > TRACE_EV_KIND_MAX) {
+		*why = "unknown event kind";
+		return -EPROTO;
+	}
+	v = tag >> TAG_EXIT_SHIFT;
+	if (v == TAG_EXIT_BIG) {
+		if ((rc = get_varint(&c, &w)))
+			goto bad;
+		v = w + TAG_EXIT_BIG;
+		if (v < w) {
+			c.why = "exit number overflows";
+			goto bad_msg;
+		}
+	}
+	if (st->exit_no + v < st->exit_no) {
+		c.why = "exit number overflows";
+		goto bad_msg;
+	}
+	st->exit_no += v;
+	ev->exit_no = st->exit_no;
+
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		if ((rc = get_varint_max(&c, &v, (0xffffull << 2) | 2, "bad port or size")))
+			goto bad;
+		ev->u.pio.port = (uint16_t)(v >> 2);
+		ev->u.pio.size = (uint8_t)(1u << (v & 3));
+		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "port value exceeds 32 bits")))
+			goto bad;
+		ev->u.pio.value = (uint32_t)v;
+		break;
+	case TRACE_EV_MMIO_READ:
+		if ((rc = get_varint(&c, &v)))
+			goto bad;
+		ev->u.mmio.addr = v >> 2;
+		ev->u.mmio.size = (uint8_t)(1u << (v & 3));
+		if ((rc = get_varint(&c, &ev->u.mmio.value)))
+			goto bad;
+		break;
+	case TRACE_EV_IRQ:
+		if ((rc = get_varint_max(&c, &v, 0x1ff, "interrupt vector exceeds 255")))
+			goto bad;
+		ev->u.irq.vector = (uint8_t)(v >> 1);
+		if ((rc = get_varint(&c, &w)))
+			goto bad;
+		st->rip += unzigzag(w);
+		ev->u.irq.rip = st->rip;
+		if (v & 1) {
+			if ((rc = get_u64le(&c, &ev->u.irq.regs_hash)))
+				goto bad;
+			if (!ev->u.irq.regs_hash) {
+				c.why = "zero register hash flagged present";
+				goto bad_msg;
+			}
+		}
+		break;
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+		if ((rc = get_varint(&c, &v)))
+			goto bad;
+		st->tsc += unzigzag(v);
+		ev->u.tsc.value = st->tsc;
+		if (ev->kind == TRACE_EV_RDTSCP) {
+			if ((rc = get_varint_max(&c, &v, UINT32_MAX, "TSC_AUX exceeds 32 bits")))
+				goto bad;
+			ev->u.tsc.aux = (uint32_t)v;
+		}
+		break;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		if ((rc = get_varint_max(&c, &v, TRACE_MAX_BLOB, "blob length too large")))
+			goto bad;
+		if (v > c.len - c.pos) {
+			c.why = "blob runs past the chunk end";
+			goto bad_msg;
+		}
+		if (ev->kind == TRACE_EV_SERIAL_IN && v == 0) {
+			c.why = "empty serial input";
+			goto bad_msg;
+		}
+		ev->u.blob.len = (uint32_t)v;
+		ev->u.blob.data = v ? buf + c.pos : NULL;
+		c.pos += v;
+		break;
+	case TRACE_EV_CHECKPOINT:
+		if ((rc = get_varint(&c, &ev->u.ckpt.id)))
+			goto bad;
+		break;
+	case TRACE_EV_END:
+		if ((rc = get_varint_max(&c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
+			goto bad;
+		if (v == 0) {
+			c.why = "unknown end reason";
+			goto bad_msg;
+		}
+		ev->u.end.reason = (uint32_t)v;
+		if ((rc = get_varint(&c, &v)))
+			goto bad;
+		v = unzigzag(v);
+		if ((int64_t)v < INT32_MIN || (int64_t)v > INT32_MAX) {
+			c.why = "exit status exceeds 32 bits";
+			goto bad_msg;
+		}
+		ev->u.end.status = (int32_t)(int64_t)v;
+		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "crash kind exceeds 32 bits")))
+			goto bad;
+		ev->u.end.crash_kind = (uint32_t)v;
+		if ((rc = get_varint(&c, &ev->u.end.rip)))
+			goto bad;
+		break;
+	}
+	if (tag & TAG_FP) {
+		ev->flags |= TRACE_EVF_FP;
+		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "exit reason exceeds 32 bits")))
+			goto bad;
+		ev->fp.exit_reason = (uint32_t)v;
+		if ((rc = get_varint(&c, &v)))
+			goto bad;
+		st->rip += unzigzag(v);
+		ev->fp.rip = st->rip;
+		if ((rc = get_u64le(&c, &ev->fp.regs_hash)))
+			goto bad;
+	}
+	*pos = c.pos;
+	return 0;
+bad_msg:
+	rc = -EBADMSG;
+bad:
+	*why = c.why;
+	return rc;
+}

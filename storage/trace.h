@@ -1,0 +1,201 @@
+/* The trace store: one SQLite file per recording.
+ *
+ * The writer appends events to an in-memory buffer, cuts it into chunks of
+ * about TRACE_CHUNK_TARGET raw bytes, compresses each chunk with lz4 and
+ * inserts it as one row of the `chunks` table, indexed by its first event
+ * number and first guest-exit number.  The writer keeps one transaction open
+ * and commits it at least once a second from its own append path (and from
+ * trace_writer_tick() and trace_writer_close()), so a kill -9 of the
+ * recorder loses at most the last second.  The file is marked complete only
+ * by trace_writer_close() with an end record.
+ *
+ * The reader finds event N with one indexed lookup and one decompression.
+ * Every check on the file's contents names the trace and the position; a
+ * damaged file is an error (-EBADMSG, -EPROTO, -ENOTSUP), never a crash.
+ *
+ * The schema and the event encoding are documented in storage/README.md.
+ * TRACE_FORMAT_VERSION is bumped on any change of either. */
+#ifndef TTVM_STORAGE_TRACE_H
+#define TTVM_STORAGE_TRACE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRACE_FORMAT_VERSION 1
+/* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
+#define TRACE_APPLICATION_ID 0x5454564d
+/* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
+#define TRACE_CHUNK_TARGET (64 * 1024)
+/* Largest blob carried by one event (serial bytes, CPUID/initial state). */
+#define TRACE_MAX_BLOB (16u * 1024 * 1024)
+
+/* Event kinds.  Values are part of the file format: never renumber. */
+enum trace_kind {
+	TRACE_EV_PIO_READ = 1,   /* value a port-I/O read returned */
+	TRACE_EV_MMIO_READ = 2,  /* value an MMIO read returned */
+	TRACE_EV_IRQ = 3,        /* interrupt injected at an execution point */
+	TRACE_EV_RDTSC = 4,      /* RDTSC result */
+	TRACE_EV_RDTSCP = 5,     /* RDTSCP result and TSC_AUX */
+	TRACE_EV_SERIAL_IN = 6,  /* byte(s) the serial port received */
+	TRACE_EV_CPUID = 7,      /* CPUID policy + initial vCPU state (opaque blob) */
+	TRACE_EV_CHECKPOINT = 8, /* a checkpoint was taken here (its id) */
+	TRACE_EV_END = 9,        /* end of recording */
+	TRACE_EV_KIND_MAX = 9
+};
+
+/* Why a recording ended (TRACE_EV_END, meta end_reason). */
+enum trace_end_reason {
+	TRACE_END_GUEST_EXIT = 1, /* guest asked to stop (debug-exit port) */
+	TRACE_END_RESET = 2,      /* guest reset / triple fault ended the run */
+	TRACE_END_CRASH = 3,      /* guest crash: crash_kind says which */
+	TRACE_END_USER = 4,       /* user interrupted the recording */
+	TRACE_END_LIMIT = 5,      /* a configured limit (time, events) was hit */
+	TRACE_END_HOST_ERROR = 6, /* host-side failure (KVM, disk full, ...) */
+	TRACE_END_REASON_MAX = 6
+};
+
+/* Divergence fingerprint: where the guest was when the event happened.
+ * Any event may carry one (TRACE_EVF_FP); replay compares it. */
+struct trace_fp {
+	uint32_t exit_reason; /* KVM exit reason */
+	uint64_t rip;
+	uint64_t regs_hash;   /* hash of the general registers */
+};
+
+#define TRACE_EVF_FP 0x1u /* ev->fp is valid */
+
+/* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
+ * optionally, fp + TRACE_EVF_FP.  seq is assigned by the writer and filled
+ * by the reader.  Blob pointers returned by the reader stay valid until the
+ * next call on that reader. */
+struct trace_event {
+	uint64_t seq;     /* event number, from 0 */
+	uint64_t exit_no; /* guest-exit count when it happened (non-decreasing) */
+	uint32_t kind;    /* enum trace_kind */
+	uint32_t flags;   /* TRACE_EVF_* */
+	struct trace_fp fp;
+	union {
+		struct { uint16_t port; uint8_t size; uint32_t value; } pio;
+		struct { uint64_t addr; uint8_t size; uint64_t value; } mmio;
+		/* execution point = exit_no + rip (+ regs_hash when nonzero) */
+		struct { uint8_t vector; uint64_t rip; uint64_t regs_hash; } irq;
+		struct { uint64_t value; uint32_t aux; } tsc; /* aux: RDTSCP only */
+		struct { const uint8_t *data; uint32_t len; } blob; /* SERIAL_IN, CPUID */
+		struct { uint64_t id; } ckpt;
+		struct { uint32_t reason; int32_t status; uint32_t crash_kind; uint64_t rip; } end;
+	} u;
+};
+
+/* Description of the recording, written once at open. */
+struct trace_meta {
+	const char *kvm_flavour; /* e.g. "kvm-intel", "kvm-amd" (NULL: "unknown") */
+	const char *cmdline;     /* the ttvm command line (NULL: "") */
+	uint64_t mem_size;       /* guest memory in bytes */
+	int64_t start_time;      /* Unix seconds (0: now) */
+	const void *cpuid_policy; /* CPUID policy blob (may be NULL) */
+	size_t cpuid_policy_len;
+};
+
+/* Writer options; zero-initialise for defaults. */
+struct trace_writer_opts {
+	uint32_t chunk_target;   /* raw bytes per chunk (0: TRACE_CHUNK_TARGET) */
+	uint32_t commit_ms;      /* commit interval (0: 1000) */
+	uint64_t max_bytes;      /* cap on the file size (0: none); hitting it acts as a full disk */
+};
+
+struct trace_writer;
+
+/* Create the trace at path (must not exist); writes format version first,
+ * metadata, state "incomplete", commits.  0 or -errno (message on stderr). */
+int trace_writer_open(const char *path, const struct trace_meta *meta,
+		      const struct trace_writer_opts *opts, struct trace_writer **out);
+/* Record a guest image: name, size, SHA-256 and, when store is set, the bytes
+ * themselves (lz4-compressed).  0 or -errno. */
+int trace_writer_add_image(struct trace_writer *w, const char *name,
+			   const void *data, size_t size, int store);
+/* Set a free-form metadata key (text).  0 or -errno. */
+int trace_writer_set_meta(struct trace_writer *w, const char *key, const char *value);
+/* Append one event; sets ev->seq.  Commits when commit_ms has passed.
+ * 0, or -ENOSPC/-EIO after which the writer is stopped (message printed,
+ * committed data stays readable), or -EINVAL for a malformed event. */
+int trace_writer_append(struct trace_writer *w, struct trace_event *ev);
+/* Commit if commit_ms has passed; call while idle.  0 or -errno. */
+int trace_writer_tick(struct trace_writer *w);
+/* Flush the buffered events into a chunk and commit now.  0 or -errno. */
+int trace_writer_flush(struct trace_writer *w);
+/* Number of the next event to be appended. */
+uint64_t trace_writer_next_seq(const struct trace_writer *w);
+/* Finish: with end != NULL append it as TRACE_EV_END and mark the trace
+ * complete; with NULL leave it incomplete.  Commits and frees w even on
+ * error.  0 or -errno. */
+int trace_writer_close(struct trace_writer *w, const struct trace_event *end);
+
+/* Summary of an open trace. */
+struct trace_info {
+	uint32_t format_version;
+	int complete;           /* 1 once closed with an end record */
+	uint64_t n_events;      /* readable events */
+	uint64_t n_chunks;
+	uint64_t raw_bytes;     /* encoded events before compression */
+	uint64_t stored_bytes;  /* compressed chunk bytes */
+	uint64_t first_exit, last_exit;
+	uint64_t n_checkpoints;
+	uint64_t n_images;
+};
+
+struct trace_chunk_info {
+	uint64_t first_event, n_events;
+	uint64_t first_exit, last_exit;
+	uint64_t raw_offset;    /* byte range in the concatenated raw event stream */
+	uint32_t raw_size, stored_size;
+};
+
+struct trace_image_info {
+	char name[256];
+	uint64_t size;
+	uint8_t sha256[32];
+	int stored;             /* bytes are in the trace */
+};
+
+struct trace_reader;
+
+/* Open a trace read-only and check it (application id, format version,
+ * metadata, chunk table).  0 or -errno; on error err holds one line naming
+ * the trace and the position. */
+int trace_reader_open(const char *path, struct trace_reader **out, char *err, size_t errlen);
+/* Same over an in-memory copy of a trace file (fuzzing, tests); name is used
+ * in messages. */
+int trace_reader_open_mem(const void *buf, size_t len, const char *name,
+			  struct trace_reader **out, char *err, size_t errlen);
+void trace_reader_close(struct trace_reader *r);
+/* The last error, naming the trace and position ("" if none). */
+const char *trace_reader_errmsg(const struct trace_reader *r);
+/* Fill *info.  Never fails once opened. */
+void trace_reader_info(const struct trace_reader *r, struct trace_info *info);
+/* Metadata text for key, or NULL; valid until the next call on r. */
+const char *trace_reader_meta(struct trace_reader *r, const char *key);
+/* Metadata blob for key (e.g. "cpuid_policy"); *len set.  NULL if absent. */
+const void *trace_reader_meta_blob(struct trace_reader *r, const char *key, size_t *len);
+/* Chunk idx (0..n_chunks-1).  0 or -ERANGE. */
+int trace_reader_chunk(const struct trace_reader *r, uint64_t idx, struct trace_chunk_info *ci);
+/* Image idx.  0 or -ERANGE/-errno. */
+int trace_reader_image(struct trace_reader *r, uint64_t idx, struct trace_image_info *ii);
+/* Copy stored image idx into buf (ii.size bytes) and verify its SHA-256.
+ * 0, -ENOENT if not stored, -EBADMSG if damaged. */
+int trace_reader_image_data(struct trace_reader *r, uint64_t idx, void *buf, size_t size);
+/* Position so that the next trace_reader_next() returns event seq.
+ * 0, -ERANGE past the end, -EBADMSG etc. for a damaged chunk. */
+int trace_reader_seek(struct trace_reader *r, uint64_t seq);
+/* Position at the first event with exit_no >= exit_no.  0 or -ERANGE/-errno. */
+int trace_reader_seek_exit(struct trace_reader *r, uint64_t exit_no);
+/* Read the next event: 1, 0 at the end, or -errno (see trace_reader_errmsg). */
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev);
+/* Read event seq (seek + next): 1, 0 if past the end, or -errno. */
+int trace_reader_get(struct trace_reader *r, uint64_t seq, struct trace_event *ev);
+
+/* Name of a kind ("pio_read", ...) or NULL; and back (0 if unknown). */
+const char *trace_kind_name(uint32_t kind);
+uint32_t trace_kind_from_name(const char *name);
+/* Name of an end reason ("guest_exit", ...) or "unknown". */
+const char *trace_end_reason_name(uint32_t reason);
+
+#endif

@@ -1,0 +1,159 @@
+/* Helpers shared by the storage tests: temp paths, a deterministic event
+ * generator covering every kind, and event comparison. */
+#ifndef TTVM_TESTS_STORAGE_STEST_H
+#define TTVM_TESTS_STORAGE_STEST_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/trace.h"
+
+static char stest_dir[256];
+
+static inline const char *stest_path(const char *name)
+{
+	static char buf[8][512];
+	static int n;
+	if (!stest_dir[0]) {
+		const char *t = getenv("TMPDIR");
+		snprintf(stest_dir, sizeof(stest_dir), "%s/ttvm-storage-XXXXXX", t ? t : "/tmp");
+		if (!mkdtemp(stest_dir)) {
+			perror("mkdtemp");
+			exit(2);
+		}
+	}
+	char *b = buf[n++ % 8];
+	snprintf(b, 512, "%s/%s", stest_dir, name);
+	return b;
+}
+
+static inline void stest_cleanup(void)
+{
+	char cmd[600];
+	if (stest_dir[0] && !getenv("STEST_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", stest_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cleanup of %s failed\n", stest_dir);
+	}
+}
+
+static inline uint64_t stest_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static const uint8_t stest_blob[64] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!";
+
+/* Event i of a deterministic sequence using every kind but END; exit_no grows. */
+static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, struct trace_event *ev)
+{
+	uint64_t r = stest_rand(rng);
+	memset(ev, 0, sizeof(*ev));
+	*exit_no += r % 5 == 0 ? (r >> 8) % 300 : (r >> 8) % 3;
+	ev->exit_no = *exit_no;
+	ev->kind = 1 + (uint32_t)(i % (TRACE_EV_KIND_MAX - 1));
+	if ((r >> 20) % 7 == 0) {
+		ev->flags = TRACE_EVF_FP;
+		ev->fp.exit_reason = (uint32_t)(r >> 24) % 80;
+		ev->fp.rip = 0xffffffff81000000ull + ((r >> 30) % 100000);
+		ev->fp.regs_hash = r * 0x9e3779b97f4a7c15ull;
+	}
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		ev->u.pio.port = (uint16_t)(r >> 16);
+		ev->u.pio.size = (uint8_t)(1u << ((r >> 40) % 3));
+		ev->u.pio.value = (uint32_t)(r >> 3);
+		break;
+	case TRACE_EV_MMIO_READ:
+		ev->u.mmio.addr = (r >> 3) & ((1ull << 52) - 1);
+		ev->u.mmio.size = (uint8_t)(1u << ((r >> 40) % 4));
+		ev->u.mmio.value = r * 31;
+		break;
+	case TRACE_EV_IRQ:
+		ev->u.irq.vector = (uint8_t)r;
+		ev->u.irq.rip = r % 3 ? 0xffffffff81000000ull + (r >> 44) : r;
+		ev->u.irq.regs_hash = r % 2 ? r ^ 0x5555 : 0;
+		break;
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+		ev->u.tsc.value = r % 4 ? i * 1000 + (r >> 50) : r;
+		if (ev->kind == TRACE_EV_RDTSCP)
+			ev->u.tsc.aux = (uint32_t)(r >> 32);
+		break;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		ev->u.blob.data = stest_blob + (r >> 10) % 16;
+		ev->u.blob.len = 1 + (uint32_t)((r >> 30) % 48);
+		break;
+	case TRACE_EV_CHECKPOINT:
+		ev->u.ckpt.id = r >> 40;
+		break;
+	}
+}
+
+static inline int stest_equal(const struct trace_event *a, const struct trace_event *b)
+{
+	if (a->seq != b->seq || a->exit_no != b->exit_no || a->kind != b->kind || a->flags != b->flags)
+		return 0;
+	if ((a->flags & TRACE_EVF_FP) &&
+	    (a->fp.exit_reason != b->fp.exit_reason || a->fp.rip != b->fp.rip ||
+	     a->fp.regs_hash != b->fp.regs_hash))
+		return 0;
+	switch (a->kind) {
+	case TRACE_EV_PIO_READ:
+		return a->u.pio.port == b->u.pio.port && a->u.pio.size == b->u.pio.size &&
+		       a->u.pio.value == b->u.pio.value;
+	case TRACE_EV_MMIO_READ:
+		return a->u.mmio.addr == b->u.mmio.addr && a->u.mmio.size == b->u.mmio.size &&
+		       a->u.mmio.value == b->u.mmio.value;
+	case TRACE_EV_IRQ:
+		return a->u.irq.vector == b->u.irq.vector && a->u.irq.rip == b->u.irq.rip &&
+		       a->u.irq.regs_hash == b->u.irq.regs_hash;
+	case TRACE_EV_RDTSC:
+		return a->u.tsc.value == b->u.tsc.value;
+	case TRACE_EV_RDTSCP:
+		return a->u.tsc.value == b->u.tsc.value && a->u.tsc.aux == b->u.tsc.aux;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		return a->u.blob.len == b->u.blob.len &&
+		       (!a->u.blob.len || !memcmp(a->u.blob.data, b->u.blob.data, a->u.blob.len));
+	case TRACE_EV_CHECKPOINT:
+		return a->u.ckpt.id == b->u.ckpt.id;
+	case TRACE_EV_END:
+		return a->u.end.reason == b->u.end.reason && a->u.end.status == b->u.end.status &&
+		       a->u.end.crash_kind == b->u.end.crash_kind && a->u.end.rip == b->u.end.rip;
+	}
+	return 0;
+}
+
+/* Write n events of the stest sequence (+ an END record when end) to path. */
+static inline int stest_write(const char *path, uint64_t n, uint32_t chunk_target, int end)
+{
+	struct trace_writer *w;
+	struct trace_writer_opts o = { .chunk_target = chunk_target };
+	struct trace_meta m = { .kvm_flavour = "test", .cmdline = "ttvm record test", .mem_size = 1 << 20 };
+	struct trace_event ev;
+	uint64_t exit_no = 0, rng = 0x1234567;
+	int rc = trace_writer_open(path, &m, &o, &w);
+	if (rc)
+		return rc;
+	for (uint64_t i = 0; i < n; i++) {
+		stest_event(i, &exit_no, &rng, &ev);
+		if ((rc = trace_writer_append(w, &ev))) {
+			trace_writer_close(w, NULL);
+			return rc;
+		}
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.exit_no = exit_no + 1;
+	ev.u.end.reason = TRACE_END_GUEST_EXIT;
+	ev.u.end.status = 3;
+	ev.u.end.rip = 0x1234;
+	return trace_writer_close(w, end ? &ev : NULL);
+}
+
+#endif
