@@ -1,4 +1,4 @@
-/* hello: prints a greeting and what the loader passed in the multiboot
+/* hello (hello32 when built with -m32): prints a greeting and what the loader passed in the multiboot
  * info: command line, modules (name, size, first line of the contents) and
  * the memory map.  If the command line holds "mib=N", checks that the map's
  * usable RAM is plausible for an N MiB guest. */
@@ -15,6 +15,16 @@ static const char *mmap_type(uint32_t t)
 	default: return "other";
 	}
 }
+
+#ifndef __x86_64__
+static volatile uint32_t softints;
+
+static void on_softint(struct rt_frame *f)
+{
+	(void)f;
+	softints++;
+}
+#endif
 
 /* Print the first line of a module, at most 60 characters. */
 static void print_first_line(const char *p, const char *end)
@@ -89,6 +99,15 @@ int main(uint32_t magic, struct mb_info *mbi)
 			rt_fail("no available region covers 1-2 MiB");
 		rt_printf("mmap check: ok for %lu MiB\n", mib);
 	}
+#ifndef __x86_64__
+	/* hello32: one software interrupt, returning through a 32-bit IRET
+	 * (what PVM's emulator cannot do). */
+	rt_set_handler(0x30, on_softint);
+	__asm__ volatile("int $0x30" ::: "memory");
+	if (softints != 1)
+		rt_fail("int $0x30 handler ran %u times", softints);
+	rt_printf("hello32: int $0x30 returned through IRET\n");
+#endif
 	(void)magic;
 	rt_printf("hello: done\n");
 	return RT_EXIT_OK;

@@ -102,14 +102,28 @@ void serial_puts(const char *s)
 
 /* ---- printf ---- */
 
+/* *v /= base, returning the remainder, with 32-bit divisions only: the
+ * 32-bit guests are linked without libgcc's __udivdi3. */
+static unsigned divmod_small(unsigned long long *v, unsigned base)
+{
+	uint32_t r = 0;
+	unsigned long long q = 0;
+	for (int shift = 48; shift >= 0; shift -= 16) {
+		uint32_t cur = (r << 16) | (uint32_t)((*v >> shift) & 0xffff);
+		q |= (unsigned long long)(cur / base) << shift;
+		r = cur % base;
+	}
+	*v = q;
+	return r;
+}
+
 static void put_num(unsigned long long v, unsigned base, int width, int zero, int left, int neg)
 {
 	char buf[24];
 	int n = 0;
 	do {
-		unsigned d = (unsigned)(v % base);
+		unsigned d = divmod_small(&v, base);
 		buf[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
-		v /= base;
 	} while (v);
 	int len = n + neg;
 	if (neg && zero)
