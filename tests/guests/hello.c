@@ -43,6 +43,8 @@ int main(uint32_t magic, struct mb_info *mbi)
 	if (mbi->flags & MB_INFO_CMDLINE)
 		cmdline = (const char *)(uintptr_t)mbi->cmdline;
 	rt_printf("cmdline: [%s]\n", cmdline);
+	if (mbi->flags & MB_INFO_LOADER_NAME)
+		rt_printf("boot loader: %s\n", (const char *)(uintptr_t)mbi->boot_loader_name);
 	if (mbi->flags & MB_INFO_MEM)
 		rt_printf("mem_lower: %u KiB, mem_upper: %u KiB\n", mbi->mem_lower, mbi->mem_upper);
 

@@ -26,6 +26,9 @@ struct mb_info {
 	uint32_t mods_count, mods_addr;
 	uint32_t syms[4];
 	uint32_t mmap_length, mmap_addr;
+	uint32_t drives_length, drives_addr;
+	uint32_t config_table;
+	uint32_t boot_loader_name;
 } __attribute__((packed));
 
 struct mb_module {
@@ -43,6 +46,7 @@ struct mb_mmap {
 #define MB_INFO_CMDLINE (1u << 2)
 #define MB_INFO_MODS (1u << 3)
 #define MB_INFO_MMAP (1u << 6)
+#define MB_INFO_LOADER_NAME (1u << 9)
 
 /* Register frame built by the interrupt stubs (see entry64.S / entry32.S). */
 #ifdef __x86_64__
