@@ -1,8 +1,12 @@
 /* usermode: sets up a TSS (RSP0), drops to CPL3 with IRETQ and runs a long
  * native loop there with the PIT interrupting it at 1000 Hz; the user code
  * also executes a privileged instruction (cli: #GP, skipped by the kernel)
- * and calls the kernel through int $0x80 (a DPL3 gate) to print a string
- * and finally to hand back its result, which the kernel prints.
+ * and calls the kernel to print a string and finally to hand back its
+ * result, which the kernel prints.  Calls use int $0x80 through a DPL3
+ * gate; under PVM INT n at CPL3 raises #UD instead, so the #UD handler
+ * recognises the instruction (cd 80) and makes the same call.  With
+ * "syscall=1" on the command line they use SYSCALL/SYSRETQ (which never
+ * reaches LSTAR under PVM: VMX/SVM hosts only).
  * On PVM, CPL3 code runs natively: this is the guest's fast path. */
 #include "rt/rt.h"
 
@@ -29,6 +33,8 @@ static uint8_t kstack[16384] __attribute__((aligned(16)));
 static uint8_t ustack[16384] __attribute__((aligned(16)));
 
 static volatile uint32_t ticks, user_ticks, user_gps;
+static volatile int use_syscall; /* read by the CPL3 code too */
+static volatile uint32_t int80_as_ud;
 
 static void on_tick(struct rt_frame *f)
 {
@@ -45,23 +51,24 @@ static void on_gp(struct rt_frame *f)
 	f->rip += 1; /* the user's one-byte cli */
 }
 
-static void on_syscall(struct rt_frame *f)
+/* Both entry paths end here, on the kernel stack (kstack), with
+ * interrupts off; returning goes back to CPL3. */
+void do_syscall(uint64_t nr, uint64_t arg);
+void do_syscall(uint64_t nr, uint64_t arg)
 {
-	if ((f->cs & 3) != 3)
-		rt_fail("int $0x80 from CPL%lu", (unsigned long)(f->cs & 3));
 	uint64_t rsp;
 	__asm__ volatile("mov %%rsp, %0" : "=r"(rsp));
 	if (rsp < (uintptr_t)kstack || rsp >= (uintptr_t)kstack + sizeof(kstack))
-		rt_fail("syscall not on the TSS RSP0 stack (rsp 0x%lx)", (unsigned long)rsp);
-	switch (f->rax) {
+		rt_fail("syscall not on the kernel stack (rsp 0x%lx)", (unsigned long)rsp);
+	switch (nr) {
 	case SYS_PUTS:
-		serial_puts((const char *)(uintptr_t)f->rdi);
-		return; /* IRETQ back to CPL3 */
+		serial_puts((const char *)(uintptr_t)arg);
+		return;
 	case SYS_DONE:
 		cli();
 		pic_mask(0);
 		pit_stop();
-		rt_printf("usermode: result %016lx\n", (unsigned long)f->rdi);
+		rt_printf("usermode: result %016lx\n", (unsigned long)arg);
 		rt_printf("usermode: %u ticks, %u while at CPL3\n", ticks, user_ticks);
 		if (user_gps != 1)
 			rt_fail("expected one #GP from the user's cli, got %u", user_gps);
@@ -71,16 +78,78 @@ static void on_syscall(struct rt_frame *f)
 		rt_printf("usermode: done\n");
 		rt_exit(RT_EXIT_OK);
 	default:
-		rt_fail("unknown syscall %lu", (unsigned long)f->rax);
+		rt_fail("unknown syscall %lu", (unsigned long)nr);
 	}
+}
+
+static void on_int80(struct rt_frame *f)
+{
+	if ((f->cs & 3) != 3)
+		rt_fail("int $0x80 from CPL%lu", (unsigned long)(f->cs & 3));
+	do_syscall(f->rax, f->rdi); /* then IRETQ back to CPL3 */
+}
+
+static void on_ud(struct rt_frame *f)
+{
+	const uint8_t *ip = (const uint8_t *)(uintptr_t)f->rip;
+	if ((f->cs & 3) != 3 || ip[0] != 0xcd || ip[1] != 0x80)
+		rt_fail("#UD at ip 0x%lx cs 0x%lx", (unsigned long)f->rip, (unsigned long)f->cs);
+	if (!int80_as_ud++)
+		rt_printf("usermode: int $0x80 raised #UD (PVM), made the call from the #UD handler\n");
+	f->rip += 2;
+	do_syscall(f->rax, f->rdi);
+}
+
+/* SYSCALL entry: no stack switch in hardware, and IF is masked by FMASK,
+ * so a single CPU can park the user RSP in a global. */
+uint64_t syscall_user_rsp, syscall_kernel_rsp;
+void syscall_entry(void);
+__asm__(".text\n"
+	"syscall_entry:\n\t"
+	"movq %rsp, syscall_user_rsp(%rip)\n\t"
+	"movq syscall_kernel_rsp(%rip), %rsp\n\t"
+	"pushq %rcx\n\t" /* user RIP */
+	"pushq %r11\n\t" /* user RFLAGS */
+	"movq %rdi, %rsi\n\t"
+	"movq %rax, %rdi\n\t"
+	"cld\n\t"
+	"call do_syscall\n\t"
+	"popq %r11\n\t"
+	"popq %rcx\n\t"
+	"movq syscall_user_rsp(%rip), %rsp\n\t"
+	"sysretq\n");
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void syscall_install(void)
+{
+	syscall_kernel_rsp = (uintptr_t)kstack + sizeof(kstack);
+	wrmsr(0xc0000080, rdmsr(0xc0000080) | 1); /* EFER.SCE */
+	/* STAR: SYSCALL CS = 0x08 (SS 0x10); SYSRETQ CS = 0x10 + 16 | 3 = 0x23,
+	 * SS = 0x10 + 8 | 3 = 0x1b, matching the GDT in entry64.S. */
+	wrmsr(0xc0000081, (0x10ull << 48) | (0x08ull << 32));
+	wrmsr(0xc0000082, (uintptr_t)syscall_entry); /* LSTAR */
+	wrmsr(0xc0000084, 0x700); /* FMASK: IF, TF, DF */
 }
 
 /* ---- CPL3 code: calls nothing outside this section ---- */
 
-static inline uint64_t user_syscall(uint64_t nr, uint64_t arg)
+static inline void user_syscall(uint64_t nr, uint64_t arg)
 {
-	__asm__ volatile("int $0x80" : "+a"(nr) : "D"(arg) : "memory");
-	return nr;
+	if (use_syscall)
+		__asm__ volatile("syscall" : "+a"(nr), "+D"(arg) : : "rcx", "r11", "memory");
+	else
+		__asm__ volatile("int $0x80" : "+a"(nr), "+D"(arg) : : "memory");
 }
 
 static const char user_hello[] = "usermode: hello from CPL3\n";
@@ -112,11 +181,16 @@ static void tss_install(void)
 
 int main(uint32_t magic, struct mb_info *mbi)
 {
-	(void)magic, (void)mbi;
+	(void)magic;
+	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
+	use_syscall = cmdline_num(cmdline, "syscall", 0) != 0;
 	rt_printf("usermode: %u iterations at CPL3 with the PIT at 1000 Hz\n", USER_ITERS);
+	rt_printf("usermode: kernel calls through %s\n", use_syscall ? "syscall" : "int $0x80");
 	tss_install();
+	syscall_install();
+	rt_set_handler(6, on_ud);
 	rt_set_handler(13, on_gp);
-	rt_set_handler(0x80, on_syscall);
+	rt_set_handler(0x80, on_int80);
 	rt_set_gate_user(0x80);
 	rt_set_handler(IRQ_BASE + 0, on_tick);
 	pit_start(1000);
