@@ -1,0 +1,357 @@
+#include "storage/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/hash.h"
+#include "storage/trace_internal.h"
+
+static int page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0, w;
+	for (size_t i = 0; i < TRACE_CKPT_PAGE; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	return acc == 0;
+}
+
+struct ckpt_stmts {
+	sqlite3_stmt *find_page, *ins_page, *ins_map;
+	uint8_t z[LZ4_COMPRESSBOUND(TRACE_CKPT_PAGE)];
+	uint8_t raw[TRACE_CKPT_PAGE];
+};
+
+/* Id of a page row holding exactly these bytes, inserting one if needed. */
+static int page_id(sqlite3 *db, struct ckpt_stmts *s, const uint8_t *page, int64_t *id)
+{
+	uint64_t h = hash64(page, TRACE_CKPT_PAGE);
+	int rc;
+	sqlite3_bind_int64(s->find_page, 1, (int64_t)h);
+	while ((rc = sqlite3_step(s->find_page)) == SQLITE_ROW) {
+		/* same hash: compare the bytes, so a collision only costs a row */
+		const char *z = sqlite3_column_blob(s->find_page, 1);
+		int zl = sqlite3_column_bytes(s->find_page, 1);
+		if (z && LZ4_decompress_safe(z, (char *)s->raw, zl, TRACE_CKPT_PAGE) == TRACE_CKPT_PAGE &&
+		    !memcmp(s->raw, page, TRACE_CKPT_PAGE)) {
+			*id = sqlite3_column_int64(s->find_page, 0);
+			sqlite3_reset(s->find_page);
+			return SQLITE_OK;
+		}
+	}
+	sqlite3_reset(s->find_page);
+	if (rc != SQLITE_DONE)
+		return rc;
+	int zl = LZ4_compress_default((const char *)page, (char *)s->z, TRACE_CKPT_PAGE, sizeof(s->z));
+	if (zl <= 0)
+		return SQLITE_INTERNAL;
+	sqlite3_bind_int64(s->ins_page, 1, (int64_t)h);
+	sqlite3_bind_blob(s->ins_page, 2, s->z, zl, SQLITE_STATIC);
+	rc = sqlite3_step(s->ins_page);
+	sqlite3_reset(s->ins_page);
+	if (rc != SQLITE_DONE)
+		return rc;
+	*id = sqlite3_last_insert_rowid(db);
+	return SQLITE_OK;
+}
+
+static int store_page(sqlite3 *db, struct ckpt_stmts *s, int64_t ckpt, uint64_t page_no,
+		      const uint8_t *page, int full, uint64_t *n_pages)
+{
+	int64_t id = 0;
+	int rc, zero = page_is_zero(page);
+	if (zero && full)
+		return SQLITE_OK; /* a full image starts zeroed */
+	if (!zero && (rc = page_id(db, s, page, &id)) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s->ins_map, 1, ckpt);
+	sqlite3_bind_int64(s->ins_map, 2, (int64_t)page_no);
+	if (zero)
+		sqlite3_bind_null(s->ins_map, 3);
+	else
+		sqlite3_bind_int64(s->ins_map, 3, id);
+	rc = sqlite3_step(s->ins_map);
+	sqlite3_reset(s->ins_map);
+	if (rc != SQLITE_DONE)
+		return rc;
+	(*n_pages)++;
+	return SQLITE_OK;
+}
+
+int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
+		     const void *vcpu, size_t vcpu_len,
+		     const uint8_t *mem, uint64_t mem_size,
+		     const uint64_t *dirty, size_t n_dirty, uint64_t parent,
+		     uint64_t *id_out)
+{
+	sqlite3 *db = trace_writer_db(w);
+	struct ckpt_stmts *s = NULL;
+	sqlite3_stmt *st = NULL;
+	uint8_t *zv = NULL;
+	uint64_t n_pages = 0, n_total = mem_size / TRACE_CKPT_PAGE;
+	int64_t id;
+	int rc, err = trace_writer_status(w);
+	int full = dirty == NULL;
+	const char *what = "storing a checkpoint";
+
+	if (err)
+		return err;
+	if (!mem_size || mem_size % TRACE_CKPT_PAGE || !mem || vcpu_len > INT32_MAX / 2 ||
+	    (vcpu_len && !vcpu) || (full && parent))
+		return -EINVAL;
+	for (size_t i = 0; !full && i < n_dirty; i++)
+		if (dirty[i] >= n_total)
+			return -EINVAL;
+	if (!full) {
+		rc = sqlite3_prepare_v2(db, "SELECT mem_size FROM checkpoints WHERE id=?", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			goto sqlfail;
+		sqlite3_bind_int64(st, 1, (int64_t)parent);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			goto sqlfail;
+		err = rc == SQLITE_DONE ? -ENOENT
+			: (uint64_t)sqlite3_column_int64(st, 0) != mem_size ? -EINVAL : 0;
+		sqlite3_finalize(st);
+		st = NULL;
+		if (err)
+			return err;
+	}
+
+	s = calloc(1, sizeof(*s));
+	int zcap = LZ4_compressBound((int)vcpu_len);
+	zv = malloc((size_t)zcap + 1);
+	if (!s || !zv) {
+		err = -ENOMEM;
+		goto out;
+	}
+	int zl = vcpu_len ? LZ4_compress_default(vcpu, (char *)zv, (int)vcpu_len, zcap) : 0;
+	if (vcpu_len && zl <= 0) {
+		rc = SQLITE_INTERNAL;
+		goto sqlfail;
+	}
+	rc = sqlite3_prepare_v2(db, "INSERT INTO checkpoints(event_no, exit_no, parent, full, mem_size,"
+				" n_pages, vcpu_raw_size, vcpu) VALUES(?,?,?,?,?,0,?,?)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, (int64_t)trace_writer_next_seq(w));
+	sqlite3_bind_int64(st, 2, (int64_t)exit_no);
+	if (full)
+		sqlite3_bind_null(st, 3);
+	else
+		sqlite3_bind_int64(st, 3, (int64_t)parent);
+	sqlite3_bind_int(st, 4, full);
+	sqlite3_bind_int64(st, 5, (int64_t)mem_size);
+	sqlite3_bind_int64(st, 6, (int64_t)vcpu_len);
+	sqlite3_bind_blob(st, 7, zv, zl, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	st = NULL;
+	id = sqlite3_last_insert_rowid(db);
+
+	if ((rc = sqlite3_prepare_v2(db, "SELECT id, data FROM pages WHERE hash=?", -1, &s->find_page, NULL)) ||
+	    (rc = sqlite3_prepare_v2(db, "INSERT INTO pages(hash, data) VALUES(?,?)", -1, &s->ins_page, NULL)) ||
+	    (rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO checkpoint_pages(checkpoint, page_no, page)"
+				     " VALUES(?,?,?)", -1, &s->ins_map, NULL)))
+		goto sqlfail;
+	if (full) {
+		for (uint64_t p = 0; p < n_total; p++)
+			if ((rc = store_page(db, s, id, p, mem + p * TRACE_CKPT_PAGE, 1, &n_pages)) != SQLITE_OK)
+				goto sqlfail;
+	} else {
+		for (size_t i = 0; i < n_dirty; i++)
+			if ((rc = store_page(db, s, id, dirty[i], mem + dirty[i] * TRACE_CKPT_PAGE, 0,
+					     &n_pages)) != SQLITE_OK)
+				goto sqlfail;
+	}
+	rc = sqlite3_prepare_v2(db, "UPDATE checkpoints SET n_pages=(SELECT count(*) FROM checkpoint_pages"
+				" WHERE checkpoint=?1) WHERE id=?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		goto sqlfail;
+
+	struct trace_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_CHECKPOINT;
+	ev.exit_no = exit_no;
+	ev.u.ckpt.id = (uint64_t)id;
+	if ((err = trace_writer_append(w, &ev)))
+		goto out;
+	*id_out = (uint64_t)id;
+	err = 0;
+	goto out;
+sqlfail:
+	err = trace_writer_sqlfail(w, rc, what);
+out:
+	if (s) {
+		sqlite3_finalize(s->find_page);
+		sqlite3_finalize(s->ins_page);
+		sqlite3_finalize(s->ins_map);
+	}
+	sqlite3_finalize(st);
+	free(s);
+	free(zv);
+	return err;
+}
+
+static int row_info(sqlite3_stmt *st, struct trace_ckpt_info *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->id = (uint64_t)sqlite3_column_int64(st, 0);
+	ci->event_no = (uint64_t)sqlite3_column_int64(st, 1);
+	ci->exit_no = (uint64_t)sqlite3_column_int64(st, 2);
+	ci->parent = (uint64_t)sqlite3_column_int64(st, 3);
+	ci->full = sqlite3_column_int(st, 4) != 0;
+	ci->mem_size = (uint64_t)sqlite3_column_int64(st, 5);
+	ci->n_pages = (uint64_t)sqlite3_column_int64(st, 6);
+	ci->vcpu_size = (uint64_t)sqlite3_column_int64(st, 7);
+	return 0;
+}
+
+#define CKPT_COLS "id, event_no, exit_no, ifnull(parent, 0), full, mem_size, n_pages, vcpu_raw_size"
+
+static int query_one(struct trace_reader *r, const char *sql, uint64_t arg,
+		     struct trace_ckpt_info *ci, int missing)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(trace_reader_db(r), sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return trace_reader_fail(r, -EBADMSG, "checkpoint table unreadable: %s",
+					 sqlite3_errmsg(trace_reader_db(r)));
+	sqlite3_bind_int64(st, 1, (int64_t)arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = row_info(st, ci);
+	else if (rc == SQLITE_DONE)
+		rc = missing;
+	else
+		rc = trace_reader_fail(r, trace_sql_errno(rc), "checkpoint table unreadable: %s",
+				       sqlite3_errmsg(trace_reader_db(r)));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trace_ckpt_get(struct trace_reader *r, uint64_t idx, struct trace_ckpt_info *ci)
+{
+	return query_one(r, "SELECT " CKPT_COLS " FROM checkpoints ORDER BY event_no, id LIMIT 1 OFFSET ?",
+			 idx, ci, -ERANGE);
+}
+
+int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt_info *ci)
+{
+	return query_one(r, "SELECT " CKPT_COLS " FROM checkpoints WHERE event_no <= ?"
+			 " ORDER BY event_no DESC, id DESC LIMIT 1", event_no, ci, -ENOENT);
+}
+
+/* Apply checkpoint id's own pages onto mem. */
+static int apply_pages(struct trace_reader *r, uint64_t id, uint8_t *mem, uint64_t mem_size)
+{
+	sqlite3_stmt *st;
+	uint64_t n_total = mem_size / TRACE_CKPT_PAGE;
+	int rc = sqlite3_prepare_v2(trace_reader_db(r),
+		"SELECT cp.page_no, cp.page, p.hash, p.data FROM checkpoint_pages cp"
+		" LEFT JOIN pages p ON p.id = cp.page WHERE cp.checkpoint=?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return trace_reader_fail(r, -EBADMSG, "checkpoint pages unreadable: %s",
+					 sqlite3_errmsg(trace_reader_db(r)));
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t page_no = sqlite3_column_int64(st, 0);
+		if (page_no < 0 || (uint64_t)page_no >= n_total) {
+			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": page %" PRId64
+					       " is outside its memory", id, page_no);
+			goto out;
+		}
+		uint8_t *dst = mem + (uint64_t)page_no * TRACE_CKPT_PAGE;
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+			memset(dst, 0, TRACE_CKPT_PAGE);
+			continue;
+		}
+		const char *z = sqlite3_column_blob(st, 3);
+		int zl = sqlite3_column_bytes(st, 3);
+		if (!z || LZ4_decompress_safe(z, (char *)dst, zl, TRACE_CKPT_PAGE) != TRACE_CKPT_PAGE ||
+		    hash64(dst, TRACE_CKPT_PAGE) != (uint64_t)sqlite3_column_int64(st, 2)) {
+			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": page %" PRId64
+					       " (page row %" PRId64 ") is damaged", id, page_no,
+					       (int64_t)sqlite3_column_int64(st, 1));
+			goto out;
+		}
+	}
+	rc = rc == SQLITE_DONE ? 0
+		: trace_reader_fail(r, trace_sql_errno(rc), "checkpoint %" PRIu64 " pages unreadable",
+				    id);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
+		    uint8_t *mem, uint64_t mem_size)
+{
+	struct trace_ckpt_info ci, target;
+	struct trace_info ti;
+	uint64_t *chain = NULL, n = 0;
+	int rc;
+
+	trace_reader_info(r, &ti);
+	if ((rc = query_one(r, "SELECT " CKPT_COLS " FROM checkpoints WHERE id=?", id, &target, -ENOENT)))
+		return rc;
+	if (target.mem_size != mem_size || target.vcpu_size > vcpu_cap)
+		return -EINVAL;
+	chain = malloc((ti.n_checkpoints + 1) * sizeof(*chain));
+	if (!chain)
+		return -ENOMEM;
+	/* parents are older rows (smaller ids), so the walk ends; the bound on
+	 * its length guards against a damaged table all the same */
+	ci = target;
+	for (;;) {
+		if (n > ti.n_checkpoints || ci.mem_size != mem_size || (!ci.full && ci.parent >= ci.id) ||
+		    (ci.full && ci.parent)) {
+			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": broken parent chain at"
+					       " checkpoint %" PRIu64, id, ci.id);
+			goto out;
+		}
+		chain[n++] = ci.id;
+		if (ci.full)
+			break;
+		uint64_t parent = ci.parent;
+		if ((rc = query_one(r, "SELECT " CKPT_COLS " FROM checkpoints WHERE id=?", parent, &ci,
+				    -EBADMSG))) {
+			if (rc == -EBADMSG)
+				trace_reader_fail(r, rc, "checkpoint %" PRIu64 ": parent %" PRIu64
+						  " is missing", id, parent);
+			goto out;
+		}
+	}
+	memset(mem, 0, mem_size);
+	while (n--)
+		if ((rc = apply_pages(r, chain[n], mem, mem_size)))
+			goto out;
+
+	sqlite3_stmt *st;
+	rc = sqlite3_prepare_v2(trace_reader_db(r), "SELECT vcpu FROM checkpoints WHERE id=?", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " unreadable", id);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " vanished", id);
+	} else if (target.vcpu_size) {
+		const char *z = sqlite3_column_blob(st, 0);
+		int zl = sqlite3_column_bytes(st, 0);
+		if (!z || target.vcpu_size > INT32_MAX ||
+		    LZ4_decompress_safe(z, vcpu, zl, (int)target.vcpu_size) != (int)target.vcpu_size)
+			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": vCPU state is damaged", id);
+	}
+	sqlite3_finalize(st);
+out:
+	free(chain);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/* Checkpoints in a trace: full and incremental snapshots of one vCPU's state
+ * (an opaque blob) and guest memory, keyed by the event number and guest-exit
+ * number at which they were taken, so that replay can start from the nearest
+ * one.  Memory is stored as 4 KiB pages, each lz4-compressed and
+ * deduplicated by content across the whole trace (zero pages cost no page
+ * row).  An incremental checkpoint lists only the pages that changed since
+ * its parent. */
+#ifndef TTVM_STORAGE_CHECKPOINT_H
+#define TTVM_STORAGE_CHECKPOINT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/trace.h"
+
+#define TRACE_CKPT_PAGE 4096u
+
+struct trace_ckpt_info {
+	uint64_t id;        /* > 0 */
+	uint64_t event_no;  /* seq of its TRACE_EV_CHECKPOINT event */
+	uint64_t exit_no;
+	uint64_t parent;    /* 0 for a full checkpoint */
+	int full;
+	uint64_t mem_size;
+	uint64_t n_pages;   /* pages listed in this checkpoint itself */
+	uint64_t vcpu_size; /* bytes of the vCPU blob */
+};
+
+/* Store a checkpoint and append its TRACE_EV_CHECKPOINT event at exit_no.
+ * dirty == NULL: full snapshot of mem (mem_size bytes, a multiple of 4 KiB).
+ * Otherwise incremental over checkpoint parent: only the n_dirty listed page
+ * numbers of mem are stored.  *id_out gets the new id.  0, -EINVAL (bad
+ * arguments), -ENOENT (no such parent) or the writer's -errno. */
+int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
+		     const void *vcpu, size_t vcpu_len,
+		     const uint8_t *mem, uint64_t mem_size,
+		     const uint64_t *dirty, size_t n_dirty, uint64_t parent,
+		     uint64_t *id_out);
+/* Checkpoint number idx in event order.  0, -ERANGE, or -errno. */
+int trace_ckpt_get(struct trace_reader *r, uint64_t idx, struct trace_ckpt_info *ci);
+/* The checkpoint with the largest event_no <= event_no.  0, -ENOENT, -errno. */
+int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt_info *ci);
+/* Rebuild the state at checkpoint id: the vCPU blob into vcpu (vcpu_cap bytes,
+ * at least ci.vcpu_size) and the full memory image into mem (mem_size bytes,
+ * equal to the checkpoint's), following parents back to the full one.
+ * 0, -ENOENT, -EINVAL (sizes), -EBADMSG (damaged; see trace_reader_errmsg). */
+int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
+		    uint8_t *mem, uint64_t mem_size);
+
+#endif
