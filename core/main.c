@@ -81,19 +81,19 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int cmd_run(int argc, char **argv)
 {
-	enum { O_APPEND = 256, O_INITRD, O_FLAT, O_SERIAL, O_SERIAL_IN, O_TIMEOUT, O_STRICT };
+	enum { OPT_APPEND = 256, OPT_INITRD, OPT_FLAT, OPT_SERIAL, OPT_SERIAL_IN, OPT_TIMEOUT, OPT_STRICT };
 	static const struct option opts[] = {
 		{ "memory", required_argument, NULL, 'm' },
-		{ "append", required_argument, NULL, O_APPEND },
-		{ "initrd", required_argument, NULL, O_INITRD },
-		{ "flat", required_argument, NULL, O_FLAT },
-		{ "serial", required_argument, NULL, O_SERIAL },
-		{ "serial-in", required_argument, NULL, O_SERIAL_IN },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "strict", no_argument, NULL, O_STRICT },
+		{ "append", required_argument, NULL, OPT_APPEND },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "flat", required_argument, NULL, OPT_FLAT },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "serial-in", required_argument, NULL, OPT_SERIAL_IN },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct vm_options vo = { .mem_bytes = 256ull << 20 };
 	struct multiboot_args mb = { 0 };
@@ -121,25 +121,25 @@ static int cmd_run(int argc, char **argv)
 			}
 			vo.mem_bytes = mib << 20;
 			break;
-		case O_APPEND: mb.cmdline = optarg; break;
-		case O_INITRD: mods[mb.nmodules++] = optarg; break;
-		case O_FLAT:
+		case OPT_APPEND: mb.cmdline = optarg; break;
+		case OPT_INITRD: mods[mb.nmodules++] = optarg; break;
+		case OPT_FLAT:
 			if (parse_u64(optarg, &flat_addr)) {
 				log_error("--flat %s: not an address", optarg);
 				goto out;
 			}
 			flat = true;
 			break;
-		case O_SERIAL: vo.serial_out = optarg; break;
-		case O_SERIAL_IN: vo.serial_in = optarg; break;
-		case O_TIMEOUT:
+		case OPT_SERIAL: vo.serial_out = optarg; break;
+		case OPT_SERIAL_IN: vo.serial_in = optarg; break;
+		case OPT_TIMEOUT:
 			vo.timeout_s = strtod(optarg, &endp);
 			if (*endp || endp == optarg || !(vo.timeout_s > 0)) {
 				log_error("--timeout %s: not a positive number of seconds", optarg);
 				goto out;
 			}
 			break;
-		case O_STRICT: vo.strict = true; break;
+		case OPT_STRICT: vo.strict = true; break;
 		case 'v': ttvm_verbosity++; break;
 		case 'h': usage(stdout); status = 0; goto out;
 		default: usage(stderr); goto out;

@@ -133,7 +133,7 @@ void vm_describe_insn(struct vm *vm, char *buf, size_t len)
 		for (size_t i = 0; i < insn[0].size && i < 16; i++)
 			sprintf(hex + 3 * i, "%02x ", insn[0].bytes[i]);
 		hex[strlen(hex) ? strlen(hex) - 1 : 0] = 0;
-		snprintf(buf + w, len - (size_t)w, ": %s %s [%s]", insn[0].mnemonic, insn[0].op_str, hex);
+		snprintf(buf + w, len - (size_t)w, ": %s%s%s [%s]", insn[0].mnemonic, insn[0].op_str[0] ? " " : "", insn[0].op_str, hex);
 		cs_free(insn, 1);
 	} else {
 		snprintf(buf + w, len - (size_t)w, ": undecodable bytes %02x %02x %02x %02x",

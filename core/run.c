@@ -96,6 +96,7 @@ static void inject_interrupts(struct vm *vm)
 	}
 	if (run->ready_for_interrupt_injection && run->if_flag) {
 		struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
+		log_debug("inject %u", irq.irq);
 		if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
 			vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
 		run->request_interrupt_window = 0;
@@ -203,6 +204,7 @@ int vm_run(struct vm *vm)
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
+				log_debug("EINTR: rip %#llx if %u ready %u pending %d", (unsigned long long)run->s.regs.regs.rip, run->if_flag, run->ready_for_interrupt_injection, pic_pending(vm->pic));
 				/* The timer fired: it is no longer armed. */
 				if (clock_now_ns(vm->clock) >= armed)
 					armed = UINT64_MAX;
@@ -212,6 +214,7 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		vm->exits++;
+		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason), (unsigned long long)run->s.regs.regs.rip, run->if_flag);
 		switch (exit_dispatch(vm)) {
 		case EXIT_CONTINUE:
 			break;
