@@ -1,0 +1,427 @@
+#include "storage/inspect.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "storage/checkpoint.h"
+#include "storage/trace.h"
+
+/* Checkpoints listed one by one in the text summary (the count is always shown). */
+#define LIST_CKPTS_MAX 20
+
+struct inspect_opts {
+	const char *path;
+	int json;
+	int list;              /* --events given */
+	uint64_t from, to;     /* [from, to) */
+	uint32_t kinds;        /* bit k set: show kind k (0: all) */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ttvm inspect TRACE [--events [FROM[:TO]]] [--kind K[,K...]] [--json]\n"
+		"  without options: summary of the trace\n"
+		"  --events FROM:TO  list events FROM up to, not including, TO (default: all)\n"
+		"  --kind K          only events of these kinds (implies --events):\n"
+		"                    pio_read mmio_read irq rdtsc rdtscp serial_in cpuid checkpoint end\n"
+		"  --json            machine-readable output\n");
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+static int parse_range(const char *s, struct inspect_opts *o)
+{
+	char buf[64];
+	const char *colon = strchr(s, ':');
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	if (!colon)
+		return parse_u64(s, &o->from);
+	memcpy(buf, s, (size_t)(colon - s));
+	buf[colon - s] = 0;
+	if (buf[0] && parse_u64(buf, &o->from))
+		return -EINVAL;
+	if (colon[1] && parse_u64(colon + 1, &o->to))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_kinds(const char *s, uint32_t *mask)
+{
+	char buf[256], *save = NULL;
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		uint32_t k = trace_kind_from_name(t);
+		if (!k)
+			return -EINVAL;
+		*mask |= 1u << k;
+	}
+	return *mask ? 0 : -EINVAL;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_blob(const uint8_t *d, uint32_t len, int json)
+{
+	uint32_t n = len < 32 ? len : 32;
+	if (json)
+		putchar('"');
+	for (uint32_t i = 0; i < n; i++)
+		printf("%02x", d[i]);
+	if (n < len)
+		printf("...");
+	if (json)
+		putchar('"');
+}
+
+static void print_event(const struct trace_event *ev, int json)
+{
+	const char *sep = json ? ", " : " ";
+	if (json)
+		printf("{\"seq\": %" PRIu64 ", \"exit\": %" PRIu64 ", \"kind\": \"%s\"", ev->seq,
+		       ev->exit_no, trace_kind_name(ev->kind));
+	else
+		printf("%10" PRIu64 "  exit %-10" PRIu64 " %-10s", ev->seq, ev->exit_no,
+		       trace_kind_name(ev->kind));
+/* JSON gets decimal numbers; text gets hex for addresses, values and hashes */
+#define F(name, fmt, ...) printf(json ? "%s\"" name "\": " fmt : "%s" name "=" fmt, sep, __VA_ARGS__)
+#define X(name, v) (json ? printf("%s\"" name "\": %" PRIu64, sep, (uint64_t)(v)) \
+			 : printf("%s" name "=0x%" PRIx64, sep, (uint64_t)(v)))
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		X("port", ev->u.pio.port);
+		F("size", "%u", ev->u.pio.size);
+		X("value", ev->u.pio.value);
+		break;
+	case TRACE_EV_MMIO_READ:
+		X("addr", ev->u.mmio.addr);
+		F("size", "%u", ev->u.mmio.size);
+		X("value", ev->u.mmio.value);
+		break;
+	case TRACE_EV_IRQ:
+		F("vector", "%u", ev->u.irq.vector);
+		X("rip", ev->u.irq.rip);
+		if (ev->u.irq.regs_hash)
+			X("regs_hash", ev->u.irq.regs_hash);
+		break;
+	case TRACE_EV_RDTSC:
+		F("tsc", "%" PRIu64, ev->u.tsc.value);
+		break;
+	case TRACE_EV_RDTSCP:
+		F("tsc", "%" PRIu64, ev->u.tsc.value);
+		F("aux", "%" PRIu32, ev->u.tsc.aux);
+		break;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		F("len", "%" PRIu32, ev->u.blob.len);
+		printf(json ? "%s\"bytes\": " : "%sbytes=", sep);
+		print_blob(ev->u.blob.data, ev->u.blob.len, json);
+		break;
+	case TRACE_EV_CHECKPOINT:
+		F("checkpoint", "%" PRIu64, ev->u.ckpt.id);
+		break;
+	case TRACE_EV_END:
+		printf(json ? "%s\"reason\": \"%s\"" : "%sreason=%s", sep,
+		       trace_end_reason_name(ev->u.end.reason));
+		F("status", "%" PRId32, ev->u.end.status);
+		F("crash_kind", "%" PRIu32, ev->u.end.crash_kind);
+		X("rip", ev->u.end.rip);
+		break;
+	}
+	if (ev->flags & TRACE_EVF_FP) {
+		F("fp_exit_reason", "%" PRIu32, ev->fp.exit_reason);
+		X("fp_rip", ev->fp.rip);
+		X("fp_regs_hash", ev->fp.regs_hash);
+	}
+#undef F
+#undef X
+	printf(json ? "}" : "\n");
+}
+
+static int list_events(struct trace_reader *r, const struct inspect_opts *o)
+{
+	struct trace_info info;
+	struct trace_event ev;
+	uint64_t to;
+	int rc = 0, first = 1;
+
+	trace_reader_info(r, &info);
+	to = o->to && o->to < info.n_events ? o->to : info.n_events;
+	if (o->json)
+		printf("{\"trace\": "), json_str(o->path), printf(", \"events\": [\n");
+	if (o->from < to && (rc = trace_reader_seek(r, o->from)) < 0)
+		goto out;
+	for (uint64_t i = o->from; i < to; i++) {
+		rc = trace_reader_next(r, &ev);
+		if (rc <= 0)
+			goto out;
+		if (o->kinds && !(o->kinds & (1u << ev.kind)))
+			continue;
+		if (o->json && !first)
+			printf(",\n");
+		first = 0;
+		print_event(&ev, o->json);
+	}
+	rc = 0;
+out:
+	if (o->json)
+		printf("\n]}\n");
+	if (rc < 0) {
+		fprintf(stderr, "ttvm inspect: %s\n", trace_reader_errmsg(r));
+		return 1;
+	}
+	return 0;
+}
+
+static const char *fmt_time(const char *unix_s, char *buf, size_t len)
+{
+	time_t t = unix_s ? (time_t)strtoll(unix_s, NULL, 10) : 0;
+	struct tm tm;
+	if (!unix_s || !gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+static int summary(struct trace_reader *r, const struct inspect_opts *o)
+{
+	struct trace_info info;
+	struct trace_event ev, last;
+	uint64_t counts[TRACE_EV_KIND_MAX + 1] = { 0 }, n_fp = 0, n_read = 0, n_full = 0;
+	char tbuf[64];
+	const char *err = NULL;
+	int rc, have_end = 0;
+
+	trace_reader_info(r, &info);
+	memset(&last, 0, sizeof(last));
+	while ((rc = trace_reader_next(r, &ev)) == 1) {
+		counts[ev.kind]++;
+		n_fp += !!(ev.flags & TRACE_EVF_FP);
+		n_read++;
+		last = ev;
+		if (ev.kind == TRACE_EV_END)
+			have_end = 1;
+	}
+	if (rc < 0)
+		err = trace_reader_errmsg(r);
+	for (uint64_t i = 0; i < info.n_checkpoints; i++) {
+		struct trace_ckpt_info ci;
+		if (trace_ckpt_get(r, i, &ci) == 0)
+			n_full += ci.full;
+	}
+
+	/* metadata copies: trace_reader_meta() reuses one buffer */
+	static const char *const keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
+					    "start_time", "end_reason", "state" };
+	enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_N };
+	char *meta[K_N];
+	for (int k = 0; k < K_N; k++) {
+		const char *v = trace_reader_meta(r, keys[k]);
+		meta[k] = v ? strdup(v) : NULL;
+	}
+
+	if (o->json) {
+		printf("{\"trace\": ");
+		json_str(o->path);
+		printf(", \"format_version\": %u, \"complete\": %s", info.format_version,
+		       info.complete ? "true" : "false");
+		printf(", \"metadata\": {");
+		for (int k = 0; k < K_N; k++) {
+			printf("%s\"%s\": ", k ? ", " : "", keys[k]);
+			if (meta[k])
+				json_str(meta[k]);
+			else
+				printf("null");
+		}
+		printf("}, \"images\": [");
+		for (uint64_t i = 0; i < info.n_images; i++) {
+			struct trace_image_info ii;
+			if (trace_reader_image(r, i, &ii))
+				break;
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(ii.name);
+			printf(", \"size\": %" PRIu64 ", \"stored\": %s, \"sha256\": \"", ii.size,
+			       ii.stored ? "true" : "false");
+			for (int b = 0; b < 32; b++)
+				printf("%02x", ii.sha256[b]);
+			printf("\"}");
+		}
+		printf("], \"events\": %" PRIu64 ", \"events_readable\": %" PRIu64 ", \"counts\": {",
+		       info.n_events, n_read);
+		for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
+			printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", trace_kind_name(k), counts[k]);
+		printf("}, \"fingerprints\": %" PRIu64 ", \"first_exit\": %" PRIu64 ", \"last_exit\": %" PRIu64,
+		       n_fp, info.first_exit, info.last_exit);
+		printf(", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
+		       ", \"bytes_per_event\": %.3f, \"compression_ratio\": %.3f",
+		       info.n_chunks, info.raw_bytes, info.stored_bytes,
+		       ratio(info.stored_bytes, info.n_events), ratio(info.raw_bytes, info.stored_bytes));
+		printf(", \"checkpoints\": %" PRIu64 ", \"full_checkpoints\": %" PRIu64, info.n_checkpoints, n_full);
+		if (have_end) {
+			printf(", \"end\": {\"reason\": \"%s\", \"status\": %" PRId32 ", \"crash_kind\": %" PRIu32
+			       ", \"rip\": %" PRIu64 ", \"event\": %" PRIu64 "}",
+			       trace_end_reason_name(last.u.end.reason), last.u.end.status,
+			       last.u.end.crash_kind, last.u.end.rip, last.seq);
+		} else {
+			printf(", \"end\": null");
+		}
+		if (n_read)
+			printf(", \"last_event\": %" PRIu64 ", \"last_event_exit\": %" PRIu64, last.seq, last.exit_no);
+		printf(", \"error\": ");
+		if (err)
+			json_str(err);
+		else
+			printf("null");
+		printf("}\n");
+		goto out;
+	}
+
+	printf("trace          %s\n", o->path);
+	if (info.complete)
+		printf("state          complete\n");
+	else if (n_read)
+		printf("state          INCOMPLETE: ends after event %" PRIu64 " (exit %" PRIu64
+		       "), no end record\n", last.seq, last.exit_no);
+	else
+		printf("state          INCOMPLETE: no events\n");
+	printf("format         version %u, written by ttvm %s\n", info.format_version,
+	       meta[K_VER] ? meta[K_VER] : "?");
+	printf("host           %s\n", meta[K_KVM] ? meta[K_KVM] : "?");
+	printf("command line   %s\n", meta[K_CMD] ? meta[K_CMD] : "");
+	printf("guest memory   %s bytes\n", meta[K_MEM] ? meta[K_MEM] : "?");
+	printf("started        %s\n", fmt_time(meta[K_START], tbuf, sizeof(tbuf)));
+	for (uint64_t i = 0; i < info.n_images; i++) {
+		struct trace_image_info ii;
+		if (trace_reader_image(r, i, &ii))
+			break;
+		printf("image          %s, %" PRIu64 " bytes, sha256 ", ii.name, ii.size);
+		for (int b = 0; b < 32; b++)
+			printf("%02x", ii.sha256[b]);
+		printf(ii.stored ? ", stored\n" : ", not stored\n");
+	}
+	printf("events         %" PRIu64 " (guest exits %" PRIu64 "..%" PRIu64 "), %" PRIu64
+	       " with a fingerprint\n", info.n_events, info.first_exit, info.last_exit, n_fp);
+	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
+		if (counts[k])
+			printf("  %-12s %12" PRIu64 "  %5.1f%%\n", trace_kind_name(k), counts[k],
+			       100.0 * ratio(counts[k], n_read));
+	printf("chunks         %" PRIu64 " (%.0f events/chunk)\n", info.n_chunks,
+	       ratio(info.n_events, info.n_chunks));
+	printf("bytes          %" PRIu64 " encoded, %" PRIu64 " stored: %.2f bytes/event, "
+	       "compression ratio %.2f\n", info.raw_bytes, info.stored_bytes,
+	       ratio(info.stored_bytes, info.n_events), ratio(info.raw_bytes, info.stored_bytes));
+	printf("checkpoints    %" PRIu64 " (%" PRIu64 " full, %" PRIu64 " incremental)\n",
+	       info.n_checkpoints, n_full, info.n_checkpoints - n_full);
+	for (uint64_t i = 0; i < info.n_checkpoints && i < LIST_CKPTS_MAX; i++) {
+		struct trace_ckpt_info ci;
+		if (trace_ckpt_get(r, i, &ci))
+			break;
+		printf("  #%-4" PRIu64 " event %-12" PRIu64 " exit %-12" PRIu64 " %s, %" PRIu64 " pages\n",
+		       ci.id, ci.event_no, ci.exit_no, ci.full ? "full" : "incremental", ci.n_pages);
+	}
+	if (have_end)
+		printf("end            %s, status %" PRId32 ", crash kind %" PRIu32 ", rip 0x%" PRIx64
+		       " (event %" PRIu64 ")\n", trace_end_reason_name(last.u.end.reason),
+		       last.u.end.status, last.u.end.crash_kind, last.u.end.rip, last.seq);
+	else
+		printf("end            none recorded\n");
+out:
+	for (int k = 0; k < K_N; k++)
+		free(meta[k]);
+	if (err) {
+		fprintf(stderr, "ttvm inspect: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+int inspect_main(int argc, char **argv)
+{
+	struct inspect_opts o;
+	struct trace_reader *r;
+	char err[512];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
+			o.json = 1;
+		} else if (!strcmp(a, "--events")) {
+			o.list = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-' &&
+			    (strchr(argv[i + 1], ':') || (argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9'))) {
+				if (parse_range(argv[++i], &o)) {
+					fprintf(stderr, "ttvm inspect: bad event range '%s'\n", argv[i]);
+					return 2;
+				}
+			}
+		} else if (!strcmp(a, "--kind")) {
+			if (i + 1 >= argc || parse_kinds(argv[++i], &o.kinds)) {
+				fprintf(stderr, "ttvm inspect: --kind needs kind names\n");
+				usage(stderr);
+				return 2;
+			}
+			o.list = 1;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (a[0] == '-' || o.path) {
+			fprintf(stderr, "ttvm inspect: unexpected argument '%s'\n", a);
+			usage(stderr);
+			return 2;
+		} else {
+			o.path = a;
+		}
+	}
+	if (!o.path) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.to && o.to < o.from) {
+		fprintf(stderr, "ttvm inspect: empty event range %" PRIu64 ":%" PRIu64 "\n", o.from, o.to);
+		return 2;
+	}
+	rc = trace_reader_open(o.path, &r, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ttvm inspect: %s\n", err);
+		return 1;
+	}
+	rc = o.list ? list_events(r, &o) : summary(r, &o);
+	trace_reader_close(r);
+	return rc;
+}
