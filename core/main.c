@@ -54,9 +54,9 @@ static int print_version(void)
 {
 	enum kvm_flavour f = kvm_probe_flavour();
 	printf("ttvm %s\n", TTVM_VERSION);
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int fd = open(kvm_device_path(), O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		printf("kvm: unavailable (cannot open /dev/kvm: %s)\n", strerror(errno));
+		printf("kvm: unavailable (cannot open %s: %s)\n", kvm_device_path(), strerror(errno));
 		return 0;
 	}
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
@@ -162,8 +162,8 @@ static int cmd_run(int argc, char **argv)
 			  "use --flat ADDR for a raw binary", mb.kernel_path);
 		goto out;
 	}
-	if (access("/dev/kvm", F_OK) != 0) {
-		log_error("no /dev/kvm: this host does not offer KVM");
+	if (access(kvm_device_path(), F_OK) != 0) {
+		log_error("no %s: this host does not offer KVM", kvm_device_path());
 		status = ST_HOST;
 		goto out;
 	}

@@ -127,14 +127,14 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	vm->serial_in_fd = -1;
 	vm->flavour = kvm_probe_flavour();
 
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm->kvm_fd = open(kvm_device_path(), O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		r = -errno;
-		log_error("cannot open /dev/kvm: %s", strerror(errno));
+		log_error("cannot open %s: %s", kvm_device_path(), strerror(errno));
 		return r;
 	}
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-		log_error("/dev/kvm speaks an unexpected KVM API version");
+		log_error("%s speaks an unexpected KVM API version", kvm_device_path());
 		return -ENOTSUP;
 	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);

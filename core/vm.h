@@ -94,6 +94,9 @@ struct vm {
 	unsigned mmio_seen_n;
 };
 
+/* Path of the KVM device: /dev/kvm, or $TTVM_KVM_DEVICE (for tests that need
+ * a host without a usable KVM). */
+const char *kvm_device_path(void);
 /* Which KVM the host offers, probed from /sys/module; never fails. */
 enum kvm_flavour kvm_probe_flavour(void);
 /* Printable name of a flavour ("VMX", "SVM", "PVM", ...). */

@@ -5,11 +5,18 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 int ttvm_verbosity;
+
+const char *kvm_device_path(void)
+{
+	const char *p = getenv("TTVM_KVM_DEVICE");
+	return p && *p ? p : "/dev/kvm";
+}
 
 enum kvm_flavour kvm_probe_flavour(void)
 {
