@@ -69,12 +69,18 @@ static void test_reset(void)
 	CHECK_EQ(rec.why, DEV_STOP_RESET);
 	outb(bus, 0x64, 0xff); /* pulses nothing */
 	CHECK_EQ(rec.count, 1);
+	outb(bus, 0x64, 0xf1);
+	CHECK_EQ(rec.count, 1);
+	outb(bus, 0x64, 0xfc); /* pulses reset among other lines */
+	CHECK_EQ(rec.count, 2);
 	outb(bus, 0x64, 0xd1); /* output port with the reset bit low */
 	outb(bus, 0x60, 0xfe);
-	CHECK_EQ(rec.count, 2);
+	CHECK_EQ(rec.count, 3);
 	outb(bus, 0x64, 0xd1);
 	outb(bus, 0x60, 0xdf);
-	CHECK_EQ(rec.count, 2);
+	CHECK_EQ(rec.count, 3);
+	outb(bus, 0x64, 0xd0);
+	CHECK_EQ(inb(bus, 0x60), 0xdf);
 }
 
 static void test_irqs(void)

@@ -188,6 +188,24 @@ static void test_cascade(void)
 	CHECK_EQ(read_irr(0xa0), 0x01);
 }
 
+static void test_special_mask(void)
+{
+	setup(0x01);
+	pulse(3);
+	CHECK_EQ(pic_ack(pic), 0x23);
+	pulse(5);
+	CHECK(!pic_pending(pic));
+	/* Special mask mode: masking the in-service line lets lower ones in. */
+	outb(bus, 0x20, 0x68);
+	outb(bus, 0x21, 0x08);
+	CHECK(pic_pending(pic));
+	CHECK_EQ(pic_ack(pic), 0x25);
+	outb(bus, 0x20, 0x65);
+	outb(bus, 0x20, 0x48);
+	outb(bus, 0x21, 0x00);
+	CHECK_EQ(read_isr(0x20), 0x08);
+}
+
 static void test_rotate(void)
 {
 	setup(0x01);
@@ -252,6 +270,7 @@ int main(void)
 	RUN_TEST(test_mask_and_edge);
 	RUN_TEST(test_auto_eoi);
 	RUN_TEST(test_cascade);
+	RUN_TEST(test_special_mask);
 	RUN_TEST(test_rotate);
 	RUN_TEST(test_poll_and_wide);
 	RUN_TEST(test_elcr_level);

@@ -184,6 +184,8 @@ static void test_mode3_square(void)
 {
 	setup();
 	program(0, 3, 1000);
+	clock_set(clk, tick_ns(100));
+	CHECK_EQ(latch_read(0), 800); /* counts down by two */
 	clock_set(clk, tick_ns(499));
 	CHECK_EQ(pit_out(pit, 0), 1);
 	clock_set(clk, tick_ns(500));
@@ -193,6 +195,21 @@ static void test_mode3_square(void)
 	CHECK_EQ(pit_out(pit, 0), 1);
 	CHECK_EQ(bus_run_timers(bus, tick_ns(1000)), tick_ns(2000));
 	CHECK_EQ(irq0.rises, 1);
+}
+
+static void test_mode2_out_pulse(void)
+{
+	setup();
+	program(0, 2, 100);
+	clock_set(clk, tick_ns(98));
+	CHECK_EQ(pit_out(pit, 0), 1);
+	clock_set(clk, tick_ns(99));
+	CHECK_EQ(pit_out(pit, 0), 0); /* low for the one tick at count 1 */
+	CHECK_EQ(latch_read(0), 1);
+	clock_set(clk, tick_ns(100));
+	CHECK_EQ(pit_out(pit, 0), 1);
+	CHECK_EQ(latch_read(0), 100);
+	CHECK_EQ(pit_out(pit, 3), 1);
 }
 
 static void test_ch2_gate_port61(void)
@@ -265,6 +282,7 @@ int main(void)
 	RUN_TEST(test_latch_and_readback);
 	RUN_TEST(test_lobyte_and_bcd);
 	RUN_TEST(test_mode3_square);
+	RUN_TEST(test_mode2_out_pulse);
 	RUN_TEST(test_ch2_gate_port61);
 	RUN_TEST(test_refresh_toggle);
 	RUN_TEST(test_wide_access);
