@@ -259,7 +259,8 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 	for (size_t i = 0; i < a->nmodules; i++) {
 		uint8_t *m;
 		size_t msz;
-		if ((r = loader_read_file(a->modules[i], &m, &msz)))
+		if ((r = a->read ? a->read(a->read_ctx, a->modules[i], &m, &msz)
+				 : loader_read_file(a->modules[i], &m, &msz)))
 			goto out;
 		r = put(vm, cur, m, msz, msz ? msz : 1, a->modules[i]);
 		free(m);

@@ -21,7 +21,13 @@ struct boot_state {
 	uint16_t cs; /* real mode: segment of the entry point */
 };
 
+/* Where images come from: the files (loader_read_file) or, in replay, the
+ * copies stored in the trace.  0 or -errno with a message printed. */
+typedef int (*image_read_fn)(void *ctx, const char *path, uint8_t **data, size_t *size);
+
 struct multiboot_args {
+	image_read_fn read; /* NULL: loader_read_file */
+	void *read_ctx;
 	const char *kernel_path;
 	const char *cmdline;        /* --append, may be NULL */
 	const char *const *modules; /* --initrd files */
