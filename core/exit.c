@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/vm.h"
+#include "record/rr.h"
 
 const char *exit_reason_name(unsigned reason)
 {
@@ -79,6 +80,10 @@ static void do_access(struct vm *vm, enum bus_space space, uint64_t addr, uint8_
 	int r = bus_access(vm->bus, space, addr, data, len, is_write);
 	if (r)
 		unknown_access(vm, space, addr, data, len, is_write);
+	/* Every value the guest reads from a device is an input: logged when
+	 * recording, taken from the trace when replaying. */
+	if (vm->rr && !is_write && !vm->stop)
+		rr_io_read(vm, space, addr, data, len);
 }
 
 static enum exit_action handle_io(struct vm *vm)
@@ -131,10 +136,13 @@ enum exit_action exit_dispatch(struct vm *vm)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		vm->guest_exits++;
 		return handle_io(vm);
 	case KVM_EXIT_MMIO:
+		vm->guest_exits++;
 		return handle_mmio(vm);
 	case KVM_EXIT_HLT:
+		vm->guest_exits++;
 		return EXIT_HALT;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "record/rr.h"
 #include "version.h"
 #if __has_include("storage/inspect.h")
 #include "storage/inspect.h"
@@ -26,6 +27,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ttvm run [options] KERNEL     run a guest\n"
+		"       ttvm record -o TRACE [options] KERNEL  run a guest and record it\n"
+		"       ttvm replay [--serial FILE] TRACE      re-execute a recording exactly\n"
 #ifdef HAVE_INSPECT
 		"       ttvm inspect [options] TRACE  summarize or list a recorded trace\n"
 #endif
@@ -38,7 +41,7 @@ static void usage(FILE *f)
 		"exit status: (V<<1)|1 when the guest writes V to the debug-exit port 0xf4;\n"
 		"  2 usage or unusable input, 4 host error, 64 triple fault, 66 guest reset,\n"
 		"  68 KVM internal/emulation error, 70 halted forever, 72 timeout,\n"
-		"  74 --strict stop, 80 SIGINT/SIGTERM\n");
+		"  74 --strict stop, 76 replay diverged, 78 unreadable trace, 80 SIGINT/SIGTERM\n");
 }
 
 static int print_version(void)
@@ -95,6 +98,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "record"))
+		return record_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return replay_main(argc - 1, argv + 1);
 #ifdef HAVE_INSPECT
 	if (!strcmp(cmd, "inspect"))
 		return inspect_main(argc - 1, argv + 1);

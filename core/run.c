@@ -15,6 +15,7 @@
 #include "core/vm.h"
 #include "devices/pic.h"
 #include "devices/uart.h"
+#include "record/rr.h"
 
 #define NS_PER_MS 1000000ull
 /* How often the loop may poll the serial input while the guest runs: a read()
@@ -32,6 +33,25 @@ static void on_signal(int sig)
 		sig_stop = sig;
 	if (sig_run)
 		sig_run->immediate_exit = 1;
+}
+
+int run_signals_init(struct kvm_run *run)
+{
+	struct sigaction sa;
+
+	sig_run = run;
+	sig_stop = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) || sigaction(SIGALRM, &sa, NULL))
+		return -errno;
+	return 0;
+}
+
+int run_signal_stop(void)
+{
+	return sig_stop;
 }
 
 static int install_signals(timer_t *timer)
@@ -81,28 +101,75 @@ static bool serial_feed(struct vm *vm, bool may_read)
 			vm->serial_in_eof = true;
 		}
 	}
-	if (vm->in_pos < vm->in_len)
-		vm->in_pos += uart_rx_push(vm->uart, vm->in_buf + vm->in_pos, vm->in_len - vm->in_pos);
+	if (vm->in_pos < vm->in_len) {
+		size_t n = uart_rx_push(vm->uart, vm->in_buf + vm->in_pos, vm->in_len - vm->in_pos);
+		if (vm->rr)
+			rr_serial_in(vm, vm->in_buf + vm->in_pos, n);
+		vm->in_pos += n;
+	}
 	return vm->in_pos < vm->in_len || !vm->serial_in_eof;
 }
 
-static void inject_interrupts(struct vm *vm)
+static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash)
+{
+	struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
+
+	log_debug("inject %#x after guest exit %llu%s", irq.irq, (unsigned long long)vm->guest_exits,
+		  kick_hash ? " at a kick point" : "");
+	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0) {
+		vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
+		return;
+	}
+	vm->run->request_interrupt_window = 0;
+	if (vm->rr)
+		rr_irq(vm, (uint8_t)irq.irq, kick_rip, kick_hash);
+}
+
+/* Record: may an interrupt be injected where a kick stopped the guest?  Only
+ * where replay can find the same point again: a hardware breakpoint at the
+ * linear RIP plus a register comparison.  PVM gives no debug exits at CPL3,
+ * so there the interrupt waits for the guest's next exit. */
+static bool kick_point(struct vm *vm, uint64_t *lin_rip, uint64_t *hash)
+{
+	struct kvm_sregs s;
+	struct kvm_regs regs;
+
+	if (vcpu_get_sregs(vm, &s) || vcpu_get_regs(vm, &regs))
+		return false;
+	if (vm->flavour == KVM_FLAVOUR_PVM && (s.cs.selector & 3) == 3) {
+		vm->rr->kicks_skipped++;
+		return false;
+	}
+	*lin_rip = s.cs.base + regs.rip;
+	*hash = rr_regs_hash(&regs);
+	return true;
+}
+
+/* Deliver the PIC's pending interrupt when the guest can take it.  kicked:
+ * the last KVM_RUN ended because ttvm interrupted it (a timer signal), at a
+ * point that is not reproducible; every other return is. */
+static void inject_interrupts(struct vm *vm, bool kicked)
 {
 	struct kvm_run *run = vm->run;
+	bool ready = run->ready_for_interrupt_injection && run->if_flag;
 
 	if (!pic_pending(vm->pic)) {
 		run->request_interrupt_window = 0;
 		return;
 	}
-	if (run->ready_for_interrupt_injection && run->if_flag) {
-		struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
-		log_debug("inject %u", irq.irq);
-		if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
-			vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
-		run->request_interrupt_window = 0;
-	} else {
-		run->request_interrupt_window = 1;
+	if (kicked && vm->rr) {
+		/* Asking for an interrupt window here would open it at an
+		 * arbitrary point too: keep the request as it was set at the
+		 * last reproducible point. */
+		uint64_t rip, hash;
+		if (ready && kick_point(vm, &rip, &hash))
+			inject(vm, rip, hash);
+		return;
 	}
+	if (ready)
+		inject(vm, 0, 0);
+	else
+		run->request_interrupt_window = 1;
 }
 
 /* The guest executed HLT: sleep until a device timer, serial input, a
@@ -155,6 +222,7 @@ int vm_run(struct vm *vm)
 	struct kvm_run *run = vm->run;
 	timer_t timer;
 	uint64_t armed = UINT64_MAX, last_input = 0;
+	bool kicked = false;
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
 
@@ -190,7 +258,7 @@ int vm_run(struct vm *vm)
 					deadline = d;
 			}
 		}
-		inject_interrupts(vm);
+		inject_interrupts(vm, kicked);
 		if (vm->stop)
 			break;
 		/* Re-arm only when the deadline moved: a timer_settime per exit
@@ -204,6 +272,7 @@ int vm_run(struct vm *vm)
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
+				kicked = true;
 				log_debug("EINTR: rip %#llx if %u ready %u pending %d", (unsigned long long)run->s.regs.regs.rip, run->if_flag, run->ready_for_interrupt_injection, pic_pending(vm->pic));
 				/* The timer fired: it is no longer armed. */
 				if (clock_now_ns(vm->clock) >= armed)
@@ -214,6 +283,7 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		vm->exits++;
+		kicked = false;
 		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason), (unsigned long long)run->s.regs.regs.rip, run->if_flag);
 		switch (exit_dispatch(vm)) {
 		case EXIT_CONTINUE:

@@ -8,4 +8,11 @@ struct vm;
  * debug-exit value) after printing the one-line reason to stderr. */
 int vm_run(struct vm *vm);
 
+struct kvm_run;
+/* Route SIGINT/SIGTERM/SIGALRM to a flag plus run->immediate_exit, so that
+ * KVM_RUN returns at once.  0 or -errno. */
+int run_signals_init(struct kvm_run *run);
+/* The SIGINT/SIGTERM that asked to stop, or 0. */
+int run_signal_stop(void);
+
 #endif

@@ -96,7 +96,7 @@ static int open_serial(struct vm *vm)
 			log_error("cannot open serial input %s: %s", vm->opt.serial_in, strerror(errno));
 			return -errno;
 		}
-	} else if (!isatty(STDIN_FILENO)) {
+	} else if (!vm->opt.no_serial_in && !isatty(STDIN_FILENO)) {
 		vm->serial_in_fd = dup(STDIN_FILENO);
 		if (vm->serial_in_fd >= 0)
 			fcntl(vm->serial_in_fd, F_SETFL, fcntl(vm->serial_in_fd, F_GETFL) | O_NONBLOCK);

@@ -26,6 +26,8 @@ enum ttvm_status {
 	ST_HALTED = 70,      /* halted with no way to wake up */
 	ST_TIMEOUT = 72,     /* --timeout reached */
 	ST_STRICT = 74,      /* --strict: unknown port or MMIO address */
+	ST_DIVERGED = 76,    /* replay: the guest did not do what the trace says */
+	ST_BADTRACE = 78,    /* replay/inspect: the trace is unreadable or damaged */
 	ST_SIGNAL = 80,      /* SIGINT or SIGTERM */
 };
 
@@ -41,6 +43,7 @@ struct vm_options {
 	bool strict;
 	const char *serial_out; /* NULL = stdout */
 	const char *serial_in;  /* NULL = stdin when it is not a terminal */
+	bool no_serial_in;      /* replay: the guest's input comes from the trace */
 	double timeout_s;       /* 0 = none */
 };
 
@@ -53,6 +56,7 @@ struct i8042;
 struct pci;
 struct fwcfg;
 struct ttvm_clock;
+struct rr;
 
 struct vm {
 	struct vm_options opt;
@@ -86,7 +90,10 @@ struct vm {
 	bool stop;
 	int status;
 	char stop_msg[512];
-	uint64_t exits;
+	uint64_t exits;       /* every return from KVM_RUN that was an exit */
+	uint64_t guest_exits; /* exits the guest caused (I/O, MMIO, HLT): the
+				 reproducible clock that record/replay positions events by */
+	struct rr *rr;        /* record/replay engine, NULL in a plain run */
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];

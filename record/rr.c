@@ -1,0 +1,388 @@
+/* The shared entry points of record and replay, and `ttvm record`. */
+#include "record/rr.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/cpuid.h"
+#include "core/exit.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "core/vm.h"
+#include "version.h"
+
+uint64_t rr_regs_hash(const struct kvm_regs *regs)
+{
+	const uint64_t *w = (const uint64_t *)regs;
+	uint64_t h = 0x9e3779b97f4a7c15ull;
+
+	for (size_t i = 0; i < sizeof(*regs) / 8; i++) {
+		h ^= w[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+		h *= 0xff51afd7ed558ccdull;
+	}
+	h ^= h >> 33;
+	return h ? h : 1; /* 0 means "no kick point" in IRQ events */
+}
+
+static void fingerprint(struct vm *vm, struct trace_fp *fp)
+{
+	struct kvm_regs regs;
+
+	fp->exit_reason = vm->run->exit_reason;
+	if (vcpu_get_regs(vm, &regs) == 0) {
+		fp->rip = regs.rip;
+		fp->regs_hash = rr_regs_hash(&regs);
+	} else {
+		fp->rip = 0;
+		fp->regs_hash = 0;
+	}
+}
+
+static void append(struct vm *vm, struct trace_event *ev)
+{
+	struct rr *rr = vm->rr;
+
+	if (rr->failed)
+		return;
+	ev->exit_no = vm->guest_exits;
+	if (trace_writer_append(rr->w, ev)) {
+		rr->failed = true;
+		vm_request_stop(vm, ST_HOST, "recording stopped: cannot write %s (see above); "
+				"what was committed stays readable", rr->path);
+	}
+}
+
+const struct trace_event *rr_peek(struct vm *vm)
+{
+	struct rr *rr = vm->rr;
+
+	while (rr->have_next != 0) {
+		if (rr->have_next == 1) {
+			uint32_t k = rr->next.kind;
+			/* Informational kinds do not position the guest. */
+			if (k != TRACE_EV_SERIAL_IN && k != TRACE_EV_CPUID && k != TRACE_EV_CHECKPOINT)
+				return &rr->next;
+		}
+		int r = trace_reader_next(rr->r, &rr->next);
+		if (r < 0) {
+			rr->have_next = 0;
+			vm_request_stop(vm, ST_BADTRACE, "%s", trace_reader_errmsg(rr->r));
+			return NULL;
+		}
+		rr->have_next = r;
+	}
+	return NULL;
+}
+
+void rr_consume(struct vm *vm)
+{
+	vm->rr->last_good = vm->rr->next.seq;
+	vm->rr->have_next = -1;
+}
+
+static void describe_event(const struct trace_event *e, char *buf, size_t len)
+{
+	const char *k = trace_kind_name(e->kind);
+	int w = snprintf(buf, len, "event %" PRIu64 " (%s after guest exit %" PRIu64 ")", e->seq,
+			 k ? k : "?", e->exit_no);
+	if (w < 0 || (size_t)w >= len)
+		return;
+	switch (e->kind) {
+	case TRACE_EV_PIO_READ:
+		snprintf(buf + w, len - (size_t)w, ": port %#x, %u byte(s), value %#x", e->u.pio.port,
+			 e->u.pio.size, e->u.pio.value);
+		break;
+	case TRACE_EV_MMIO_READ:
+		snprintf(buf + w, len - (size_t)w, ": address %#" PRIx64 ", %u byte(s), value %#" PRIx64,
+			 e->u.mmio.addr, e->u.mmio.size, e->u.mmio.value);
+		break;
+	case TRACE_EV_IRQ:
+		snprintf(buf + w, len - (size_t)w, ": vector %#x%s", e->u.irq.vector,
+			 e->u.irq.regs_hash ? " at a kick point" : "");
+		break;
+	case TRACE_EV_END:
+		snprintf(buf + w, len - (size_t)w, ": %s, status %d", trace_end_reason_name(e->u.end.reason),
+			 e->u.end.status);
+		break;
+	default:
+		break;
+	}
+	if (e->flags & TRACE_EVF_FP) {
+		size_t l = strlen(buf);
+		snprintf(buf + l, len - l, "; exit %s at RIP %#" PRIx64 ", registers hash %016" PRIx64,
+			 exit_reason_name(e->fp.exit_reason), e->fp.rip, e->fp.regs_hash);
+	}
+}
+
+void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expected)
+{
+	char exp[512], insn[256];
+	struct kvm_regs regs;
+
+	if (expected)
+		describe_event(expected, exp, sizeof(exp));
+	else
+		snprintf(exp, sizeof(exp), "the end of the trace");
+	vm_describe_insn(vm, insn, sizeof(insn));
+	char good[32] = "none";
+	if (vm->rr->last_good != UINT64_MAX)
+		snprintf(good, sizeof(good), "event %" PRIu64, vm->rr->last_good);
+	memset(&regs, 0, sizeof(regs));
+	vcpu_get_regs(vm, &regs);
+	vm_request_stop(vm, ST_DIVERGED,
+			"replay diverged at guest exit %" PRIu64 ": %s\n"
+			"  expected: %s\n"
+			"  found:    exit %s at %s, registers hash %016" PRIx64 "\n"
+			"  found registers: rax=%llx rbx=%llx rcx=%llx rdx=%llx rsi=%llx rdi=%llx rsp=%llx rbp=%llx rflags=%llx\n"
+			"  last event that matched: %s",
+			vm->guest_exits, what, exp, exit_reason_name(vm->run->exit_reason), insn,
+			rr_regs_hash(&regs), regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi,
+			regs.rsp, regs.rbp, regs.rflags, good);
+}
+
+static uint64_t load_le(const uint8_t *d, uint32_t len)
+{
+	uint64_t v = 0;
+	memcpy(&v, d, len > 8 ? 8 : len);
+	return v;
+}
+
+void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len)
+{
+	struct rr *rr = vm->rr;
+	struct trace_event ev;
+
+	if (rr->mode == RR_RECORD) {
+		memset(&ev, 0, sizeof(ev));
+		if (space == BUS_PIO) {
+			ev.kind = TRACE_EV_PIO_READ;
+			ev.u.pio.port = (uint16_t)addr;
+			ev.u.pio.size = (uint8_t)len;
+			ev.u.pio.value = (uint32_t)load_le(data, len);
+		} else {
+			ev.kind = TRACE_EV_MMIO_READ;
+			ev.u.mmio.addr = addr;
+			ev.u.mmio.size = (uint8_t)len;
+			ev.u.mmio.value = load_le(data, len);
+		}
+		ev.flags = TRACE_EVF_FP;
+		fingerprint(vm, &ev.fp);
+		append(vm, &ev);
+		return;
+	}
+
+	const struct trace_event *e = rr_peek(vm);
+	if (!e) {
+		if (!vm->stop)
+			rr_diverged(vm, "the guest reads a device after the end of the trace", NULL);
+		return;
+	}
+	struct trace_fp fp;
+	fingerprint(vm, &fp);
+	bool ok = e->exit_no == vm->guest_exits;
+	if (space == BUS_PIO)
+		ok = ok && e->kind == TRACE_EV_PIO_READ && e->u.pio.port == addr && e->u.pio.size == len;
+	else
+		ok = ok && e->kind == TRACE_EV_MMIO_READ && e->u.mmio.addr == addr && e->u.mmio.size == len;
+	if (ok && (e->flags & TRACE_EVF_FP))
+		ok = e->fp.exit_reason == fp.exit_reason && e->fp.rip == fp.rip && e->fp.regs_hash == fp.regs_hash;
+	if (!ok) {
+		char what[128];
+		snprintf(what, sizeof(what), "the guest reads %s %#" PRIx64 " (%u byte%s)",
+			 space == BUS_PIO ? "port" : "MMIO address", addr, len, len == 1 ? "" : "s");
+		rr_diverged(vm, what, e);
+		return;
+	}
+	uint64_t v = space == BUS_PIO ? e->u.pio.value : e->u.mmio.value;
+	memcpy(data, &v, len > 8 ? 8 : len);
+	rr_consume(vm);
+}
+
+void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash)
+{
+	struct trace_event ev;
+
+	if (vm->rr->mode != RR_RECORD)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_IRQ;
+	ev.u.irq.vector = vector;
+	ev.u.irq.rip = kick_rip;
+	ev.u.irq.regs_hash = kick_hash;
+	append(vm, &ev);
+}
+
+void rr_serial_in(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	struct trace_event ev;
+
+	if (vm->rr->mode != RR_RECORD || n == 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_SERIAL_IN;
+	ev.u.blob.data = buf;
+	ev.u.blob.len = (uint32_t)n;
+	append(vm, &ev);
+}
+
+void rr_end_event(const struct vm *vm, struct trace_event *ev)
+{
+	struct kvm_regs regs;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = TRACE_EV_END;
+	ev->exit_no = vm->guest_exits;
+	ev->u.end.status = vm->status;
+	if (vm->status & 1) {
+		ev->u.end.reason = TRACE_END_GUEST_EXIT;
+	} else {
+		switch (vm->status) {
+		case ST_RESET: ev->u.end.reason = TRACE_END_RESET; break;
+		case ST_TIMEOUT: ev->u.end.reason = TRACE_END_LIMIT; break;
+		case ST_SIGNAL: ev->u.end.reason = TRACE_END_USER; break;
+		case ST_HOST: ev->u.end.reason = TRACE_END_HOST_ERROR; break;
+		default:
+			ev->u.end.reason = TRACE_END_CRASH;
+			ev->u.end.crash_kind = (uint32_t)vm->status;
+			break;
+		}
+	}
+	if (vcpu_get_regs((struct vm *)vm, &regs) == 0)
+		ev->u.end.rip = regs.rip;
+}
+
+/* ---- ttvm record ---- */
+
+#define ARG_SEP '\x1f'
+
+static char *join_args(int argc, char **argv, char sep)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+		memcpy(p, argv[i], l);
+		p += l;
+		if (i + 1 < argc)
+			*p++ = sep;
+	}
+	*p = 0;
+	return s;
+}
+
+static int store_image(struct trace_writer *w, const char *path)
+{
+	uint8_t *data;
+	size_t size;
+	int r = loader_read_file(path, &data, &size);
+	if (r)
+		return r;
+	r = trace_writer_add_image(w, path, data, size, 1);
+	free(data);
+	return r;
+}
+
+int record_main(int argc, char **argv)
+{
+	const char *out = NULL;
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0, status;
+	struct run_config cfg;
+	struct vm vm;
+	struct rr rr;
+
+	memset(&vm, 0, sizeof(vm));
+	memset(&cfg, 0, sizeof(cfg));
+	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	if (!rest)
+		return ST_HOST;
+	rest[nrest++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
+			out = argv[++i];
+		else
+			rest[nrest++] = argv[i];
+	}
+	status = cli_parse_run(nrest, rest, &cfg);
+	if (status == -1) {
+		printf("usage: ttvm record -o TRACE [run options] KERNEL\n");
+		cli_run_usage(stdout);
+		status = 0;
+		goto out;
+	}
+	if (status)
+		goto out;
+	if (!out) {
+		log_error("record: -o TRACE is required");
+		status = ST_USAGE;
+		goto out;
+	}
+	if ((status = cli_boot(&cfg, &vm, NULL, NULL)))
+		goto out;
+
+	memset(&rr, 0, sizeof(rr));
+	rr.mode = RR_RECORD;
+	rr.path = out;
+	char *cmdline = join_args(argc, argv, ' ');
+	char *args = join_args(nrest - 1, rest + 1, ARG_SEP);
+	struct kvm_cpuid2 *cpuid = cpuid_policy_table(vm.kvm_fd);
+	struct trace_meta meta = {
+		.kvm_flavour = kvm_flavour_name(vm.flavour),
+		.cmdline = cmdline,
+		.mem_size = vm.ram_size,
+		.cpuid_policy = cpuid,
+		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
+	};
+	int r = trace_writer_open(out, &meta, NULL, &rr.w);
+	free(cpuid);
+	free(cmdline);
+	if (r) {
+		free(args);
+		status = r == -EEXIST ? ST_USAGE : ST_HOST;
+		goto out;
+	}
+	r = trace_writer_set_meta(rr.w, "run_args", args ? args : "");
+	free(args);
+	if (!r)
+		r = store_image(rr.w, cfg.kernel);
+	for (size_t i = 0; !r && i < cfg.nmodules; i++)
+		r = store_image(rr.w, cfg.modules[i]);
+	if (!r)
+		r = trace_writer_flush(rr.w);
+	if (r) {
+		log_error("cannot write the trace header to %s", out);
+		trace_writer_close(rr.w, NULL);
+		status = ST_HOST;
+		goto out;
+	}
+	vm.rr = &rr;
+	status = vm_run(&vm);
+	struct trace_event end;
+	rr_end_event(&vm, &end);
+	if (rr.failed) {
+		trace_writer_close(rr.w, NULL);
+	} else if (trace_writer_close(rr.w, &end)) {
+		log_error("cannot complete the trace %s", out);
+		status = ST_HOST;
+	}
+	if (rr.kicks_skipped)
+		log_info("record: %" PRIu64 " interrupt(s) delayed to the next exit: the host cannot position "
+			 "an injection at CPL3", rr.kicks_skipped);
+	log_info("record: %" PRIu64 " guest exits recorded to %s", vm.guest_exits, out);
+out:
+	if (vm.kvm_fd >= 0)
+		vm_destroy(&vm);
+	cli_free_run(&cfg);
+	free(rest);
+	return status;
+}

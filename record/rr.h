@@ -1,0 +1,69 @@
+/* The record/replay engine's entry points.
+ *
+ * One call per source of nondeterminism, serving both modes (as QEMU's
+ * replay/ does): when recording it logs the live value, when replaying it
+ * checks that the guest asks for the same thing at the same place and
+ * returns the logged value.  Events are positioned by vm->guest_exits, the
+ * count of exits the guest itself caused, and carry a fingerprint (exit
+ * reason, RIP, hash of the general registers) that replay compares. */
+#ifndef TTVM_RECORD_RR_H
+#define TTVM_RECORD_RR_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "devices/bus.h"
+#include "storage/trace.h"
+
+struct vm;
+struct run_config;
+
+enum rr_mode { RR_RECORD = 1, RR_REPLAY = 2 };
+
+struct rr {
+	enum rr_mode mode;
+	struct trace_writer *w; /* record */
+	struct trace_reader *r; /* replay */
+	const char *path;
+	/* replay: the next event that the guest has to meet */
+	struct trace_event next;
+	int have_next;  /* 1 = next is valid, 0 = end of trace, -1 = not read yet */
+	uint64_t last_good; /* last event replay matched */
+	bool failed;        /* record: the writer stopped (disk full ...) */
+	uint64_t kicks_skipped; /* record: kicks where the host could not position an injection */
+};
+
+/* Hash of the general registers, RIP and RFLAGS (the divergence fingerprint). */
+uint64_t rr_regs_hash(const struct kvm_regs *regs);
+
+/* A device read has just produced data[0..len): log it, or (replay) check the
+ * request against the trace and replace data with the logged value.  A
+ * mismatch stops the VM with ST_DIVERGED. */
+void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len);
+/* Record: an interrupt was injected at the current point.  kick_rip/hash
+ * are 0 when the point is "after exit vm->guest_exits" (at the first
+ * interrupt window after it); else the linear RIP and register hash where a
+ * kick stopped the guest. */
+void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash);
+/* Record: bytes went into the UART's receive FIFO (informational: the guest
+ * only sees them through logged port reads). */
+void rr_serial_in(struct vm *vm, const uint8_t *buf, size_t n);
+
+/* `ttvm record -o TRACE [run options] KERNEL`. */
+int record_main(int argc, char **argv);
+/* `ttvm replay [options] TRACE`. */
+int replay_main(int argc, char **argv);
+
+/* Shared by record and replay (record/rr.c). */
+/* Replay: the next event that positions the guest (skipping informational
+ * kinds), or NULL at the end of the trace / on a read error (VM stopped). */
+const struct trace_event *rr_peek(struct vm *vm);
+/* Replay: the event returned by rr_peek() was met. */
+void rr_consume(struct vm *vm);
+/* Replay: stop with a divergence report. */
+void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expected);
+/* Map a run's status to the trace's end record. */
+void rr_end_event(const struct vm *vm, struct trace_event *ev);
+
+#endif
