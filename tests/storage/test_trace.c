@@ -369,6 +369,58 @@ static void test_kill9(void)
 	check_all(path, n, 0);
 }
 
+/* A slow recorder: the commit comes from the append path itself (the clock
+ * is read on every event at low rates), or from trace_writer_tick() when
+ * idle.  The child is killed while idle; what it had committed survives. */
+static void slow_child(const char *path, int use_tick, int pfd)
+{
+	struct trace_writer *w;
+	struct trace_event ev;
+	uint64_t exit_no = 0, rng = 0x1234567;
+	struct timespec ts = { 0, 600 * 1000000 };
+	if (trace_writer_open(path, NULL, NULL, &w))
+		_exit(1);
+	for (uint64_t i = 0; i < 5; i++) {
+		stest_event(i, &exit_no, &rng, &ev);
+		if (trace_writer_append(w, &ev))
+			_exit(1);
+	}
+	nanosleep(&ts, NULL);
+	if (use_tick) {
+		if (trace_writer_tick(w))
+			_exit(1);
+	} else {
+		stest_event(5, &exit_no, &rng, &ev);
+		if (trace_writer_append(w, &ev))
+			_exit(1);
+	}
+	if (write(pfd, "x", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+static void test_slow_commit(void)
+{
+	for (int use_tick = 0; use_tick < 2; use_tick++) {
+		const char *path = stest_path(use_tick ? "tick.trace" : "slow.trace");
+		int pfd[2];
+		char c;
+		CHECK_EQ(pipe(pfd), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(pfd[0]);
+			slow_child(path, use_tick, pfd[1]);
+		}
+		close(pfd[1]);
+		CHECK_EQ(read(pfd[0], &c, 1), 1);
+		close(pfd[0]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		check_all(path, use_tick ? 5 : 6, 0);
+	}
+}
+
 /* A file-size cap acts as a full disk: the writer stops with -ENOSPC and a
  * message, and everything committed before stays readable. */
 static void test_disk_full(void)
@@ -423,6 +475,7 @@ int main(void)
 	RUN_TEST(test_seeks);
 	RUN_TEST(test_metadata_images);
 	RUN_TEST(test_kill9);
+	RUN_TEST(test_slow_commit);
 	RUN_TEST(test_disk_full);
 	stest_cleanup();
 	return TEST_EXIT();
