@@ -137,10 +137,14 @@ int trace_writer_sqlfail(struct trace_writer *w, int sqlrc, const char *what)
 	w->failed = trace_sql_errno(sqlrc);
 	if (!w->failed)
 		w->failed = -EIO;
-	fprintf(stderr, "ttvm: trace %s: %s while %s (%s); recording stopped, "
-		"the trace stays readable up to event %" PRIu64 " (%" PRIu64 " events committed)\n",
+	fprintf(stderr, "ttvm: trace %s: %s while %s (%s); recording stopped, ",
 		w->path, (sqlrc & 0xff) == SQLITE_FULL ? "disk full" : "write failed", what,
-		sqlite3_errstr(sqlrc), w->committed ? w->committed - 1 : 0, w->committed);
+		sqlite3_errstr(sqlrc));
+	if (w->committed)
+		fprintf(stderr, "the trace stays readable up to event %" PRIu64 " (%" PRIu64
+			" events committed)\n", w->committed - 1, w->committed);
+	else
+		fprintf(stderr, "no events were committed\n");
 	if (!sqlite3_get_autocommit(w->db))
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	return w->failed;

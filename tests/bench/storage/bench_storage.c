@@ -193,6 +193,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		lat[i] = now_s() - a;
+		if (getenv("BENCH_TRACE_SLOW") && lat[i] > 1e-3)
+			fprintf(stderr, "read %" PRIu64 " (event %" PRIu64 "): %.0f us\n", i, seq, lat[i] * 1e6);
 	}
 	qsort(lat, reads, sizeof(*lat), cmp_double);
 
