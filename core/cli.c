@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "record/tsc.h"
 
 #define MIN_MEM_MIB 2
 #define MAX_MEM_MIB (1024 * 1024)
@@ -148,6 +149,11 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		goto out;
 	if (loader_apply_state(vm, &st)) {
 		log_error("cannot set the initial vCPU state: %s", strerror(errno));
+		status = ST_HOST;
+		goto out;
+	}
+	/* Here, so that run, record and replay execute the same patched code. */
+	if (tsc_setup(vm)) {
 		status = ST_HOST;
 		goto out;
 	}

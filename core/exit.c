@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "record/rr.h"
+#include "record/tsc.h"
 
 const char *exit_reason_name(unsigned reason)
 {
@@ -101,6 +102,9 @@ static enum exit_action handle_io(struct vm *vm)
 				run->io.port, size, count);
 		return EXIT_STOP;
 	}
+	/* A patched RDTSC-family site (record/tsc.h) before the bus. */
+	if (vm->tsc && run->io.port == TSC_PORT && tsc_handle_io(vm))
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	for (uint32_t i = 0; i < count && !vm->stop; i++)
 		do_access(vm, BUS_PIO, run->io.port, data + (size_t)i * size, size, is_write);

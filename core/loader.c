@@ -128,6 +128,16 @@ static int put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint6
 	return 0;
 }
 
+/* Tell record/tsc.c where code lies; more ranges than fit go unscanned. */
+static void add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
+{
+	if (vm->nexec == VM_MAX_EXEC) {
+		log_info("more than %d executable segments: the rest is not scanned for RDTSC", VM_MAX_EXEC);
+		return;
+	}
+	vm->exec[vm->nexec++] = (struct vm_exec_range){ gpa, vaddr, size };
+}
+
 static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *name,
 		    uint64_t *entry, uint64_t *end)
 {
@@ -167,16 +177,18 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 		goto trunc;
 	int loaded = 0;
 	for (uint64_t i = 0; i < phnum; i++) {
-		uint64_t type, off, filesz, memsz, paddr;
+		uint64_t type, off, filesz, memsz, paddr, vaddr, flags;
 		const uint8_t *ph = img + phoff + i * phentsize;
 		if (is64) {
 			Elf64_Phdr p;
 			memcpy(&p, ph, sizeof(p));
 			type = p.p_type, off = p.p_offset, filesz = p.p_filesz, memsz = p.p_memsz, paddr = p.p_paddr;
+			vaddr = p.p_vaddr, flags = p.p_flags;
 		} else {
 			Elf32_Phdr p;
 			memcpy(&p, ph, sizeof(p));
 			type = p.p_type, off = p.p_offset, filesz = p.p_filesz, memsz = p.p_memsz, paddr = p.p_paddr;
+			vaddr = p.p_vaddr, flags = p.p_flags;
 		}
 		if (type != PT_LOAD || memsz == 0)
 			continue;
@@ -185,6 +197,8 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 		int r = put(vm, paddr, img + off, filesz, memsz, name);
 		if (r)
 			return r;
+		if ((flags & PF_X) && filesz)
+			add_exec(vm, paddr, vaddr, filesz);
 		if (paddr + memsz > *end)
 			*end = paddr + memsz;
 		loaded++;
@@ -239,6 +253,8 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 		}
 		if ((r = put(vm, h.load_addr, img + file_off, load_len, mem_len, name)))
 			return r;
+		if (load_len)
+			add_exec(vm, h.load_addr, h.load_addr, load_len);
 		entry = h.entry_addr;
 		end = (uint64_t)h.load_addr + mem_len;
 	} else {

@@ -22,6 +22,7 @@
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "devices/uart.h"
+#include "record/tsc.h"
 
 /* Where KVM on VMX wants its real-mode TSS and identity page table: the top
  * of the 32-bit space, below the BIOS area, as other monitors place them. */
@@ -228,6 +229,7 @@ void vm_destroy(struct vm *vm)
 		fflush(vm->serial_out);
 	if (vm->serial_in_fd >= 0)
 		close(vm->serial_in_fd);
+	tsc_table_free(vm->tsc);
 	fwcfg_free(vm->fwcfg);
 	pci_free(vm->pci);
 	i8042_free(vm->kbd);

@@ -57,6 +57,14 @@ struct pci;
 struct fwcfg;
 struct ttvm_clock;
 struct rr;
+struct tsc_table;
+
+/* An executable part of the loaded image: [gpa, gpa+size) in RAM, run at
+ * linear address vaddr.  Reported by the loader for record/tsc.c. */
+struct vm_exec_range {
+	uint64_t gpa, vaddr, size;
+};
+#define VM_MAX_EXEC 16
 
 struct vm {
 	struct vm_options opt;
@@ -94,6 +102,9 @@ struct vm {
 	uint64_t guest_exits; /* exits the guest caused (I/O, MMIO, HLT): the
 				 reproducible clock that record/replay positions events by */
 	struct rr *rr;        /* record/replay engine, NULL in a plain run */
+	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
+	unsigned nexec;
+	struct tsc_table *tsc; /* patched RDTSC-family sites (record/tsc.h), NULL = none */
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];

@@ -106,6 +106,10 @@ static void describe_event(const struct trace_event *e, char *buf, size_t len)
 		snprintf(buf + w, len - (size_t)w, ": vector %#x%s", e->u.irq.vector,
 			 e->u.irq.regs_hash ? " at a kick point" : "");
 		break;
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+		snprintf(buf + w, len - (size_t)w, ": value %#" PRIx64 ", aux %#x", e->u.tsc.value, e->u.tsc.aux);
+		break;
 	case TRACE_EV_END:
 		snprintf(buf + w, len - (size_t)w, ": %s, status %d", trace_end_reason_name(e->u.end.reason),
 			 e->u.end.status);
@@ -201,6 +205,49 @@ void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *dat
 	}
 	uint64_t v = space == BUS_PIO ? e->u.pio.value : e->u.mmio.value;
 	memcpy(data, &v, len > 8 ? 8 : len);
+	rr_consume(vm);
+}
+
+void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux)
+{
+	struct rr *rr = vm->rr;
+	struct trace_event ev;
+	uint32_t ev_kind = kind == TSC_RDTSC ? TRACE_EV_RDTSC : TRACE_EV_RDTSCP;
+	uint32_t tag = kind == TSC_RDRAND ? RR_AUX_RDRAND : kind == TSC_RDSEED ? RR_AUX_RDSEED : 0;
+	static const char *const names[] = { "?", "RDTSC", "RDTSCP", "RDRAND", "RDSEED" };
+	struct trace_fp fp = { .exit_reason = KVM_EXIT_IO, .rip = at->rip, .regs_hash = rr_regs_hash(at) };
+
+	if (rr->mode == RR_RECORD) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = ev_kind;
+		ev.u.tsc.value = *value;
+		ev.u.tsc.aux = tag ? tag : *aux;
+		ev.flags = TRACE_EVF_FP;
+		ev.fp = fp;
+		append(vm, &ev);
+		return;
+	}
+
+	const struct trace_event *e = rr_peek(vm);
+	char what[96];
+	snprintf(what, sizeof(what), "the guest executes %s at %#" PRIx64,
+		 names[kind <= TSC_RDSEED ? kind : 0], (uint64_t)at->rip);
+	if (!e) {
+		if (!vm->stop)
+			rr_diverged(vm, what, NULL);
+		return;
+	}
+	bool ok = e->exit_no == vm->guest_exits && e->kind == ev_kind &&
+		  (ev_kind == TRACE_EV_RDTSC || (tag ? e->u.tsc.aux == tag
+						     : e->u.tsc.aux != RR_AUX_RDRAND && e->u.tsc.aux != RR_AUX_RDSEED));
+	if (ok && (e->flags & TRACE_EVF_FP))
+		ok = e->fp.exit_reason == fp.exit_reason && e->fp.rip == fp.rip && e->fp.regs_hash == fp.regs_hash;
+	if (!ok) {
+		rr_diverged(vm, what, e);
+		return;
+	}
+	*value = e->u.tsc.value;
+	*aux = tag ? 0 : e->u.tsc.aux;
 	rr_consume(vm);
 }
 

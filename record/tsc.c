@@ -1,0 +1,454 @@
+/* Finding, patching and emulating RDTSC/RDTSCP/RDRAND/RDSEED sites. */
+#include "record/tsc.h"
+
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "record/rr.h"
+
+#define MSR_IA32_TSC 0x10
+/* RFLAGS bits RDRAND/RDSEED write: CF=1 on success, OF SF ZF AF PF cleared. */
+#define FLAGS_ARITH 0x8d5ull
+#define FLAG_CF 0x1ull
+#define OUT_IMM8 0xe6
+#define NOP 0x90
+
+struct tsc_table {
+	struct tsc_site *s; /* sorted by addr, addresses unique */
+	size_t n, cap;
+	size_t n_primary;   /* sites without the physical aliases */
+	int64_t tsc_offset; /* guest TSC - host TSC, read once at set-up */
+	enum tsc_method method;
+};
+
+struct tsc_table *tsc_table_new(void)
+{
+	return calloc(1, sizeof(struct tsc_table));
+}
+
+void tsc_table_free(struct tsc_table *t)
+{
+	if (!t)
+		return;
+	free(t->s);
+	free(t);
+}
+
+size_t tsc_count(const struct tsc_table *t)
+{
+	return t ? t->n_primary : 0;
+}
+
+const struct tsc_site *tsc_site_at(const struct tsc_table *t, size_t i)
+{
+	return t && i < t->n ? &t->s[i] : NULL;
+}
+
+/* Index of the first site with addr >= a. */
+static size_t lower_bound(const struct tsc_table *t, uint64_t a)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->s[mid].addr < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct tsc_site *tsc_lookup(const struct tsc_table *t, uint64_t addr)
+{
+	if (!t)
+		return NULL;
+	size_t i = lower_bound(t, addr);
+	return i < t->n && t->s[i].addr == addr ? &t->s[i] : NULL;
+}
+
+bool tsc_original_byte(const struct tsc_table *t, uint64_t addr, uint8_t *byte)
+{
+	if (!t)
+		return false;
+	size_t i = lower_bound(t, addr + 1); /* first site starting after addr */
+	if (i == 0)
+		return false;
+	const struct tsc_site *s = &t->s[i - 1];
+	if (addr - s->addr >= s->len)
+		return false;
+	*byte = s->orig[addr - s->addr];
+	return true;
+}
+
+/* Insert keeping the order; a site already known at that address is kept. */
+static int add_site(struct tsc_table *t, const struct tsc_site *site)
+{
+	size_t i = lower_bound(t, site->addr);
+
+	if (i < t->n && t->s[i].addr == site->addr)
+		return 0;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct tsc_site *s = realloc(t->s, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		t->s = s;
+		t->cap = cap;
+	}
+	memmove(&t->s[i + 1], &t->s[i], (t->n - i) * sizeof(*t->s));
+	t->s[i] = *site;
+	t->n++;
+	return 1;
+}
+
+/* Is the decoded instruction b[0..len) one of ours?  Judged from the bytes
+ * (capstone's id is checked by the caller as well): prefixes, then the
+ * opcode.  Fills kind, reg and opsize. */
+static bool classify(const uint8_t *b, size_t len, struct tsc_site *site)
+{
+	size_t i = 0;
+	bool opsize16 = false, rep = false;
+	uint8_t rex = 0;
+
+	for (; i < len; i++) {
+		uint8_t c = b[i];
+		if (c == 0x66)
+			opsize16 = true;
+		else if (c == 0xf2 || c == 0xf3)
+			rep = true;
+		else if (c == 0x67 || c == 0xf0 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 ||
+			 c == 0x64 || c == 0x65)
+			;
+		else
+			break;
+	}
+	/* In 64-bit mode REX is only a prefix right before the opcode. */
+	if (i < len && (b[i] & 0xf0) == 0x40) {
+		rex = b[i];
+		i++;
+	}
+	if (rep || i + 2 > len || b[i] != 0x0f)
+		return false;
+	if (b[i + 1] == 0x31 && i + 2 == len) {
+		site->kind = TSC_RDTSC;
+	} else if (b[i + 1] == 0x01 && i + 3 == len && b[i + 2] == 0xf9) {
+		site->kind = TSC_RDTSCP;
+	} else if (b[i + 1] == 0xc7 && i + 3 == len && (b[i + 2] >> 6) == 3 &&
+		   ((b[i + 2] >> 3) & 7) >= 6) {
+		site->kind = ((b[i + 2] >> 3) & 7) == 6 ? TSC_RDRAND : TSC_RDSEED;
+		site->reg = (uint8_t)((b[i + 2] & 7) | ((rex & 1) << 3));
+		site->opsize = (rex & 8) ? 8 : opsize16 ? 2 : 4;
+		return true;
+	} else {
+		return false;
+	}
+	/* A REX byte before RDTSC(P) changes nothing in 64-bit code, but in
+	 * 32-bit code it is an INC/DEC of its own that the patch would eat. */
+	return rex == 0;
+}
+
+static bool capstone_agrees(unsigned id, enum tsc_kind kind)
+{
+	switch (kind) {
+	case TSC_RDTSC: return id == X86_INS_RDTSC;
+	case TSC_RDTSCP: return id == X86_INS_RDTSCP;
+	case TSC_RDRAND: return id == X86_INS_RDRAND;
+	case TSC_RDSEED: return id == X86_INS_RDSEED;
+	}
+	return false;
+}
+
+int tsc_scan(struct tsc_table *t, const uint8_t *code, size_t len, uint64_t lin, uint64_t gpa)
+{
+	csh h;
+	cs_insn *insn;
+	size_t off = 0;
+	int r = 0;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -EIO;
+	insn = cs_malloc(h);
+	if (!insn) {
+		cs_close(&h);
+		return -ENOMEM;
+	}
+	while (off < len) {
+		const uint8_t *p = code + off;
+		size_t n = len - off;
+		uint64_t a = lin + off;
+		if (!cs_disasm_iter(h, &p, &n, &a, insn)) {
+			off++; /* not an instruction: resynchronise on the next byte */
+			continue;
+		}
+		struct tsc_site site;
+		memset(&site, 0, sizeof(site));
+		if (insn->size >= 2 && insn->size <= TSC_MAX_LEN && classify(code + off, insn->size, &site) &&
+		    capstone_agrees(insn->id, site.kind)) {
+			site.addr = lin + off;
+			site.gpa = gpa + off;
+			site.len = (uint8_t)insn->size;
+			memcpy(site.orig, code + off, insn->size);
+			int added = add_site(t, &site);
+			if (added < 0) {
+				r = added;
+				break;
+			}
+			t->n_primary += (size_t)added;
+		}
+		off += insn->size;
+	}
+	cs_free(insn, 1);
+	cs_close(&h);
+	return r;
+}
+
+int tsc_add_phys_aliases(struct tsc_table *t, uint64_t gpa, uint64_t len)
+{
+	/* Collect first: inserting moves the array under the loop. */
+	size_t n = 0;
+	struct tsc_site *add = malloc((t->n ? t->n : 1) * sizeof(*add));
+	int r = 0;
+
+	if (!add)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->s[i].gpa - gpa < len && t->s[i].addr != t->s[i].gpa) {
+			add[n] = t->s[i];
+			add[n++].addr = t->s[i].gpa;
+		}
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = add_site(t, &add[i]);
+	free(add);
+	return r < 0 ? r : 0;
+}
+
+static bool out_at(const uint8_t *code, size_t len, uint64_t off)
+{
+	return off < len && len - off >= 2 && code[off] == OUT_IMM8 && code[off + 1] == TSC_PORT;
+}
+
+void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enum tsc_method method)
+{
+	t->method = method;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tsc_site *s = &t->s[i];
+		uint64_t off = s->gpa - gpa;
+		if (off >= len || len - off < s->len)
+			continue;
+		code[off] = OUT_IMM8;
+		code[off + 1] = TSC_PORT;
+		memset(code + off + 2, NOP, s->len - 2u);
+	}
+	/* An exit's RIP is the OUT itself (KVM's fast path: it skips the OUT
+	 * when the exit completes) or the byte after it (the emulator's path:
+	 * RIP already moved).  Where other e6 f0 bytes lie next to a site,
+	 * the two readings collide and the handler has to ask KVM. */
+	for (size_t i = 0; i < t->n; i++) {
+		struct tsc_site *s = &t->s[i];
+		uint64_t off = s->gpa - gpa;
+		if (off >= len || len - off < s->len)
+			continue;
+		s->ambiguous = (off >= 2 && out_at(code, len, off - 2)) || out_at(code, len, off + 2);
+	}
+}
+
+/* ---- at run time ---- */
+
+static uint64_t host_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* The guest's TSC runs at the host's rate from another origin: keep the
+ * values trapped sites return in line with the TSC the guest reads where
+ * nothing was patched. */
+static int64_t read_tsc_offset(struct vm *vm)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = MSR_IA32_TSC;
+	uint64_t before = host_rdtsc();
+	if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return 0;
+	return (int64_t)(m.e.data - before);
+}
+
+static const char *method_name(enum tsc_method m)
+{
+	switch (m) {
+	case TSC_TRAP_PIO: return "out %al,$0xf0 (I/O exit)";
+	}
+	return "?";
+}
+
+int tsc_setup(struct vm *vm)
+{
+	struct tsc_table *t;
+	enum tsc_method method = TSC_TRAP_PIO;
+	int r = 0;
+
+	if (vm->nexec == 0)
+		return 0;
+	if (!(t = tsc_table_new()))
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->nexec && !r; i++) {
+		const struct vm_exec_range *x = &vm->exec[i];
+		uint8_t *code = vm_gpa_ptr(vm, x->gpa, x->size);
+		if (code)
+			r = tsc_scan(t, code, x->size, x->vaddr, x->gpa);
+	}
+	for (unsigned i = 0; i < vm->nexec && !r; i++)
+		if (vm->exec[i].vaddr != vm->exec[i].gpa)
+			r = tsc_add_phys_aliases(t, vm->exec[i].gpa, vm->exec[i].size);
+	if (r) {
+		log_error("cannot scan the guest's code for RDTSC: %s", strerror(-r));
+		tsc_table_free(t);
+		return r;
+	}
+	for (unsigned i = 0; i < vm->nexec; i++) {
+		const struct vm_exec_range *x = &vm->exec[i];
+		uint8_t *code = vm_gpa_ptr(vm, x->gpa, x->size);
+		if (code)
+			tsc_patch(t, code, x->size, x->gpa, method);
+	}
+	size_t amb = 0;
+	for (size_t i = 0; i < t->n; i++)
+		amb += t->s[i].ambiguous;
+	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED site(s) patched in %u executable range(s), "
+		 "trap: %s on %s%s", t->n_primary, vm->nexec, method_name(method),
+		 kvm_flavour_name(vm->flavour),
+		 vm->flavour == KVM_FLAVOUR_PVM ? "" : " (traps at CPL0 only, or where IOPL/the I/O bitmap allow)");
+	if (amb)
+		log_debug("tsc: %zu site(s) next to other e6 f0 bytes: their exits cost one more KVM_RUN", amb);
+	if (t->n == 0) {
+		tsc_table_free(t);
+		return 0;
+	}
+	t->tsc_offset = read_tsc_offset(vm);
+	vm->tsc = t;
+	return 0;
+}
+
+/* Which site does this OUT come from?  NULL: the guest's own OUT. */
+static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs)
+{
+	const struct tsc_table *t = vm->tsc;
+	const struct tsc_site *at = tsc_lookup(t, regs->rip);       /* fast path */
+	const struct tsc_site *after = tsc_lookup(t, regs->rip - 2); /* emulated */
+
+	if (!at && !after)
+		return NULL;
+	if (at && !at->ambiguous && !after)
+		return at;
+	if (after && !after->ambiguous && !at)
+		return after;
+	/* Both readings possible: complete the OUT (KVM_RUN with
+	 * immediate_exit runs only the completion) and see whether KVM still
+	 * had to skip it. */
+	uint64_t rip = regs->rip;
+	vm->run->immediate_exit = 1;
+	int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int err = errno;
+	vm->run->immediate_exit = 0;
+	if (rc == 0 || (err != EINTR && err != EAGAIN) || vcpu_get_regs(vm, regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_RUN to complete an OUT at RIP %#" PRIx64 ": %s", rip,
+				rc == 0 ? "the guest ran" : strerror(err));
+		return NULL;
+	}
+	return regs->rip != rip ? at : after;
+}
+
+static uint64_t *gpr(struct kvm_regs *r, unsigned n)
+{
+	switch (n) {
+	case 0: return (uint64_t *)&r->rax;
+	case 1: return (uint64_t *)&r->rcx;
+	case 2: return (uint64_t *)&r->rdx;
+	case 3: return (uint64_t *)&r->rbx;
+	case 4: return (uint64_t *)&r->rsp;
+	case 5: return (uint64_t *)&r->rbp;
+	case 6: return (uint64_t *)&r->rsi;
+	case 7: return (uint64_t *)&r->rdi;
+	case 8: return (uint64_t *)&r->r8;
+	case 9: return (uint64_t *)&r->r9;
+	case 10: return (uint64_t *)&r->r10;
+	case 11: return (uint64_t *)&r->r11;
+	case 12: return (uint64_t *)&r->r12;
+	case 13: return (uint64_t *)&r->r13;
+	case 14: return (uint64_t *)&r->r14;
+	default: return (uint64_t *)&r->r15;
+	}
+}
+
+bool tsc_handle_io(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	struct kvm_regs regs;
+
+	if (!vm->tsc || run->io.port != TSC_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
+	    run->io.size != 1 || run->io.count != 1 || vcpu_get_regs(vm, &regs))
+		return false;
+	const struct tsc_site *s = find_site(vm, &regs);
+	if (!s)
+		return vm->stop; /* a host error stops here; else the guest's own OUT */
+
+	uint64_t value = 0;
+	uint32_t aux = 0;
+	if (s->kind == TSC_RDTSC || s->kind == TSC_RDTSCP) {
+		value = host_rdtsc() + (uint64_t)vm->tsc->tsc_offset;
+	} else if (getrandom(&value, sizeof(value), 0) != (ssize_t)sizeof(value)) {
+		vm_request_stop(vm, ST_HOST, "getrandom for the guest's RDRAND: %s", strerror(errno));
+		return true;
+	}
+	/* The fingerprint sees the guest at the original instruction,
+	 * whichever path KVM took to exit. */
+	regs.rip = s->addr;
+	if (vm->rr) {
+		rr_tsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
+		if (vm->stop)
+			return true;
+	}
+	switch (s->kind) {
+	case TSC_RDTSCP:
+		regs.rcx = aux;
+		/* fall through */
+	case TSC_RDTSC:
+		regs.rax = (uint32_t)value;
+		regs.rdx = value >> 32;
+		break;
+	default: {
+		uint64_t *d = gpr(&regs, s->reg);
+		if (s->opsize == 2)
+			*d = (*d & ~0xffffull) | (value & 0xffff);
+		else
+			*d = s->opsize == 4 ? (uint32_t)value : value;
+		regs.rflags = (regs.rflags & ~FLAGS_ARITH) | FLAG_CF;
+		break;
+	}
+	}
+	/* A RIP other than the OUT's also cancels KVM's pending skip of it. */
+	regs.rip = s->addr + s->len;
+	if (vm->sync_regs) {
+		run->s.regs.regs = regs;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	} else if (vcpu_set_regs(vm, &regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS after a trapped %s: %s",
+				s->kind == TSC_RDTSC ? "RDTSC" : "instruction", strerror(errno));
+	}
+	return true;
+}

@@ -1,0 +1,97 @@
+/* Trapping RDTSC, RDTSCP, RDRAND and RDSEED in the code ttvm loaded.
+ *
+ * KVM never lets these instructions exit to userspace (HOST-NOTES), so after
+ * the image is loaded ttvm finds them with capstone in the executable parts
+ * of the image and rewrites each one into an instruction that exits: the
+ * site's first two bytes become `out %al,$0xf0` (e6 f0), the rest of a
+ * longer instruction becomes NOPs.  At the exit the monitor produces the
+ * value (live in a plain run, logged while recording, taken from the trace
+ * in replay: rr_tsc()), writes the registers the original instruction would
+ * have written and sets RIP after the original instruction.  Run, record and
+ * replay patch the same sites, so the guest executes the same instructions
+ * in all three modes.
+ *
+ * Finding sites: each executable range is decoded linearly in 64-bit mode
+ * (the multiboot guests are 32-bit entry code + 64-bit code in one ELF32;
+ * the bytes of RDTSC/RDTSCP and prefix-free RDRAND/RDSEED mean the same in
+ * both modes).  Only instructions that start at a boundary of that decoding
+ * are patched; undecodable bytes are skipped one at a time.  Data inside an
+ * executable segment (.rodata often is) can hide a real site (a false
+ * negative: that RDTSC runs unlogged) or, rarely, produce a false one (data
+ * bytes rewritten).  RDTSC/RDTSCP with a REX prefix are left alone: in
+ * 32-bit code the "prefix" is an INC/DEC that the patch would swallow.
+ *
+ * Sites are keyed by the linear address the code runs at (ELF p_vaddr) and,
+ * when it differs, also by its physical load address (code that runs before
+ * paging).  A flat CS base (0) is assumed: real-mode images (--flat) are not
+ * scanned. */
+#ifndef TTVM_RECORD_TSC_H
+#define TTVM_RECORD_TSC_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+/* The port of the patched OUT.  Port 0xf0 is the legacy FPU-error port that
+ * no ttvm device claims; a guest's own write to it at an unpatched RIP still
+ * goes to the bus (unknown port, ignored). */
+#define TSC_PORT 0xf0
+#define TSC_MAX_LEN 15
+
+enum tsc_kind { TSC_RDTSC = 1, TSC_RDTSCP = 2, TSC_RDRAND = 3, TSC_RDSEED = 4 };
+
+/* How a site traps.  PIO: e6 f0 + NOPs, an I/O exit at every CPL on PVM and
+ * at CPL0 on VMX/SVM. */
+enum tsc_method { TSC_TRAP_PIO = 1 };
+
+struct tsc_site {
+	uint64_t addr;   /* linear address of the instruction's first byte */
+	uint64_t gpa;    /* where its bytes lie in guest RAM */
+	uint8_t len;     /* original instruction length (2..15) */
+	uint8_t kind;    /* enum tsc_kind */
+	uint8_t reg;     /* RDRAND/RDSEED: destination register (0=rax .. 15=r15) */
+	uint8_t opsize;  /* RDRAND/RDSEED: operand size in bytes (2, 4, 8) */
+	bool ambiguous;  /* patched bytes e6 f0 also lie at addr-2 or addr+2 */
+	uint8_t orig[TSC_MAX_LEN];
+};
+
+struct tsc_table;
+
+/* New empty table, NULL when out of memory. */
+struct tsc_table *tsc_table_new(void);
+void tsc_table_free(struct tsc_table *t);
+/* Number of sites (aliases counted once). */
+size_t tsc_count(const struct tsc_table *t);
+/* The i-th site in address order (aliases included), NULL past the end. */
+const struct tsc_site *tsc_site_at(const struct tsc_table *t, size_t i);
+
+/* Decode code[0..len), which runs at linear address lin and lies at
+ * guest-physical gpa, and add every site found.  A site at an address
+ * already in the table is not added twice.  0 or -ENOMEM/-EIO (capstone). */
+int tsc_scan(struct tsc_table *t, const uint8_t *code, size_t len, uint64_t lin, uint64_t gpa);
+/* Also key every site of [gpa, gpa+len) by its physical address (code that
+ * runs before paging maps it at its linear address).  0 or -ENOMEM. */
+int tsc_add_phys_aliases(struct tsc_table *t, uint64_t gpa, uint64_t len);
+/* Rewrite the sites that lie in code[0..len) (guest-physical gpa) with the
+ * trapping bytes of method, and mark sites whose patch is adjacent to other
+ * e6 f0 bytes as ambiguous.  The original bytes stay in the table. */
+void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enum tsc_method method);
+
+/* The site whose first byte is at linear address addr, or NULL. */
+const struct tsc_site *tsc_lookup(const struct tsc_table *t, uint64_t addr);
+/* For a debugger: the byte the guest's code had at linear address addr
+ * before patching.  true and *byte set when addr lies in a patched site. */
+bool tsc_original_byte(const struct tsc_table *t, uint64_t addr, uint8_t *byte);
+
+/* After loading: find and patch the sites in the executable ranges the loader
+ * reported in vm->exec, choose the method for the host and report (-v).
+ * 0 or -errno (message printed). */
+int tsc_setup(struct vm *vm);
+/* An OUT to TSC_PORT: when it comes from a patched site, emulate the
+ * original instruction (value through rr_tsc() when recording/replaying),
+ * set the registers and RIP and return true; false when it is the guest's
+ * own OUT, which then goes to the bus. */
+bool tsc_handle_io(struct vm *vm);
+
+#endif
