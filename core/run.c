@@ -110,7 +110,7 @@ static bool serial_feed(struct vm *vm, bool may_read)
 	return vm->in_pos < vm->in_len || !vm->serial_in_eof;
 }
 
-static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash)
+static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem)
 {
 	struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
 
@@ -122,7 +122,7 @@ static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash)
 	}
 	vm->run->request_interrupt_window = 0;
 	if (vm->rr)
-		rr_irq(vm, (uint8_t)irq.irq, kick_rip, kick_hash);
+		rr_irq(vm, (uint8_t)irq.irq, kick_rip, kick_hash, kick_mem);
 }
 
 /* Record: may an interrupt be injected where a kick stopped the guest?  Only
@@ -145,31 +145,39 @@ static bool kick_point(struct vm *vm, uint64_t *lin_rip, uint64_t *hash)
 	return true;
 }
 
-/* Deliver the PIC's pending interrupt when the guest can take it.  kicked:
- * the last KVM_RUN ended because ttvm interrupted it (a timer signal), at a
- * point that is not reproducible; every other return is. */
-static void inject_interrupts(struct vm *vm, bool kicked)
+/* Deliver the PIC's pending interrupt when the guest can take it.
+ *
+ * at_exit: the last KVM_RUN ended with an exit the guest caused (I/O, MMIO,
+ * HLT) or has not run yet: a point replay finds by counting exits.  Every
+ * other return (a kick by ttvm's timer signal, an interrupt-window exit,
+ * whose position the host does not make reproducible) is not, so when
+ * recording an injection there is logged with its position (linear RIP,
+ * register hash, memory digest), or deferred to the next exit where the
+ * host cannot position it. */
+static void inject_interrupts(struct vm *vm, bool at_exit)
 {
 	struct kvm_run *run = vm->run;
 	bool ready = run->ready_for_interrupt_injection && run->if_flag;
+	uint64_t rip, hash;
 
 	if (!pic_pending(vm->pic)) {
 		run->request_interrupt_window = 0;
 		return;
 	}
-	if (kicked && vm->rr) {
-		/* Asking for an interrupt window here would open it at an
-		 * arbitrary point too: keep the request as it was set at the
-		 * last reproducible point. */
-		uint64_t rip, hash;
-		if (ready && kick_point(vm, &rip, &hash))
-			inject(vm, rip, hash);
+	if (!vm->rr || at_exit) {
+		if (ready)
+			inject(vm, 0, 0, 0);
+		else
+			run->request_interrupt_window = 1;
 		return;
 	}
-	if (ready)
-		inject(vm, 0, 0);
-	else
-		run->request_interrupt_window = 1;
+	if (ready) {
+		if (kick_point(vm, &rip, &hash))
+			inject(vm, rip, hash, rr_mem_digest(vm));
+		else
+			run->request_interrupt_window = 0; /* wait for the guest's next exit */
+	}
+	/* Not ready: keep the window request as the last exit set it. */
 }
 
 /* The guest executed HLT: sleep until a device timer, serial input, a
@@ -222,7 +230,7 @@ int vm_run(struct vm *vm)
 	struct kvm_run *run = vm->run;
 	timer_t timer;
 	uint64_t armed = UINT64_MAX, last_input = 0;
-	bool kicked = false;
+	bool at_exit = true;
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
 
@@ -258,7 +266,7 @@ int vm_run(struct vm *vm)
 					deadline = d;
 			}
 		}
-		inject_interrupts(vm, kicked);
+		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;
 		/* Re-arm only when the deadline moved: a timer_settime per exit
@@ -272,7 +280,7 @@ int vm_run(struct vm *vm)
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
-				kicked = true;
+				at_exit = false;
 				log_debug("EINTR: rip %#llx if %u ready %u pending %d", (unsigned long long)run->s.regs.regs.rip, run->if_flag, run->ready_for_interrupt_injection, pic_pending(vm->pic));
 				/* The timer fired: it is no longer armed. */
 				if (clock_now_ns(vm->clock) >= armed)
@@ -283,7 +291,8 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		vm->exits++;
-		kicked = false;
+		at_exit = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO ||
+			  run->exit_reason == KVM_EXIT_HLT;
 		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason), (unsigned long long)run->s.regs.regs.rip, run->if_flag);
 		switch (exit_dispatch(vm)) {
 		case EXIT_CONTINUE:

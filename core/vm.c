@@ -108,7 +108,8 @@ static int open_serial(struct vm *vm)
 static int set_mem_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.slot = slot, .flags = vm->dirty_logging ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = gpa, .memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
@@ -221,8 +222,50 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	return 0;
 }
 
+int vm_dirty_log_enable(struct vm *vm)
+{
+	int r;
+
+	if (vm->dirty_logging)
+		return 0;
+	vm->dirty_logging = true;
+	if ((r = set_mem_region(vm, 0, 0, vm->low_size, vm->ram)))
+		return r;
+	if (vm->high_size && (r = set_mem_region(vm, 1, VM_HIGH_START, vm->high_size, vm->ram + vm->low_size)))
+		return r;
+	size_t words = (size_t)((vm->ram_size / 4096 + 63) / 64);
+	vm->dirty_bitmap = calloc(words + 1, sizeof(uint64_t));
+	return vm->dirty_bitmap ? 0 : -ENOMEM;
+}
+
+int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index), void *ctx)
+{
+	uint64_t sizes[2] = { vm->low_size, vm->high_size }, base = 0;
+
+	for (uint32_t slot = 0; slot < 2; slot++) {
+		if (!sizes[slot])
+			continue;
+		uint64_t pages = sizes[slot] / 4096;
+		struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = vm->dirty_bitmap };
+		memset(vm->dirty_bitmap, 0, (size_t)((pages + 63) / 64) * 8);
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+			return -errno;
+		for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
+			uint64_t bits = vm->dirty_bitmap[w];
+			while (bits) {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				fn(ctx, base + w * 64 + b);
+			}
+		}
+		base += pages;
+	}
+	return 0;
+}
+
 void vm_destroy(struct vm *vm)
 {
+	free(vm->dirty_bitmap);
 	if (vm->serial_out && vm->serial_out != stdout)
 		fclose(vm->serial_out);
 	else if (vm->serial_out)

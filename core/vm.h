@@ -74,8 +74,10 @@ struct vm {
 	size_t run_size;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS in use: registers arrive in run->s */
 
-	uint8_t *ram;
+	uint8_t *ram; /* low RAM, then high RAM: page index i is at ram + 4096 * i */
 	uint64_t ram_size, low_size, high_size;
+	bool dirty_logging;
+	uint64_t *dirty_bitmap;
 
 	struct bus *bus;
 	struct ttvm_clock *clock;
@@ -139,6 +141,12 @@ int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
+
+/* Turn KVM's dirty-page logging on for all of RAM. 0 or -errno. */
+int vm_dirty_log_enable(struct vm *vm);
+/* Call fn for every guest-physical page written since the last call (or
+ * since logging was enabled).  0 or -errno. */
+int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index), void *ctx);
 
 /* Translate a guest-virtual address with the current paging mode. 0 or -EFAULT. */
 int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa);

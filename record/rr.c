@@ -15,14 +15,22 @@
 #include "core/log.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "storage/hash.h"
 #include "version.h"
+
+/* RFLAGS bits that belong to the debugger, not the guest: TF while ttvm
+ * single-steps, RF as hardware leaves it after a breakpoint (SVM reports it;
+ * a kick never does). */
+#define RFLAGS_DEBUG_BITS ((1ull << 8) | (1ull << 16))
 
 uint64_t rr_regs_hash(const struct kvm_regs *regs)
 {
-	const uint64_t *w = (const uint64_t *)regs;
+	struct kvm_regs r = *regs;
+	const uint64_t *w = (const uint64_t *)&r;
 	uint64_t h = 0x9e3779b97f4a7c15ull;
 
-	for (size_t i = 0; i < sizeof(*regs) / 8; i++) {
+	r.rflags &= ~RFLAGS_DEBUG_BITS;
+	for (size_t i = 0; i < sizeof(r) / 8; i++) {
 		h ^= w[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
 		h *= 0xff51afd7ed558ccdull;
 	}
@@ -251,7 +259,55 @@ void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64
 	rr_consume(vm);
 }
 
-void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash)
+static uint64_t page_digest(struct vm *vm, uint64_t i)
+{
+	uint64_t h = hash64(vm->ram + i * 4096, 4096) ^ (i * 0x9e3779b97f4a7c15ull);
+	h ^= h >> 29;
+	return h * 0xbf58476d1ce4e5b9ull;
+}
+
+static void page_changed(void *ctx, uint64_t i)
+{
+	struct vm *vm = ctx;
+	struct rr *rr = vm->rr;
+	uint64_t h = page_digest(vm, i);
+
+	rr->mem_digest += h - rr->page_hash[i];
+	rr->page_hash[i] = h;
+	if (ttvm_verbosity >= 4)
+		log_debug("digest: exit %" PRIu64 " page %#" PRIx64 " %016" PRIx64, vm->guest_exits, i, h);
+}
+
+int rr_mem_digest_init(struct vm *vm)
+{
+	struct rr *rr = vm->rr;
+	uint64_t pages = vm->ram_size / 4096;
+	int r;
+
+	if ((r = vm_dirty_log_enable(vm)))
+		return r;
+	rr->page_hash = calloc(pages ? pages : 1, sizeof(uint64_t));
+	if (!rr->page_hash)
+		return -ENOMEM;
+	rr->mem_digest = 0;
+	for (uint64_t i = 0; i < pages; i++)
+		page_changed(vm, i);
+	return 0;
+}
+
+uint64_t rr_mem_digest(struct vm *vm)
+{
+	if (vm_dirty_log_scan(vm, page_changed, vm))
+		vm_request_stop(vm, ST_HOST, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+	if (ttvm_verbosity >= 3) {
+		for (uint64_t i = 0; i < vm->ram_size / 4096; i++)
+			if (page_digest(vm, i) != vm->rr->page_hash[i])
+				log_debug("memory digest: page %#" PRIx64 " changed without a dirty-log entry", i);
+	}
+	return vm->rr->mem_digest;
+}
+
+void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem)
 {
 	struct trace_event ev;
 
@@ -262,6 +318,7 @@ void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash
 	ev.u.irq.vector = vector;
 	ev.u.irq.rip = kick_rip;
 	ev.u.irq.regs_hash = kick_hash;
+	ev.u.irq.mem_hash = kick_mem;
 	append(vm, &ev);
 }
 
@@ -276,6 +333,27 @@ void rr_serial_in(struct vm *vm, const uint8_t *buf, size_t n)
 	ev.u.blob.data = buf;
 	ev.u.blob.len = (uint32_t)n;
 	append(vm, &ev);
+}
+
+void rr_state_digest(struct vm *vm, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint64_t mem = 0;
+
+	memset(&regs, 0, sizeof(regs));
+	memset(&sregs, 0, sizeof(sregs));
+	vcpu_get_regs(vm, &regs);
+	vcpu_get_sregs(vm, &sregs);
+	/* Per 1 MiB block, so that the hash of a huge guest is not one call. */
+	for (uint64_t off = 0; off < vm->ram_size; off += 1u << 20) {
+		uint64_t n = vm->ram_size - off < (1u << 20) ? vm->ram_size - off : (1u << 20);
+		mem = mem * 0x100000001b3ull ^ hash64(vm->ram + off, n);
+	}
+	/* Only the architectural parts of sregs: KVM's interrupt bitmap is not guest state. */
+	memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
+	snprintf(buf, len, "regs=%016" PRIx64 " sregs=%016" PRIx64 " mem=%016" PRIx64, rr_regs_hash(&regs),
+		 hash64(&sregs, sizeof(sregs)), mem);
 }
 
 void rr_end_event(const struct vm *vm, struct trace_event *ev)
@@ -413,7 +491,18 @@ int record_main(int argc, char **argv)
 		goto out;
 	}
 	vm.rr = &rr;
+	if ((r = rr_mem_digest_init(&vm))) {
+		log_error("cannot track guest memory: %s", strerror(-r));
+		trace_writer_close(rr.w, NULL);
+		status = ST_HOST;
+		goto out;
+	}
 	status = vm_run(&vm);
+	char digest[128];
+	rr_state_digest(&vm, digest, sizeof(digest));
+	log_info("final state: %s", digest);
+	if (!rr.failed && trace_writer_set_meta(rr.w, "final_state", digest))
+		rr.failed = true;
 	struct trace_event end;
 	rr_end_event(&vm, &end);
 	if (rr.failed) {
@@ -429,6 +518,7 @@ int record_main(int argc, char **argv)
 out:
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);
+	free(rr.page_hash);
 	cli_free_run(&cfg);
 	free(rest);
 	return status;

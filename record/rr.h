@@ -32,8 +32,19 @@ struct rr {
 	int have_next;  /* 1 = next is valid, 0 = end of trace, -1 = not read yet */
 	uint64_t last_good; /* last event replay matched */
 	bool failed;        /* record: the writer stopped (disk full ...) */
+	bool ended_early;   /* replay: the recording was cut at a point that is not reproducible
+			       (timeout, signal): its final state cannot be compared */
 	uint64_t kicks_skipped; /* record: kicks where the host could not position an injection */
+	/* Digest of guest RAM, kept up to date from KVM's dirty log: the sum
+	 * over pages of a hash of (page index, contents). */
+	uint64_t *page_hash;
+	uint64_t mem_digest;
 };
+
+/* Start tracking the memory digest (dirty logging on, every page hashed). 0 or -errno. */
+int rr_mem_digest_init(struct vm *vm);
+/* Bring the memory digest up to date and return it. */
+uint64_t rr_mem_digest(struct vm *vm);
 
 /* Hash of the general registers, RIP and RFLAGS (the divergence fingerprint). */
 uint64_t rr_regs_hash(const struct kvm_regs *regs);
@@ -54,9 +65,10 @@ void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *dat
 void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux);
 /* Record: an interrupt was injected at the current point.  kick_rip/hash
  * are 0 when the point is "after exit vm->guest_exits" (at the first
- * interrupt window after it); else the linear RIP and register hash where a
- * kick stopped the guest. */
-void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash);
+ * interrupt window after it); else the linear RIP, register hash and memory
+ * digest where a kick stopped the guest: the registers alone are ambiguous
+ * in a loop that keeps its state in memory. */
+void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem);
 /* Record: bytes went into the UART's receive FIFO (informational: the guest
  * only sees them through logged port reads). */
 void rr_serial_in(struct vm *vm, const uint8_t *buf, size_t n);
@@ -74,6 +86,9 @@ const struct trace_event *rr_peek(struct vm *vm);
 void rr_consume(struct vm *vm);
 /* Replay: stop with a divergence report. */
 void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expected);
+/* "regs=HASH sregs=HASH mem=HASH": digest of the vCPU registers and all of
+ * guest RAM, compared between a recording and its replay. */
+void rr_state_digest(struct vm *vm, char *buf, size_t len);
 /* Map a run's status to the trace's end record. */
 void rr_end_event(const struct vm *vm, struct trace_event *ev);
 

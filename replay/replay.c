@@ -115,18 +115,20 @@ static int replay_run(struct vm *vm)
 			if (recording_stopped_here(e)) {
 				int st = e->u.end.status;
 				rr_consume(vm);
+				vm->rr->ended_early = e->u.end.status != ST_HALTED;
 				vm_request_stop(vm, st, "replay reached the end of the recording (it ended with status %d: %s)",
 						st, trace_end_reason_name(e->u.end.reason));
 				break;
 			}
 			if (e->kind == TRACE_EV_IRQ && e->u.irq.regs_hash == 0) {
-				if (run->ready_for_interrupt_injection && run->if_flag) {
-					inject(vm, e->u.irq.vector);
-					rr_consume(vm);
-					injected = true;
-				} else {
-					run->request_interrupt_window = 1;
+				/* Recorded right at this exit, where the guest could take it. */
+				if (!run->ready_for_interrupt_injection || !run->if_flag) {
+					rr_diverged(vm, "the guest cannot take the interrupt the recording injected here", e);
+					break;
 				}
+				inject(vm, e->u.irq.vector);
+				rr_consume(vm);
+				injected = true;
 			} else if (e->kind == TRACE_EV_IRQ && bp == BP_NONE) {
 				bp_addr = e->u.irq.rip;
 				if (set_debug(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, bp_addr))
@@ -158,10 +160,27 @@ static int replay_run(struct vm *vm)
 				rr_diverged(vm, "unexpected debug exit", e);
 				break;
 			}
-			if (vcpu_get_regs(vm, &regs) == 0 && rr_regs_hash(&regs) == e->u.irq.regs_hash) {
+			/* Registers first (cheap), then the memory digest: a loop
+			 * that keeps its counter in memory repeats its registers. */
+			bool regs_ok = vcpu_get_regs(vm, &regs) == 0 && rr_regs_hash(&regs) == e->u.irq.regs_hash;
+			if (regs_ok && ttvm_verbosity >= 3)
+				log_debug("replay: kick point %#llx: registers match, memory %016llx, want %016llx",
+					  (unsigned long long)bp_addr, (unsigned long long)rr_mem_digest(vm),
+					  (unsigned long long)e->u.irq.mem_hash);
+			if (regs_ok && rr_mem_digest(vm) == e->u.irq.mem_hash) {
 				if (set_debug(vm, 0, 0))
 					break;
 				bp = BP_NONE;
+				/* The breakpoint left RF (and maybe TF) in RFLAGS; the
+				 * interrupt frame would carry them onto the guest's
+				 * stack, which the recording never had. */
+				if (regs.rflags & ((1ull << 8) | (1ull << 16))) {
+					regs.rflags &= ~((1ull << 8) | (1ull << 16));
+					if (vcpu_set_regs(vm, &regs)) {
+						vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+						break;
+					}
+				}
 				inject(vm, e->u.irq.vector);
 				rr_consume(vm);
 				injected = true;
@@ -307,7 +326,25 @@ int replay_main(int argc, char **argv)
 	if ((status = cli_boot(&cfg, &vm, read_image, rr.r)))
 		goto out;
 	vm.rr = &rr;
+	int r = rr_mem_digest_init(&vm);
+	if (r) {
+		log_error("cannot track guest memory: %s", strerror(-r));
+		status = ST_HOST;
+		goto out;
+	}
 	status = replay_run(&vm);
+	if (status != ST_DIVERGED && status != ST_BADTRACE && !rr.ended_early && rr.have_next == -1 &&
+	    trace_reader_next(rr.r, &rr.next) == 0) {
+		/* The whole trace was met: the final state must be the recorded one. */
+		char digest[128];
+		const char *want = trace_reader_meta(rr.r, "final_state");
+		rr_state_digest(&vm, digest, sizeof(digest));
+		log_info("final state: %s", digest);
+		if (want && strcmp(want, digest)) {
+			log_error("replay diverged at the end: final state %s, recorded %s", digest, want);
+			status = ST_DIVERGED;
+		}
+	}
 out:
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);
@@ -315,5 +352,6 @@ out:
 	free(args);
 	free(argbuf);
 	trace_reader_close(rr.r);
+	free(rr.page_hash);
 	return status;
 }

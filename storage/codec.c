@@ -124,8 +124,10 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		p = put_varint(p, (uint64_t)ev->u.irq.vector << 1 | (ev->u.irq.regs_hash != 0));
 		p = put_varint(p, zigzag(ev->u.irq.rip - st->rip));
 		st->rip = ev->u.irq.rip;
-		if (ev->u.irq.regs_hash)
+		if (ev->u.irq.regs_hash) {
 			p = put_u64le(p, ev->u.irq.regs_hash);
+			p = put_u64le(p, ev->u.irq.mem_hash);
+		}
 		break;
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
@@ -279,7 +281,8 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 		st->rip += unzigzag(w);
 		ev->u.irq.rip = st->rip;
 		if (v & 1) {
-			if ((rc = get_u64le(&c, &ev->u.irq.regs_hash)))
+			if ((rc = get_u64le(&c, &ev->u.irq.regs_hash)) ||
+			    (rc = get_u64le(&c, &ev->u.irq.mem_hash)))
 				goto bad;
 			if (!ev->u.irq.regs_hash) {
 				c.why = "zero register hash flagged present";

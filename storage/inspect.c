@@ -131,8 +131,10 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_IRQ:
 		F("vector", "%u", ev->u.irq.vector);
 		X("rip", ev->u.irq.rip);
-		if (ev->u.irq.regs_hash)
+		if (ev->u.irq.regs_hash) {
 			X("regs_hash", ev->u.irq.regs_hash);
+			X("mem_hash", ev->u.irq.mem_hash);
+		}
 		break;
 	case TRACE_EV_RDTSC:
 		F("tsc", "%" PRIu64, ev->u.tsc.value);

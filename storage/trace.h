@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 1
+#define TRACE_FORMAT_VERSION 2
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -77,7 +77,8 @@ struct trace_event {
 		struct { uint16_t port; uint8_t size; uint32_t value; } pio;
 		struct { uint64_t addr; uint8_t size; uint64_t value; } mmio;
 		/* execution point = exit_no + rip (+ regs_hash when nonzero) */
-		struct { uint8_t vector; uint64_t rip; uint64_t regs_hash; } irq;
+		/* mem_hash: digest of guest RAM at a kick point (with regs_hash) */
+		struct { uint8_t vector; uint64_t rip; uint64_t regs_hash; uint64_t mem_hash; } irq;
 		struct { uint64_t value; uint32_t aux; } tsc; /* aux: RDTSCP only */
 		struct { const uint8_t *data; uint32_t len; } blob; /* SERIAL_IN, CPUID */
 		struct { uint64_t id; } ckpt;
