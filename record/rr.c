@@ -319,6 +319,15 @@ void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash
 	ev.u.irq.rip = kick_rip;
 	ev.u.irq.regs_hash = kick_hash;
 	ev.u.irq.mem_hash = kick_mem;
+	if (kick_hash) {
+		/* Which kind of point: an interrupt window (a few instructions
+		 * after the exit: replay single-steps to it) or a kick (anywhere:
+		 * replay uses a breakpoint). */
+		ev.flags = TRACE_EVF_FP;
+		ev.fp.exit_reason = vm->run->exit_reason;
+		ev.fp.rip = kick_rip;
+		ev.fp.regs_hash = kick_hash;
+	}
 	append(vm, &ev);
 }
 

@@ -83,7 +83,10 @@ static bool recording_stopped_here(const struct trace_event *e)
 static int replay_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->run;
-	enum { BP_NONE, BP_ARMED, BP_STEP } bp = BP_NONE;
+	/* How a positioned interrupt point is being searched for: a hardware
+	 * breakpoint on its RIP (stepping over non-matching hits), or (for an
+	 * interrupt window, a few instructions after the exit) single steps. */
+	enum { BP_NONE, BP_ARMED, BP_STEP, BP_SEARCH_STEP } bp = BP_NONE;
 	uint64_t bp_addr = 0;
 	bool injected = false;
 
@@ -131,9 +134,15 @@ static int replay_run(struct vm *vm)
 				injected = true;
 			} else if (e->kind == TRACE_EV_IRQ && bp == BP_NONE) {
 				bp_addr = e->u.irq.rip;
-				if (set_debug(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, bp_addr))
-					break;
-				bp = BP_ARMED;
+				if ((e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
+					if (set_debug(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0))
+						break;
+					bp = BP_SEARCH_STEP;
+				} else {
+					if (set_debug(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, bp_addr))
+						break;
+					bp = BP_ARMED;
+				}
 			}
 		}
 
@@ -156,10 +165,13 @@ static int replay_run(struct vm *vm)
 				continue;
 			}
 			e = rr_peek(vm);
-			if (bp != BP_ARMED || !e || e->kind != TRACE_EV_IRQ || run->debug.arch.pc != bp_addr) {
+			if ((bp != BP_ARMED && bp != BP_SEARCH_STEP) || !e || e->kind != TRACE_EV_IRQ ||
+			    (bp == BP_ARMED && run->debug.arch.pc != bp_addr)) {
 				rr_diverged(vm, "unexpected debug exit", e);
 				break;
 			}
+			if (bp == BP_SEARCH_STEP && run->debug.arch.pc != bp_addr)
+				continue; /* keep stepping */
 			/* Registers first (cheap), then the memory digest: a loop
 			 * that keeps its counter in memory repeats its registers. */
 			bool regs_ok = vcpu_get_regs(vm, &regs) == 0 && rr_regs_hash(&regs) == e->u.irq.regs_hash;
@@ -184,7 +196,7 @@ static int replay_run(struct vm *vm)
 				inject(vm, e->u.irq.vector);
 				rr_consume(vm);
 				injected = true;
-			} else {
+			} else if (bp == BP_ARMED) {
 				/* Same RIP, other state: step over it and look again. */
 				if (set_debug(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0))
 					break;
