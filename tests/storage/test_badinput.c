@@ -103,7 +103,9 @@ static void test_empty_file(void)
 static void test_newer_version(void)
 {
 	const char *path = fresh("newer.trace", 100, 0);
-	sql(path, "PRAGMA user_version=2");
+	char q[64];
+	snprintf(q, sizeof(q), "PRAGMA user_version=%d", TRACE_FORMAT_VERSION + 1);
+	sql(path, q);
 	expect_open_fail(path, -ENOTSUP, "newer");
 }
 
