@@ -26,10 +26,13 @@
 uint64_t rr_regs_hash(const struct kvm_regs *regs)
 {
 	struct kvm_regs r = *regs;
-	const uint64_t *w = (const uint64_t *)&r;
+	uint64_t w[sizeof(r) / 8];
 	uint64_t h = 0x9e3779b97f4a7c15ull;
 
 	r.rflags &= ~RFLAGS_DEBUG_BITS;
+	/* memcpy, not a cast: kvm_regs' __u64 and uint64_t are different types
+	 * to the aliasing rules, and -O2 reads stale words through a cast. */
+	memcpy(w, &r, sizeof(w));
 	for (size_t i = 0; i < sizeof(r) / 8; i++) {
 		h ^= w[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
 		h *= 0xff51afd7ed558ccdull;

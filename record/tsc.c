@@ -373,25 +373,26 @@ static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs)
 	return regs->rip != rip ? at : after;
 }
 
-static uint64_t *gpr(struct kvm_regs *r, unsigned n)
+/* __u64, not uint64_t: the two are different types to the aliasing rules. */
+static __u64 *gpr(struct kvm_regs *r, unsigned n)
 {
 	switch (n) {
-	case 0: return (uint64_t *)&r->rax;
-	case 1: return (uint64_t *)&r->rcx;
-	case 2: return (uint64_t *)&r->rdx;
-	case 3: return (uint64_t *)&r->rbx;
-	case 4: return (uint64_t *)&r->rsp;
-	case 5: return (uint64_t *)&r->rbp;
-	case 6: return (uint64_t *)&r->rsi;
-	case 7: return (uint64_t *)&r->rdi;
-	case 8: return (uint64_t *)&r->r8;
-	case 9: return (uint64_t *)&r->r9;
-	case 10: return (uint64_t *)&r->r10;
-	case 11: return (uint64_t *)&r->r11;
-	case 12: return (uint64_t *)&r->r12;
-	case 13: return (uint64_t *)&r->r13;
-	case 14: return (uint64_t *)&r->r14;
-	default: return (uint64_t *)&r->r15;
+	case 0: return &r->rax;
+	case 1: return &r->rcx;
+	case 2: return &r->rdx;
+	case 3: return &r->rbx;
+	case 4: return &r->rsp;
+	case 5: return &r->rbp;
+	case 6: return &r->rsi;
+	case 7: return &r->rdi;
+	case 8: return &r->r8;
+	case 9: return &r->r9;
+	case 10: return &r->r10;
+	case 11: return &r->r11;
+	case 12: return &r->r12;
+	case 13: return &r->r13;
+	case 14: return &r->r14;
+	default: return &r->r15;
 	}
 }
 
@@ -432,7 +433,7 @@ bool tsc_handle_io(struct vm *vm)
 		regs.rdx = value >> 32;
 		break;
 	default: {
-		uint64_t *d = gpr(&regs, s->reg);
+		__u64 *d = gpr(&regs, s->reg);
 		if (s->opsize == 2)
 			*d = (*d & ~0xffffull) | (value & 0xffff);
 		else
