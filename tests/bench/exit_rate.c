@@ -8,7 +8,8 @@
  * start-up cost (process start to guest exit, an upper bound for the time to
  * the guest's first instruction).
  *
- * usage: exit_rate TTVM [N] [REPS] */
+ * usage: exit_rate TTVM [N] [REPS]
+ *        exit_rate --write-guest FILE N   (the guest alone, for other benchmarks) */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -140,6 +141,14 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: exit_rate TTVM [N] [REPS]\n");
 		return 2;
+	}
+	if (!strcmp(argv[1], "--write-guest") && argc == 4) {
+		uint8_t g[64];
+		size_t l = make_guest(g, (uint32_t)strtoul(argv[3], NULL, 0));
+		FILE *f = fopen(argv[2], "wb");
+		if (!f || fwrite(g, 1, l, f) != l || fclose(f))
+			die(argv[2]);
+		return 0;
 	}
 	uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 100000;
 	int reps = argc > 3 ? atoi(argv[3]) : 5;
