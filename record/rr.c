@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "record/tsc.h"
 #include "storage/hash.h"
 #include "version.h"
 
@@ -447,6 +448,22 @@ static int store_image(struct trace_writer *w, const char *path)
 	return r;
 }
 
+/* The RDTSC-family sites ttvm patched, for `ttvm inspect`. */
+static int store_sites(struct vm *vm, struct trace_writer *w)
+{
+	static const char *const names[] = { "?", "rdtsc", "rdtscp", "rdrand", "rdseed" };
+	char buf[4096];
+	size_t n = vm->tsc ? tsc_count(vm->tsc) : 0, used;
+
+	used = (size_t)snprintf(buf, sizeof(buf), "%zu RDTSC-family site(s) trapped", n);
+	for (size_t i = 0; i < n && used < sizeof(buf) - 64; i++) {
+		const struct tsc_site *s = tsc_site_at(vm->tsc, i);
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%#" PRIx64 " %s", i ? ", " : ": ",
+					 s->addr, names[s->kind <= 4 ? s->kind : 0]);
+	}
+	return trace_writer_set_meta(w, "tsc_sites", buf);
+}
+
 int record_main(int argc, char **argv)
 {
 	const char *out = NULL;
@@ -508,6 +525,8 @@ int record_main(int argc, char **argv)
 	}
 	r = trace_writer_set_meta(rr.w, "run_args", args ? args : "");
 	free(args);
+	if (!r)
+		r = store_sites(&vm, rr.w);
 	if (!r)
 		r = store_image(rr.w, cfg.kernel);
 	for (size_t i = 0; !r && i < cfg.nmodules; i++)

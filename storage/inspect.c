@@ -248,8 +248,8 @@ static int summary(struct trace_reader *r, const struct inspect_opts *o)
 
 	/* metadata copies: trace_reader_meta() reuses one buffer */
 	static const char *const keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
-					    "start_time", "end_reason", "state" };
-	enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_N };
+					    "start_time", "end_reason", "state", "tsc_sites", "final_state" };
+	enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_N };
 	char *meta[K_N];
 	for (int k = 0; k < K_N; k++) {
 		const char *v = trace_reader_meta(r, keys[k]);
@@ -326,6 +326,10 @@ static int summary(struct trace_reader *r, const struct inspect_opts *o)
 	printf("command line   %s\n", meta[K_CMD] ? meta[K_CMD] : "");
 	printf("guest memory   %s bytes\n", meta[K_MEM] ? meta[K_MEM] : "?");
 	printf("started        %s\n", fmt_time(meta[K_START], tbuf, sizeof(tbuf)));
+	if (meta[K_TSC])
+		printf("patched sites  %s\n", meta[K_TSC]);
+	if (meta[K_FINAL])
+		printf("final state    %s\n", meta[K_FINAL]);
 	for (uint64_t i = 0; i < info.n_images; i++) {
 		struct trace_image_info ii;
 		if (trace_reader_image(r, i, &ii))
