@@ -121,6 +121,7 @@ static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash, uint64_
 		return;
 	}
 	vm->run->request_interrupt_window = 0;
+	vm->irq_in_flight = true;
 	if (vm->rr)
 		rr_irq(vm, (uint8_t)irq.irq, kick_rip, kick_hash, kick_mem);
 }
@@ -171,7 +172,10 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 			run->request_interrupt_window = 1;
 		return;
 	}
-	if (ready) {
+	/* An interrupt injected before this KVM_RUN may not have been delivered
+	 * yet (the signal can end KVM_RUN before the guest ran); KVM may still
+	 * call the vCPU ready.  A second one now would be found nowhere. */
+	if (ready && !vm->irq_in_flight) {
 		if (kick_point(vm, &rip, &hash))
 			inject(vm, rip, hash, rr_mem_digest(vm));
 		else
@@ -291,6 +295,7 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		vm->exits++;
+		vm->irq_in_flight = false;
 		at_exit = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO ||
 			  run->exit_reason == KVM_EXIT_HLT;
 		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason), (unsigned long long)run->s.regs.regs.rip, run->if_flag);

@@ -104,6 +104,7 @@ struct vm {
 	uint64_t guest_exits; /* exits the guest caused (I/O, MMIO, HLT): the
 				 reproducible clock that record/replay positions events by */
 	struct rr *rr;        /* record/replay engine, NULL in a plain run */
+	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (record/tsc.h), NULL = none */
