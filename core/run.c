@@ -44,6 +44,7 @@ int run_signals_init(struct kvm_run *run)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR. */
 	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) || sigaction(SIGALRM, &sa, NULL))
 		return -errno;
 	return 0;
@@ -54,18 +55,13 @@ int run_signal_stop(void)
 	return sig_stop;
 }
 
-static int install_signals(timer_t *timer)
+static int install_signals(struct kvm_run *run, timer_t *timer)
 {
-	struct sigaction sa;
 	struct sigevent sev;
+	int r;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR. */
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
-	    sigaction(SIGALRM, &sa, NULL))
-		return -errno;
+	if ((r = run_signals_init(run)))
+		return r;
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_SIGNAL;
 	sev.sigev_signo = SIGALRM;
@@ -112,18 +108,15 @@ static bool serial_feed(struct vm *vm, bool may_read)
 
 static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem)
 {
-	struct kvm_interrupt irq = { .irq = (uint32_t)pic_ack(vm->pic) };
+	uint8_t vector = (uint8_t)pic_ack(vm->pic);
 
-	log_debug("inject %#x after guest exit %llu%s", irq.irq, (unsigned long long)vm->guest_exits,
+	log_debug("inject %#x after guest exit %llu%s", vector, (unsigned long long)vm->guest_exits,
 		  kick_hash ? " at a kick point" : "");
-	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0) {
-		vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
+	if (vcpu_interrupt(vm, vector))
 		return;
-	}
-	vm->run->request_interrupt_window = 0;
 	vm->irq_in_flight = true;
 	if (vm->rr)
-		rr_irq(vm, (uint8_t)irq.irq, kick_rip, kick_hash, kick_mem);
+		rr_irq(vm, vector, kick_rip, kick_hash, kick_mem);
 }
 
 /* Record: may an interrupt be injected where a kick stopped the guest?  Only
@@ -238,11 +231,10 @@ int vm_run(struct vm *vm)
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
 
-	if ((r = install_signals(&timer))) {
+	if ((r = install_signals(run, &timer))) {
 		log_error("cannot set up signals and timers: %s", strerror(-r));
 		return ST_HOST;
 	}
-	sig_run = run;
 
 	while (!vm->stop) {
 		uint64_t now = clock_now_ns(vm->clock);
@@ -285,7 +277,9 @@ int vm_run(struct vm *vm)
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
 				at_exit = false;
-				log_debug("EINTR: rip %#llx if %u ready %u pending %d", (unsigned long long)run->s.regs.regs.rip, run->if_flag, run->ready_for_interrupt_injection, pic_pending(vm->pic));
+				log_debug("EINTR: rip %#llx if %u ready %u pending %d",
+					  (unsigned long long)run->s.regs.regs.rip, run->if_flag,
+					  run->ready_for_interrupt_injection, pic_pending(vm->pic));
 				/* The timer fired: it is no longer armed. */
 				if (clock_now_ns(vm->clock) >= armed)
 					armed = UINT64_MAX;
@@ -296,10 +290,13 @@ int vm_run(struct vm *vm)
 		}
 		vm->exits++;
 		vm->irq_in_flight = false;
-		at_exit = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO ||
-			  run->exit_reason == KVM_EXIT_HLT;
-		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason), (unsigned long long)run->s.regs.regs.rip, run->if_flag);
-		switch (exit_dispatch(vm)) {
+		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason),
+			  (unsigned long long)run->s.regs.regs.rip, run->if_flag);
+		/* exit_dispatch() alone decides which exits the guest caused. */
+		uint64_t guest_exits = vm->guest_exits;
+		enum exit_action act = exit_dispatch(vm);
+		at_exit = vm->guest_exits != guest_exits;
+		switch (act) {
 		case EXIT_CONTINUE:
 			break;
 		case EXIT_HALT:

@@ -192,13 +192,12 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 		return -EIO;
 	}
 
-	struct kvm_cpuid2 *cpuid = cpuid_policy_table(vm->kvm_fd);
+	struct kvm_cpuid2 *cpuid = vm->cpuid = cpuid_policy_table(vm->kvm_fd);
 	if (!cpuid) {
 		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
 	}
 	r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid);
-	free(cpuid);
 	if (r < 0) {
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
 		return -EIO;
@@ -265,6 +264,7 @@ int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index),
 
 void vm_destroy(struct vm *vm)
 {
+	free(vm->cpuid);
 	free(vm->dirty_bitmap);
 	if (vm->serial_out && vm->serial_out != stdout)
 		fclose(vm->serial_out);

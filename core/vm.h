@@ -73,6 +73,7 @@ struct vm {
 	struct kvm_run *run;
 	size_t run_size;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS in use: registers arrive in run->s */
+	struct kvm_cpuid2 *cpuid; /* the CPUID table the vCPU was given (core/cpuid.h policy) */
 
 	uint8_t *ram; /* low RAM, then high RAM: page index i is at ram + 4096 * i */
 	uint64_t ram_size, low_size, high_size;
@@ -141,6 +142,9 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
+/* Queue interrupt vector for delivery at the next KVM_RUN and drop any
+ * interrupt-window request.  0, or -errno with the VM stopped (ST_HOST). */
+int vcpu_interrupt(struct vm *vm, uint8_t vector);
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
 
 /* Turn KVM's dirty-page logging on for all of RAM. 0 or -errno. */

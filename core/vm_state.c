@@ -96,6 +96,19 @@ int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs)
 	return 0;
 }
 
+int vcpu_interrupt(struct vm *vm, uint8_t vector)
+{
+	struct kvm_interrupt irq = { .irq = vector };
+
+	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0) {
+		int r = -errno;
+		vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
+		return r;
+	}
+	vm->run->request_interrupt_window = 0;
+	return 0;
+}
+
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs)
 {
 	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, sregs) < 0)

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "core/cli.h"
-#include "core/cpuid.h"
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/run.h"
@@ -20,18 +19,13 @@
 #include "storage/hash.h"
 #include "version.h"
 
-/* RFLAGS bits that belong to the debugger, not the guest: TF while ttvm
- * single-steps, RF as hardware leaves it after a breakpoint (SVM reports it;
- * a kick never does). */
-#define RFLAGS_DEBUG_BITS ((1ull << 8) | (1ull << 16))
-
 uint64_t rr_regs_hash(const struct kvm_regs *regs)
 {
 	struct kvm_regs r = *regs;
 	uint64_t w[sizeof(r) / 8];
 	uint64_t h = 0x9e3779b97f4a7c15ull;
 
-	r.rflags &= ~RFLAGS_DEBUG_BITS;
+	r.rflags &= ~RR_RFLAGS_DEBUG_BITS;
 	/* memcpy, not a cast: kvm_regs' __u64 and uint64_t are different types
 	 * to the aliasing rules, and -O2 reads stale words through a cast. */
 	memcpy(w, &r, sizeof(w));
@@ -69,6 +63,13 @@ static void append(struct vm *vm, struct trace_event *ev)
 		vm_request_stop(vm, ST_HOST, "recording stopped: cannot write %s (see above); "
 				"what was committed stays readable", rr->path);
 	}
+}
+
+/* Replay: does e's fingerprint (when it has one) match where the guest is? */
+static bool fp_matches(const struct trace_event *e, const struct trace_fp *fp)
+{
+	return !(e->flags & TRACE_EVF_FP) ||
+	       (e->fp.exit_reason == fp->exit_reason && e->fp.rip == fp->rip && e->fp.regs_hash == fp->regs_hash);
 }
 
 const struct trace_event *rr_peek(struct vm *vm)
@@ -207,9 +208,7 @@ void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *dat
 		ok = ok && e->kind == TRACE_EV_PIO_READ && e->u.pio.port == addr && e->u.pio.size == len;
 	else
 		ok = ok && e->kind == TRACE_EV_MMIO_READ && e->u.mmio.addr == addr && e->u.mmio.size == len;
-	if (ok && (e->flags & TRACE_EVF_FP))
-		ok = e->fp.exit_reason == fp.exit_reason && e->fp.rip == fp.rip && e->fp.regs_hash == fp.regs_hash;
-	if (!ok) {
+	if (!ok || !fp_matches(e, &fp)) {
 		char what[128];
 		snprintf(what, sizeof(what), "the guest reads %s %#" PRIx64 " (%u byte%s)",
 			 space == BUS_PIO ? "port" : "MMIO address", addr, len, len == 1 ? "" : "s");
@@ -253,9 +252,7 @@ void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64
 	bool ok = e->exit_no == vm->guest_exits && e->kind == ev_kind &&
 		  (ev_kind == TRACE_EV_RDTSC || (tag ? e->u.tsc.aux == tag
 						     : e->u.tsc.aux != RR_AUX_RDRAND && e->u.tsc.aux != RR_AUX_RDSEED));
-	if (ok && (e->flags & TRACE_EVF_FP))
-		ok = e->fp.exit_reason == fp.exit_reason && e->fp.rip == fp.rip && e->fp.regs_hash == fp.regs_hash;
-	if (!ok) {
+	if (!ok || !fp_matches(e, &fp)) {
 		rr_diverged(vm, what, e);
 		return;
 	}
@@ -264,11 +261,17 @@ void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64
 	rr_consume(vm);
 }
 
-static uint64_t page_digest(struct vm *vm, uint64_t i)
+/* A page's share of the memory digest: its contents' hash mixed with its index. */
+static uint64_t page_mix(uint64_t content_hash, uint64_t i)
 {
-	uint64_t h = hash64(vm->ram + i * 4096, 4096) ^ (i * 0x9e3779b97f4a7c15ull);
+	uint64_t h = content_hash ^ (i * 0x9e3779b97f4a7c15ull);
 	h ^= h >> 29;
 	return h * 0xbf58476d1ce4e5b9ull;
+}
+
+static uint64_t page_digest(struct vm *vm, uint64_t i)
+{
+	return page_mix(hash64(vm->ram + i * 4096, 4096), i);
 }
 
 static void page_changed(void *ctx, uint64_t i)
@@ -306,9 +309,7 @@ int rr_mem_digest_init(struct vm *vm)
 	}
 	for (uint64_t i = 0; i < pages; i++) {
 		if (res && !(res[i] & 1)) {
-			uint64_t h = zh ^ (i * 0x9e3779b97f4a7c15ull);
-			h ^= h >> 29;
-			h *= 0xbf58476d1ce4e5b9ull;
+			uint64_t h = page_mix(zh, i);
 			rr->page_hash[i] = h;
 			rr->mem_digest += h;
 		} else {
@@ -415,7 +416,6 @@ void rr_end_event(const struct vm *vm, struct trace_event *ev)
 
 /* ---- ttvm record ---- */
 
-#define ARG_SEP '\x1f'
 
 static char *join_args(int argc, char **argv, char sep)
 {
@@ -506,8 +506,9 @@ int record_main(int argc, char **argv)
 	rr.mode = RR_RECORD;
 	rr.path = out;
 	char *cmdline = join_args(argc, argv, ' ');
-	char *args = join_args(nrest - 1, rest + 1, ARG_SEP);
-	struct kvm_cpuid2 *cpuid = cpuid_policy_table(vm.kvm_fd);
+	char *args = join_args(nrest - 1, rest + 1, RR_ARG_SEP[0]);
+	/* The table the vCPU really got, so that a replay can pin it. */
+	const struct kvm_cpuid2 *cpuid = vm.cpuid;
 	struct trace_meta meta = {
 		.kvm_flavour = kvm_flavour_name(vm.flavour),
 		.cmdline = cmdline,
@@ -516,7 +517,6 @@ int record_main(int argc, char **argv)
 		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
 	};
 	int r = trace_writer_open(out, &meta, NULL, &rr.w);
-	free(cpuid);
 	free(cmdline);
 	if (r) {
 		free(args);

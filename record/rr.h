@@ -22,6 +22,13 @@ struct run_config;
 
 enum rr_mode { RR_RECORD = 1, RR_REPLAY = 2 };
 
+/* Separates the run options stored in the trace's "run_args" metadata. */
+#define RR_ARG_SEP "\x1f"
+/* RFLAGS bits that belong to the debugger, not the guest: TF while ttvm
+ * single-steps, RF as hardware leaves it after a breakpoint (SVM reports it;
+ * a kick never does).  Left out of fingerprints, cleared before injecting. */
+#define RR_RFLAGS_DEBUG_BITS ((1ull << 8) | (1ull << 16))
+
 struct rr {
 	enum rr_mode mode;
 	struct trace_writer *w; /* record */

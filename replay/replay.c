@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,6 @@
 #include "core/vm.h"
 #include "record/rr.h"
 
-#define ARG_SEP '\x1f'
 /* DR7: L0 enabled, breakpoint 0 on execution, bit 10 reserved-as-one. */
 #define DR7_EXEC_BP0 0x401ull
 
@@ -43,11 +43,7 @@ static int set_debug(struct vm *vm, uint32_t control, uint64_t addr)
 
 static void inject(struct vm *vm, uint8_t vector)
 {
-	struct kvm_interrupt irq = { .irq = vector };
-
-	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
-		vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
-	vm->run->request_interrupt_window = 0;
+	vcpu_interrupt(vm, vector);
 	log_debug("replay: inject %#x after guest exit %" PRIu64, vector, vm->guest_exits);
 }
 
@@ -98,7 +94,7 @@ static int replay_run(struct vm *vm)
 		int sig = run_signal_stop();
 		if (sig) {
 			vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64,
-					sig == 2 ? "SIGINT" : "SIGTERM", vm->guest_exits);
+					sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits);
 			break;
 		}
 		const struct trace_event *e = rr_peek(vm);
@@ -186,8 +182,8 @@ static int replay_run(struct vm *vm)
 				/* The breakpoint left RF (and maybe TF) in RFLAGS; the
 				 * interrupt frame would carry them onto the guest's
 				 * stack, which the recording never had. */
-				if (regs.rflags & ((1ull << 8) | (1ull << 16))) {
-					regs.rflags &= ~((1ull << 8) | (1ull << 16));
+				if (regs.rflags & RR_RFLAGS_DEBUG_BITS) {
+					regs.rflags &= ~RR_RFLAGS_DEBUG_BITS;
 					if (vcpu_set_regs(vm, &regs)) {
 						vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
 						break;
@@ -313,7 +309,7 @@ int replay_main(int argc, char **argv)
 	argbuf = strdup(saved);
 	size_t n = 2;
 	for (const char *p = saved; *p; p++)
-		n += *p == ARG_SEP;
+		n += *p == RR_ARG_SEP[0];
 	args = calloc(n + 1, sizeof(*args));
 	if (!argbuf || !args) {
 		status = ST_HOST;
@@ -321,7 +317,7 @@ int replay_main(int argc, char **argv)
 	}
 	int nargs = 0;
 	args[nargs++] = "replay";
-	for (char *p = argbuf, *tok; (tok = strsep(&p, "\x1f"));)
+	for (char *p = argbuf, *tok; (tok = strsep(&p, RR_ARG_SEP));)
 		args[nargs++] = tok;
 	int verbosity = ttvm_verbosity;
 	status = cli_parse_run(nargs, args, &cfg);
