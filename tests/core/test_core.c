@@ -11,28 +11,14 @@
 #include "core/loader.h"
 #include "core/vm.h"
 #include "devices/bus.h"
+#include "fake_vm.h"
 #include "testlib.h"
 
 #define RAM (8u << 20)
 
 static struct vm *fake_vm(void)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
-	vm->ram_size = vm->low_size = RAM;
-	vm->ram = calloc(1, RAM);
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->serial_in_fd = -1;
-	vm->run_size = 4096;
-	vm->run = calloc(1, vm->run_size);
-	vm->bus = bus_new();
-	return vm;
-}
-
-static void free_vm(struct vm *vm)
-{
-	bus_free(vm->bus);
-	free(vm->run);
-	free(vm->ram);
-	free(vm);
+	return fake_vm_new(RAM, false);
 }
 
 static void test_cpuid_policy(void)
@@ -137,7 +123,7 @@ static void test_multiboot_elf32(void)
 	CHECK_EQ(len, RAM - 0x100000);
 	unlink(modpath);
 	free(img);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 static void test_multiboot_errors(void)
@@ -176,7 +162,7 @@ static void test_multiboot_errors(void)
 	CHECK(multiboot_load(vm, img, size, &a, &st) < 0);
 	free(copy);
 	free(img);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 static void test_flat(void)
@@ -192,7 +178,7 @@ static void test_flat(void)
 	CHECK_EQ(flat_load(vm, code, sizeof(code), 0x12345, &st), 0);
 	CHECK_EQ(((uint64_t)st.cs << 4) + st.rip, 0x12345);
 	CHECK(flat_load(vm, code, sizeof(code), 0xffffe, &st) < 0); /* crosses 1 MiB */
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 static void test_gpa_checks(void)
@@ -203,7 +189,7 @@ static void test_gpa_checks(void)
 	CHECK(vm_gpa_ptr(vm, RAM - 1, 2) == NULL);
 	CHECK(vm_gpa_ptr(vm, UINT64_MAX, 2) == NULL);
 	CHECK(vm_gpa_ptr(vm, 16, UINT64_MAX) == NULL);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 static void test_page_walk(void)
@@ -242,7 +228,7 @@ static void test_page_walk(void)
 	CHECK_EQ(vm_read_virt(vm, &s, 0x7ffc, buf, 8), 8); /* crosses a page */
 	CHECK(!memcmp(buf, "ABCDEFGH", 8));
 	CHECK_EQ(vm_read_virt(vm, &s, 0x8ffc, buf, 8), 4); /* stops at unmapped */
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 static unsigned dev_writes, dev_last;
@@ -319,7 +305,7 @@ static void test_exit_dispatch(void)
 	run->exit_reason = 9999;
 	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
 	CHECK_EQ(vm->status, ST_INTERNAL);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include "core/vm.h"
 #include "devices/bus.h"
 #include "record/tsc.h"
+#include "fake_vm.h"
 #include "testlib.h"
 
 #define BASE 0x200000ull
@@ -126,16 +127,7 @@ static void test_aliases(void)
 
 static struct vm *fake_vm(void)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
-	vm->ram_size = vm->low_size = RAM;
-	vm->ram = calloc(1, RAM);
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->serial_in_fd = -1;
-	vm->run_size = 4096;
-	vm->run = calloc(1, vm->run_size);
-	vm->bus = bus_new();
-	vm->sync_regs = true;
-	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	return vm;
+	return fake_vm_new(RAM, true);
 }
 
 static void out_f0(struct vm *vm, uint64_t rip)
@@ -212,11 +204,7 @@ static void test_handler(void)
 	CHECK_EQ(r->rip, 0x100005);
 	CHECK_EQ(vm->guest_exits, 6);
 
-	tsc_table_free(vm->tsc);
-	bus_free(vm->bus);
-	free(vm->run);
-	free(vm->ram);
-	free(vm);
+	fake_vm_free(vm);
 }
 
 int main(void)
