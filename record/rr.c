@@ -124,6 +124,11 @@ static void describe_event(const struct trace_event *e, char *buf, size_t len)
 	case TRACE_EV_RDTSCP:
 		snprintf(buf + w, len - (size_t)w, ": value %#" PRIx64 ", aux %#x", e->u.tsc.value, e->u.tsc.aux);
 		break;
+	case TRACE_EV_RDRAND:
+		snprintf(buf + w, len - (size_t)w, ": %s, value %#" PRIx64 ", CF %u",
+			 e->u.tsc.rand_insn == TRACE_RAND_RDSEED ? "RDSEED" : "RDRAND", e->u.tsc.value,
+			 e->u.tsc.rand_cf);
+		break;
 	case TRACE_EV_END:
 		snprintf(buf + w, len - (size_t)w, ": %s, status %d", trace_end_reason_name(e->u.end.reason),
 			 e->u.end.status);
@@ -220,44 +225,70 @@ void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *dat
 	rr_consume(vm);
 }
 
-void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux)
-{
-	struct rr *rr = vm->rr;
-	struct trace_event ev;
-	uint32_t ev_kind = kind == TSC_RDTSC ? TRACE_EV_RDTSC : TRACE_EV_RDTSCP;
-	uint32_t tag = kind == TSC_RDRAND ? RR_AUX_RDRAND : kind == TSC_RDSEED ? RR_AUX_RDSEED : 0;
-	static const char *const names[] = { "?", "RDTSC", "RDTSCP", "RDRAND", "RDSEED" };
-	struct trace_fp fp = { .exit_reason = KVM_EXIT_IO, .rip = at->rip, .regs_hash = rr_regs_hash(at) };
+static const char *const tsc_names[] = { "?", "RDTSC", "RDTSCP", "RDRAND", "RDSEED" };
 
-	if (rr->mode == RR_RECORD) {
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = ev_kind;
-		ev.u.tsc.value = *value;
-		ev.u.tsc.aux = tag ? tag : *aux;
-		ev.flags = TRACE_EVF_FP;
-		ev.fp = fp;
-		append(vm, &ev);
-		return;
+/* The event of a trapped instruction (kind in ev): when recording, append ev
+ * and return NULL; when replaying, return the trace's event if it is of the
+ * same kind (and instruction), at the same exit number and fingerprint, else
+ * report a divergence and return NULL.  The fingerprint's exit reason is
+ * always KVM_EXIT_IO: it names a trap, whichever way the host trapped. */
+static const struct trace_event *trapped_event(struct vm *vm, struct trace_event *ev, enum tsc_kind kind,
+					       const struct kvm_regs *at)
+{
+	ev->flags = TRACE_EVF_FP;
+	ev->fp.exit_reason = KVM_EXIT_IO;
+	ev->fp.rip = at->rip;
+	ev->fp.regs_hash = rr_regs_hash(at);
+	if (vm->rr->mode == RR_RECORD) {
+		append(vm, ev);
+		return NULL;
 	}
 
 	const struct trace_event *e = rr_peek(vm);
-	char what[96];
-	snprintf(what, sizeof(what), "the guest executes %s at %#" PRIx64,
-		 names[kind <= TSC_RDSEED ? kind : 0], (uint64_t)at->rip);
-	if (!e) {
-		if (!vm->stop)
-			rr_diverged(vm, what, NULL);
-		return;
-	}
-	bool ok = e->exit_no == vm->guest_exits && e->kind == ev_kind &&
-		  (ev_kind == TRACE_EV_RDTSC || (tag ? e->u.tsc.aux == tag
-						     : e->u.tsc.aux != RR_AUX_RDRAND && e->u.tsc.aux != RR_AUX_RDSEED));
-	if (!ok || !fp_matches(e, &fp)) {
+	if (!e && vm->stop)
+		return NULL; /* the trace is unreadable: already reported */
+	bool ok = e && e->exit_no == vm->guest_exits && e->kind == ev->kind && fp_matches(e, &ev->fp) &&
+		  (ev->kind != TRACE_EV_RDRAND || e->u.tsc.rand_insn == ev->u.tsc.rand_insn);
+	if (!ok) {
+		char what[96];
+		snprintf(what, sizeof(what), "the guest executes %s at %#" PRIx64,
+			 tsc_names[kind <= TSC_RDSEED ? kind : 0], (uint64_t)at->rip);
 		rr_diverged(vm, what, e);
-		return;
+		return NULL;
 	}
+	return e;
+}
+
+void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux)
+{
+	struct trace_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind == TSC_RDTSC ? TRACE_EV_RDTSC : TRACE_EV_RDTSCP;
+	ev.u.tsc.value = *value;
+	ev.u.tsc.aux = kind == TSC_RDTSC ? 0 : *aux;
+	const struct trace_event *e = trapped_event(vm, &ev, kind, at);
+	if (!e)
+		return;
 	*value = e->u.tsc.value;
-	*aux = tag ? 0 : e->u.tsc.aux;
+	*aux = e->u.tsc.aux;
+	rr_consume(vm);
+}
+
+void rr_rand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf)
+{
+	struct trace_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_RDRAND;
+	ev.u.tsc.value = *value;
+	ev.u.tsc.rand_insn = kind == TSC_RDSEED ? TRACE_RAND_RDSEED : TRACE_RAND_RDRAND;
+	ev.u.tsc.rand_cf = *cf;
+	const struct trace_event *e = trapped_event(vm, &ev, kind, at);
+	if (!e)
+		return;
+	*value = e->u.tsc.value;
+	*cf = e->u.tsc.rand_cf;
 	rr_consume(vm);
 }
 
@@ -298,6 +329,7 @@ int rr_mem_digest_init(struct vm *vm)
 	if (!rr->page_hash)
 		return -ENOMEM;
 	rr->mem_digest = 0;
+	rr->digest_gen = vm->dirty_gen;
 	/* Pages the guest never touched are not resident: their contents are
 	 * zero, so their hash is known without reading 256 MiB of zeros. */
 	static const uint8_t zero[4096];
@@ -322,8 +354,11 @@ int rr_mem_digest_init(struct vm *vm)
 
 uint64_t rr_mem_digest(struct vm *vm)
 {
-	if (vm_dirty_log_scan(vm, page_changed, vm))
-		vm_request_stop(vm, ST_HOST, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+	int r = vm_dirty_sync(vm);
+	if (r)
+		vm_request_stop(vm, ST_HOST, "KVM_GET_DIRTY_LOG: %s", strerror(-r));
+	vm_pages_changed_since(vm, vm->rr->digest_gen, page_changed, vm);
+	vm->rr->digest_gen = vm->dirty_gen;
 	if (ttvm_verbosity >= 3) {
 		for (uint64_t i = 0; i < vm->ram_size / 4096; i++)
 			if (page_digest(vm, i) != vm->rr->page_hash[i])

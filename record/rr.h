@@ -46,6 +46,7 @@ struct rr {
 	 * over pages of a hash of (page index, contents). */
 	uint64_t *page_hash;
 	uint64_t mem_digest;
+	uint64_t digest_gen; /* vm->dirty_gen when the digest was last brought up to date */
 };
 
 /* Start tracking the memory digest (dirty logging on, every page hashed). 0 or -errno. */
@@ -60,16 +61,14 @@ uint64_t rr_regs_hash(const struct kvm_regs *regs);
  * request against the trace and replace data with the logged value.  A
  * mismatch stops the VM with ST_DIVERGED. */
 void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len);
-/* A trapped RDTSC-family instruction (record/tsc.c) is about to return
- * *value (and *aux, RDTSCP's TSC_AUX): log them, or (replay) check the kind
- * and the point against the trace and replace them with the logged values.
- * at: the registers with RIP at the original instruction (the fingerprint).
- * RDRAND and RDSEED have no event kind of their own yet: they are logged as
- * TRACE_EV_RDTSCP with aux = RR_AUX_RDRAND / RR_AUX_RDSEED, which no real
- * RDTSCP can carry (ttvm's TSC_AUX is always 0). */
-#define RR_AUX_RDRAND 0x444e5252u /* "RRND" */
-#define RR_AUX_RDSEED 0x44455352u /* "RSED" */
+/* A trapped RDTSC or RDTSCP (record/tsc.c) is about to return *value (and
+ * *aux, RDTSCP's TSC_AUX): log them, or (replay) check the kind and the
+ * point against the trace and replace them with the logged values.
+ * at: the registers with RIP at the original instruction (the fingerprint). */
 void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux);
+/* The same for a trapped RDRAND or RDSEED (kind): *value is what the
+ * destination register gets, *cf the carry flag (success). */
+void rr_rand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
 /* Record: an interrupt was injected at the current point.  kick_rip/hash
  * are 0 when the point is "after exit vm->guest_exits" (at the first
  * interrupt window after it); else the linear RIP, register hash and memory

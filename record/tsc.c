@@ -410,17 +410,25 @@ bool tsc_handle_io(struct vm *vm)
 
 	uint64_t value = 0;
 	uint32_t aux = 0;
-	if (s->kind == TSC_RDTSC || s->kind == TSC_RDTSCP) {
+	bool cf = true; /* RDRAND/RDSEED succeed: ttvm's source never runs dry */
+	bool rand = s->kind == TSC_RDRAND || s->kind == TSC_RDSEED;
+	if (!rand) {
 		value = host_rdtsc() + (uint64_t)vm->tsc->tsc_offset;
 	} else if (getrandom(&value, sizeof(value), 0) != (ssize_t)sizeof(value)) {
 		vm_request_stop(vm, ST_HOST, "getrandom for the guest's RDRAND: %s", strerror(errno));
 		return true;
+	} else if (s->opsize < 8) {
+		/* Log only the bits the guest receives. */
+		value &= s->opsize == 2 ? 0xffffull : 0xffffffffull;
 	}
 	/* The fingerprint sees the guest at the original instruction,
 	 * whichever path KVM took to exit. */
 	regs.rip = s->addr;
 	if (vm->rr) {
-		rr_tsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
+		if (rand)
+			rr_rand(vm, (enum tsc_kind)s->kind, &regs, &value, &cf);
+		else
+			rr_tsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
 		if (vm->stop)
 			return true;
 	}
@@ -434,11 +442,13 @@ bool tsc_handle_io(struct vm *vm)
 		break;
 	default: {
 		__u64 *d = gpr(&regs, s->reg);
+		if (!cf)
+			value = 0; /* a failed RDRAND clears its destination */
 		if (s->opsize == 2)
 			*d = (*d & ~0xffffull) | (value & 0xffff);
 		else
 			*d = s->opsize == 4 ? (uint32_t)value : value;
-		regs.rflags = (regs.rflags & ~FLAGS_ARITH) | FLAG_CF;
+		regs.rflags = (regs.rflags & ~FLAGS_ARITH) | (cf ? FLAG_CF : 0);
 		break;
 	}
 	}

@@ -76,6 +76,10 @@ int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 		return 0;
 	case TRACE_EV_END:
 		return ev->u.end.reason >= 1 && ev->u.end.reason <= TRACE_END_REASON_MAX ? 0 : -EINVAL;
+	case TRACE_EV_RDRAND:
+		if (ev->u.tsc.rand_insn != TRACE_RAND_RDRAND && ev->u.tsc.rand_insn != TRACE_RAND_RDSEED)
+			return -EINVAL;
+		return ev->u.tsc.rand_cf <= 1 ? 0 : -EINVAL;
 	case TRACE_EV_IRQ:
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
@@ -135,6 +139,12 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		st->tsc = ev->u.tsc.value;
 		if (ev->kind == TRACE_EV_RDTSCP)
 			p = put_varint(p, ev->u.tsc.aux);
+		break;
+	case TRACE_EV_RDRAND:
+		/* Random bits do not delta-compress: the value itself (a 16- or
+		 * 32-bit operand stays short as a varint). */
+		p = put_varint(p, (uint64_t)ev->u.tsc.rand_insn << 1 | ev->u.tsc.rand_cf);
+		p = put_varint(p, ev->u.tsc.value);
 		break;
 	case TRACE_EV_SERIAL_IN:
 	case TRACE_EV_CPUID:
@@ -301,6 +311,18 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 				goto bad;
 			ev->u.tsc.aux = (uint32_t)v;
 		}
+		break;
+	case TRACE_EV_RDRAND:
+		if ((rc = get_varint_max(&c, &v, TRACE_RAND_RDSEED << 1 | 1, "unknown RDRAND-family instruction")))
+			goto bad;
+		if (v >> 1 != TRACE_RAND_RDRAND && v >> 1 != TRACE_RAND_RDSEED) {
+			c.why = "unknown RDRAND-family instruction";
+			goto bad_msg;
+		}
+		ev->u.tsc.rand_insn = (uint8_t)(v >> 1);
+		ev->u.tsc.rand_cf = (uint8_t)(v & 1);
+		if ((rc = get_varint(&c, &ev->u.tsc.value)))
+			goto bad;
 		break;
 	case TRACE_EV_SERIAL_IN:
 	case TRACE_EV_CPUID:

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		"  without options: summary of the trace\n"
 		"  --events FROM:TO  list events FROM up to, not including, TO (default: all)\n"
 		"  --kind K          only events of these kinds (implies --events):\n"
-		"                    pio_read mmio_read irq rdtsc rdtscp serial_in cpuid checkpoint end\n"
+		"                    pio_read mmio_read irq rdtsc rdtscp rdrand serial_in cpuid checkpoint end\n"
 		"  --json            machine-readable output\n");
 }
 
@@ -142,6 +142,12 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_RDTSCP:
 		F("tsc", "%" PRIu64, ev->u.tsc.value);
 		F("aux", "%" PRIu32, ev->u.tsc.aux);
+		break;
+	case TRACE_EV_RDRAND:
+		printf(json ? "%s\"insn\": \"%s\"" : "%sinsn=%s", sep,
+		       ev->u.tsc.rand_insn == TRACE_RAND_RDSEED ? "rdseed" : "rdrand");
+		X("value", ev->u.tsc.value);
+		F("cf", "%u", ev->u.tsc.rand_cf);
 		break;
 	case TRACE_EV_SERIAL_IN:
 	case TRACE_EV_CPUID:

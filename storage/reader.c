@@ -75,6 +75,7 @@ static const char *const kind_names[] = {
 	[TRACE_EV_CPUID] = "cpuid",
 	[TRACE_EV_CHECKPOINT] = "checkpoint",
 	[TRACE_EV_END] = "end",
+	[TRACE_EV_RDRAND] = "rdrand",
 };
 
 const char *trace_kind_name(uint32_t kind)
@@ -516,6 +517,8 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev)
 			why = "last exit number disagrees with the chunk table";
 		else if (ev->kind == TRACE_EV_END && !last)
 			why = "end record before the last event";
+		else if (ev->kind == TRACE_EV_RDRAND && r->format_version < 3)
+			why = "rdrand event in a trace of format version 2 or older";
 		if (why)
 			rc = -EBADMSG;
 	}

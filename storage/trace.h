@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 2
+#define TRACE_FORMAT_VERSION 3
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -39,8 +39,12 @@ enum trace_kind {
 	TRACE_EV_CPUID = 7,      /* CPUID policy + initial vCPU state (opaque blob) */
 	TRACE_EV_CHECKPOINT = 8, /* a checkpoint was taken here (its id) */
 	TRACE_EV_END = 9,        /* end of recording */
-	TRACE_EV_KIND_MAX = 9
+	TRACE_EV_RDRAND = 10,    /* RDRAND or RDSEED result and its CF (format 3 on) */
+	TRACE_EV_KIND_MAX = 10
 };
+
+/* Which instruction a TRACE_EV_RDRAND event logs (u.tsc.rand_insn). */
+enum trace_rand_insn { TRACE_RAND_RDRAND = 1, TRACE_RAND_RDSEED = 2 };
 
 /* Why a recording ended (TRACE_EV_END, meta end_reason). */
 enum trace_end_reason {
@@ -79,7 +83,10 @@ struct trace_event {
 		/* execution point = exit_no + rip (+ regs_hash when nonzero) */
 		/* mem_hash: digest of guest RAM at a kick point (with regs_hash) */
 		struct { uint8_t vector; uint64_t rip; uint64_t regs_hash; uint64_t mem_hash; } irq;
-		struct { uint64_t value; uint32_t aux; } tsc; /* aux: RDTSCP only */
+		/* aux: RDTSCP only.  rand_insn (enum trace_rand_insn) and
+		 * rand_cf (the carry flag the guest saw, 0 or 1): RDRAND only;
+		 * value is then what the destination register received. */
+		struct { uint64_t value; uint32_t aux; uint8_t rand_insn; uint8_t rand_cf; } tsc;
 		struct { const uint8_t *data; uint32_t len; } blob; /* SERIAL_IN, CPUID */
 		struct { uint64_t id; } ckpt;
 		struct { uint32_t reason; int32_t status; uint32_t crash_kind; uint64_t rip; } end;

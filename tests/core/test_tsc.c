@@ -4,10 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "core/exit.h"
 #include "core/vm.h"
 #include "devices/bus.h"
+#include "record/rr.h"
 #include "record/tsc.h"
+#include "storage/trace.h"
 #include "fake_vm.h"
 #include "testlib.h"
 
@@ -207,6 +211,88 @@ static void test_handler(void)
 	fake_vm_free(vm);
 }
 
+/* Replay takes RDRAND/RDSEED results from their own trace kind, CF included
+ * (a failed RDRAND clears its destination), and stops at a trace that logged
+ * the other instruction. */
+static void test_replay_rand(void)
+{
+	struct vm *vm = fake_vm();
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+	char path[] = "/tmp/ttvm-test-tsc-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	unlink(path); /* the writer creates it */
+
+	vm->exec[0] = (struct vm_exec_range){ 0x100000, 0x100000, sizeof(CODE) };
+	vm->nexec = 1;
+	memcpy(vm->ram + 0x100000, CODE, sizeof(CODE));
+	CHECK_EQ(tsc_setup(vm), 0);
+
+	/* What the guest will look like at each site: out_f0()'s registers
+	 * with RIP at the original instruction (the fingerprint). */
+	static const uint64_t at[] = { 0x100014, 0x100018, 0x10001c, 0x100014 };
+	static const uint8_t insn[] = { TRACE_RAND_RDRAND, TRACE_RAND_RDSEED, TRACE_RAND_RDRAND, TRACE_RAND_RDRAND };
+	static const uint8_t cf[] = { 1, 1, 0, 1 };
+	struct trace_writer *w;
+	CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		struct trace_event ev;
+		out_f0(vm, at[i]);
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TRACE_EV_RDRAND;
+		ev.exit_no = i + 1;
+		ev.u.tsc.value = 0xabcdef0123456789ull >> (8 * i);
+		ev.u.tsc.rand_insn = insn[i];
+		ev.u.tsc.rand_cf = cf[i];
+		ev.flags = TRACE_EVF_FP;
+		ev.fp.exit_reason = KVM_EXIT_IO;
+		ev.fp.rip = at[i];
+		ev.fp.regs_hash = rr_regs_hash(r);
+		CHECK_EQ(trace_writer_append(w, &ev), 0);
+	}
+	CHECK_EQ(trace_writer_close(w, NULL), 0);
+
+	struct rr rr;
+	memset(&rr, 0, sizeof(rr));
+	rr.mode = RR_REPLAY;
+	rr.path = path;
+	rr.have_next = -1;
+	rr.last_good = UINT64_MAX;
+	CHECK_EQ(trace_reader_open(path, &rr.r, err, sizeof(err)), 0);
+	vm->rr = &rr;
+
+	/* RDRAND %rcx (64-bit): the logged value, CF set, other flags cleared. */
+	out_f0(vm, 0x100014);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(r->rcx, 0xabcdef0123456789ull);
+	CHECK_EQ(r->rflags, 0x3);
+	/* RDSEED %r8d (32-bit, fast-path RIP). */
+	out_f0(vm, 0x100018);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(r->r8, 0x01234567ull);
+	CHECK_EQ(r->rip, 0x10001c);
+	/* RDRAND %dx logged as failed: DX cleared, CF clear, the rest of RDX kept. */
+	out_f0(vm, 0x10001c);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(r->rdx, 0x5555555566660000ull);
+	CHECK_EQ(r->rflags, 0x2);
+	CHECK(!vm->stop);
+	CHECK_EQ(rr.last_good, 2);
+	/* The trace logged RDRAND at this point; the guest executes RDSEED:
+	 * a divergence, and the register keeps its value. */
+	out_f0(vm, 0x100018);
+	vm->run->s.regs.regs.rip = 0x100018;
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_DIVERGED);
+	CHECK(strstr(vm->stop_msg, "RDSEED") != NULL);
+	CHECK_EQ(r->r8, 0);
+
+	trace_reader_close(rr.r);
+	unlink(path);
+	fake_vm_free(vm);
+}
+
 int main(void)
 {
 	RUN_TEST(test_scan);
@@ -214,5 +300,6 @@ int main(void)
 	RUN_TEST(test_ambiguous);
 	RUN_TEST(test_aliases);
 	RUN_TEST(test_handler);
+	RUN_TEST(test_replay_rand);
 	return TEST_EXIT();
 }

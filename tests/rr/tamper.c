@@ -1,5 +1,5 @@
 /* tamper IN OUT SEQ: copy a trace, altering the value that event SEQ carries
- * (a port or MMIO read value, an interrupt vector, a TSC value), so that a
+ * (a port or MMIO read value, an interrupt vector, a TSC or RDRAND value), so that a
  * test can check that replay reports a divergence instead of a wrong result. */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 			case TRACE_EV_IRQ: ev.u.irq.vector ^= 1; break;
 			case TRACE_EV_RDTSC:
 			case TRACE_EV_RDTSCP: ev.u.tsc.value += 123456789; break;
+			case TRACE_EV_RDRAND: ev.u.tsc.value ^= 0x5a5a; break;
 			default: return die("event SEQ carries no value to alter");
 			}
 		}

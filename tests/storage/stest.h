@@ -55,7 +55,10 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 	memset(ev, 0, sizeof(*ev));
 	*exit_no += r % 5 == 0 ? (r >> 8) % 300 : (r >> 8) % 3;
 	ev->exit_no = *exit_no;
+	/* Every kind but END, which is the trace's last event (kind 9 of 10). */
 	ev->kind = 1 + (uint32_t)(i % (TRACE_EV_KIND_MAX - 1));
+	if (ev->kind >= TRACE_EV_END)
+		ev->kind++;
 	if ((r >> 20) % 7 == 0) {
 		ev->flags = TRACE_EVF_FP;
 		ev->fp.exit_reason = (uint32_t)(r >> 24) % 80;
@@ -83,6 +86,11 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 		ev->u.tsc.value = r % 4 ? i * 1000 + (r >> 50) : r;
 		if (ev->kind == TRACE_EV_RDTSCP)
 			ev->u.tsc.aux = (uint32_t)(r >> 32);
+		break;
+	case TRACE_EV_RDRAND:
+		ev->u.tsc.value = r % 3 ? r : (uint32_t)r;
+		ev->u.tsc.rand_insn = r % 2 ? TRACE_RAND_RDRAND : TRACE_RAND_RDSEED;
+		ev->u.tsc.rand_cf = (r >> 9) % 5 != 0;
 		break;
 	case TRACE_EV_SERIAL_IN:
 	case TRACE_EV_CPUID:
@@ -117,6 +125,9 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		return a->u.tsc.value == b->u.tsc.value;
 	case TRACE_EV_RDTSCP:
 		return a->u.tsc.value == b->u.tsc.value && a->u.tsc.aux == b->u.tsc.aux;
+	case TRACE_EV_RDRAND:
+		return a->u.tsc.value == b->u.tsc.value && a->u.tsc.rand_insn == b->u.tsc.rand_insn &&
+		       a->u.tsc.rand_cf == b->u.tsc.rand_cf;
 	case TRACE_EV_SERIAL_IN:
 	case TRACE_EV_CPUID:
 		return a->u.blob.len == b->u.blob.len &&

@@ -209,8 +209,8 @@ static void test_chunk_count_lies(void)
 	expect_read_fail(path, -EBADMSG, "event 3000");
 }
 
-/* Re-encode the first chunk with its first tag byte changed. */
-static void rewrite_first_chunk(const char *path, uint8_t tag)
+/* Re-encode the first chunk with byte off of its raw events changed. */
+static void rewrite_first_chunk_at(const char *path, int off, uint8_t byte)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -221,7 +221,8 @@ static void rewrite_first_chunk(const char *path, uint8_t tag)
 	char *buf = malloc((size_t)raw), *z = malloc((size_t)LZ4_compressBound(raw));
 	CHECK_EQ(LZ4_decompress_safe(sqlite3_column_blob(st, 1), buf, sqlite3_column_bytes(st, 1), raw), raw);
 	sqlite3_finalize(st);
-	buf[0] = (char)tag;
+	CHECK(off < raw);
+	buf[off] = (char)byte;
 	int zl = LZ4_compress_default(buf, z, raw, LZ4_compressBound(raw));
 	CHECK_EQ(sqlite3_prepare_v2(db, "UPDATE chunks SET data=?, checksum=? WHERE first_event=0", -1, &st, NULL), 0);
 	sqlite3_bind_blob(st, 1, z, zl, SQLITE_STATIC);
@@ -231,6 +232,62 @@ static void rewrite_first_chunk(const char *path, uint8_t tag)
 	sqlite3_close(db);
 	free(buf);
 	free(z);
+}
+
+/* Re-encode the first chunk with its first tag byte changed. */
+static void rewrite_first_chunk(const char *path, uint8_t tag)
+{
+	rewrite_first_chunk_at(path, 0, tag);
+}
+
+/* A trace whose first event is an rdrand event (tag, insn/CF byte, value). */
+static const char *rdrand_trace(const char *name)
+{
+	const char *path = stest_path(name);
+	struct trace_writer *w;
+	struct trace_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_RDRAND;
+	ev.u.tsc.value = 0x1234;
+	ev.u.tsc.rand_insn = TRACE_RAND_RDSEED;
+	ev.u.tsc.rand_cf = 1;
+	CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+	CHECK_EQ(trace_writer_append(w, &ev), 0);
+	ev.kind = TRACE_EV_END;
+	ev.u.end.reason = TRACE_END_GUEST_EXIT;
+	CHECK_EQ(trace_writer_close(w, &ev), 0);
+	return path;
+}
+
+static void test_rdrand_bad_insn(void)
+{
+	const char *path = rdrand_trace("rdrand-insn.trace");
+	rewrite_first_chunk_at(path, 1, 3 << 1 | 1); /* instruction 3: neither RDRAND nor RDSEED */
+	expect_read_fail(path, -EBADMSG, "unknown RDRAND-family instruction");
+	path = rdrand_trace("rdrand-insn0.trace");
+	rewrite_first_chunk_at(path, 1, 0 << 1 | 1);
+	expect_read_fail(path, -EBADMSG, "unknown RDRAND-family instruction");
+}
+
+/* Format 3 added the rdrand kind: an older trace cannot hold one, but its
+ * other events still read. */
+static void test_rdrand_in_old_format(void)
+{
+	const char *path = fresh("old-rdrand.trace", 300, 256);
+	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	expect_read_fail(path, -EBADMSG, "rdrand event in a trace of format version 2");
+	path = fresh("old-plain.trace", 8, 0); /* stest's events 0..7 hold no rdrand */
+	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	struct trace_reader *r;
+	struct trace_event ev;
+	char err[512];
+	int n = 0, rc;
+	CHECK_EQ(trace_reader_open(path, &r, err, sizeof(err)), 0);
+	while ((rc = trace_reader_next(r, &ev)) == 1)
+		n++;
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(n, 9); /* with the end record */
+	trace_reader_close(r);
 }
 
 static void test_unknown_kind(void)
@@ -360,6 +417,8 @@ int main(void)
 	RUN_TEST(test_chunk_bitflip);
 	RUN_TEST(test_chunk_count_lies);
 	RUN_TEST(test_unknown_kind);
+	RUN_TEST(test_rdrand_bad_insn);
+	RUN_TEST(test_rdrand_in_old_format);
 	RUN_TEST(test_truncated);
 	RUN_TEST(test_random_corruption);
 	stest_cleanup();

@@ -69,6 +69,15 @@ static void test_events(void)
 	HAS(" rdtsc ");
 	HAS(" irq ");
 	CHECK(strstr(out, "pio_read") == NULL);
+	/* RDRAND and RDSEED: their own kind, the instruction, value and CF. */
+	CHECK_EQ(run((const char *[]){ p, "--kind", "rdrand", NULL }), 0);
+	HAS(" rdrand     insn=rdrand value=0x");
+	HAS(" rdrand     insn=rdseed value=0x");
+	HAS(" cf=1");
+	CHECK(strstr(out, " rdtsc ") == NULL);
+	CHECK_EQ(run((const char *[]){ p, "--kind", "rdrand", "--json", NULL }), 0);
+	HAS("\"kind\": \"rdrand\", \"insn\": \"rdseed\", \"value\": ");
+	HAS("\"cf\": 0");
 	CHECK_EQ(run((const char *[]){ p, "--events", NULL }), 0);
 	HAS("      1000  exit");
 	CHECK_EQ(run((const char *[]){ p, "--events", "5000", NULL }), 0);

@@ -88,6 +88,11 @@ static void test_roundtrip_kinds(void)
 	evs[n].kind = TRACE_EV_RDTSC; evs[n].exit_no = UINT64_MAX / 2 + 1; evs[n++].u.tsc.value = 0;
 	evs[n].kind = TRACE_EV_RDTSCP; evs[n].exit_no = UINT64_MAX / 2 + 2; evs[n].u.tsc.value = 12345;
 	evs[n++].u.tsc.aux = 0xffffffff;
+	evs[n].kind = TRACE_EV_RDRAND; evs[n].exit_no = UINT64_MAX / 2 + 2; evs[n].u.tsc.value = UINT64_MAX;
+	evs[n].u.tsc.rand_insn = TRACE_RAND_RDRAND; evs[n++].u.tsc.rand_cf = 1;
+	evs[n].kind = TRACE_EV_RDRAND; evs[n].exit_no = UINT64_MAX / 2 + 2; evs[n].u.tsc.value = 0;
+	evs[n].u.tsc.rand_insn = TRACE_RAND_RDSEED; evs[n].flags = TRACE_EVF_FP; evs[n].fp.exit_reason = 2;
+	evs[n].fp.rip = 0xffffffff81000000ull; evs[n++].fp.regs_hash = 42;
 	evs[n].kind = TRACE_EV_SERIAL_IN; evs[n].exit_no = UINT64_MAX / 2 + 2; evs[n].u.blob.data = big;
 	evs[n++].u.blob.len = 1;
 	evs[n].kind = TRACE_EV_SERIAL_IN; evs[n].exit_no = UINT64_MAX / 2 + 2; evs[n].u.blob.data = big;
@@ -147,6 +152,12 @@ static void test_invalid_events(void)
 	ev.kind = TRACE_EV_MMIO_READ;
 	ev.u.mmio.size = 8;
 	ev.u.mmio.addr = 1ull << 62;
+	CHECK_EQ(trace_writer_append(w, &ev), -EINVAL);
+	ev.kind = TRACE_EV_RDRAND; /* neither RDRAND nor RDSEED, or a CF that is not a bit */
+	ev.u.tsc.rand_insn = 3;
+	CHECK_EQ(trace_writer_append(w, &ev), -EINVAL);
+	ev.u.tsc.rand_insn = TRACE_RAND_RDSEED;
+	ev.u.tsc.rand_cf = 2;
 	CHECK_EQ(trace_writer_append(w, &ev), -EINVAL);
 	CHECK_EQ(trace_writer_next_seq(w), 1);
 	ev.u.end.reason = 0; /* bad end record: the trace stays, incomplete */
