@@ -223,24 +223,35 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 
 int vm_dirty_log_enable(struct vm *vm)
 {
+	uint64_t pages = vm->ram_size / 4096, groups = (pages + 63) / 64;
 	int r;
 
 	if (vm->dirty_logging)
 		return 0;
+	vm->dirty_bitmap = calloc(groups + 1, sizeof(uint64_t));
+	vm->page_gen = calloc(pages + 1, sizeof(uint64_t));
+	vm->group_gen = calloc(groups + 1, sizeof(uint64_t));
+	if (!vm->dirty_bitmap || !vm->page_gen || !vm->group_gen)
+		return -ENOMEM;
+	vm->dirty_gen = 0;
 	vm->dirty_logging = true;
 	if ((r = set_mem_region(vm, 0, 0, vm->low_size, vm->ram)))
 		return r;
 	if (vm->high_size && (r = set_mem_region(vm, 1, VM_HIGH_START, vm->high_size, vm->ram + vm->low_size)))
 		return r;
-	size_t words = (size_t)((vm->ram_size / 4096 + 63) / 64);
-	vm->dirty_bitmap = calloc(words + 1, sizeof(uint64_t));
-	return vm->dirty_bitmap ? 0 : -ENOMEM;
+	return 0;
 }
 
-int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index), void *ctx)
+int vm_dirty_sync(struct vm *vm)
 {
 	uint64_t sizes[2] = { vm->low_size, vm->high_size }, base = 0;
+	uint64_t gen = vm->dirty_gen + 1;
 
+	if (!vm->dirty_logging || !vm->page_gen)
+		return -EINVAL;
+	/* One stamp per sync, taken even when nothing was dirty: a consumer
+	 * that remembers it has then seen everything up to now. */
+	vm->dirty_gen = gen;
 	for (uint32_t slot = 0; slot < 2; slot++) {
 		if (!sizes[slot])
 			continue;
@@ -252,9 +263,10 @@ int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index),
 		for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
 			uint64_t bits = vm->dirty_bitmap[w];
 			while (bits) {
-				unsigned b = (unsigned)__builtin_ctzll(bits);
+				uint64_t i = base + w * 64 + (unsigned)__builtin_ctzll(bits);
 				bits &= bits - 1;
-				fn(ctx, base + w * 64 + b);
+				vm->page_gen[i] = gen;
+				vm->group_gen[i / 64] = gen;
 			}
 		}
 		base += pages;
@@ -262,10 +274,49 @@ int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index),
 	return 0;
 }
 
+void vm_mark_pages_written(struct vm *vm, uint64_t first_page, uint64_t n)
+{
+	uint64_t pages = vm->ram_size / 4096;
+
+	if (!vm->page_gen || first_page >= pages)
+		return;
+	if (n > pages - first_page)
+		n = pages - first_page;
+	uint64_t gen = ++vm->dirty_gen;
+	for (uint64_t i = first_page; i < first_page + n; i++) {
+		vm->page_gen[i] = gen;
+		vm->group_gen[i / 64] = gen;
+	}
+}
+
+uint64_t vm_pages_changed_since(struct vm *vm, uint64_t gen,
+				void (*fn)(void *ctx, uint64_t page_index), void *ctx)
+{
+	uint64_t pages = vm->ram_size / 4096, n = 0;
+
+	if (!vm->page_gen)
+		return 0;
+	for (uint64_t g = 0; g < (pages + 63) / 64; g++) {
+		if (vm->group_gen[g] <= gen)
+			continue;
+		uint64_t end = g * 64 + 64 < pages ? g * 64 + 64 : pages;
+		for (uint64_t i = g * 64; i < end; i++) {
+			if (vm->page_gen[i] > gen) {
+				n++;
+				if (fn)
+					fn(ctx, i);
+			}
+		}
+	}
+	return n;
+}
+
 void vm_destroy(struct vm *vm)
 {
 	free(vm->cpuid);
 	free(vm->dirty_bitmap);
+	free(vm->page_gen);
+	free(vm->group_gen);
 	if (vm->serial_out && vm->serial_out != stdout)
 		fclose(vm->serial_out);
 	else if (vm->serial_out)

@@ -78,7 +78,16 @@ struct vm {
 	uint8_t *ram; /* low RAM, then high RAM: page index i is at ram + 4096 * i */
 	uint64_t ram_size, low_size, high_size;
 	bool dirty_logging;
-	uint64_t *dirty_bitmap;
+	uint64_t *dirty_bitmap; /* scratch for KVM_GET_DIRTY_LOG */
+	/* Shared dirty-page tracking (see vm_dirty_sync): page_gen[i] is the
+	 * generation at which RAM page i was last seen written, dirty_gen the
+	 * newest generation handed out.  Each consumer (memory digest,
+	 * checkpoints, the debugger's snapshots) keeps the generation of its
+	 * last look, so none of them steals KVM's dirty bits from the others.
+	 * NULL / 0 until vm_dirty_log_enable(). */
+	uint64_t *page_gen;
+	uint64_t *group_gen; /* newest page_gen of each run of 64 pages: walks skip clean runs */
+	uint64_t dirty_gen;
 
 	struct bus *bus;
 	struct ttvm_clock *clock;
@@ -147,11 +156,24 @@ int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
 int vcpu_interrupt(struct vm *vm, uint8_t vector);
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
 
-/* Turn KVM's dirty-page logging on for all of RAM. 0 or -errno. */
+/* Turn KVM's dirty-page logging on for all of RAM and start the page
+ * generations (every page at generation 0; writes made before this call are
+ * not tracked: a consumer starts with a full pass).  Idempotent.  0 or -errno. */
 int vm_dirty_log_enable(struct vm *vm);
-/* Call fn for every guest-physical page written since the last call (or
- * since logging was enabled).  0 or -errno. */
-int vm_dirty_log_scan(struct vm *vm, void (*fn)(void *ctx, uint64_t page_index), void *ctx);
+/* Fetch (and clear) KVM's dirty log and stamp every page written since the
+ * last sync with a new generation, vm->dirty_gen.  0, -EINVAL when logging
+ * is off, or the ioctl's -errno. */
+int vm_dirty_sync(struct vm *vm);
+/* Pages [first_page, first_page + n) of vm->ram were written by ttvm itself
+ * through host pointers (loaders, snapshot restore, the debugger), which
+ * KVM's log never sees: stamp them with a new generation.  No-op while
+ * logging is off; clipped to RAM. */
+void vm_mark_pages_written(struct vm *vm, uint64_t first_page, uint64_t n);
+/* Call fn for every RAM page (index as in vm->ram) whose generation is newer
+ * than gen, in index order; returns how many.  Call vm_dirty_sync() first to
+ * see the guest's latest writes, then remember vm->dirty_gen for next time. */
+uint64_t vm_pages_changed_since(struct vm *vm, uint64_t gen,
+				void (*fn)(void *ctx, uint64_t page_index), void *ctx);
 
 /* Translate a guest-virtual address with the current paging mode. 0 or -EFAULT. */
 int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa);
