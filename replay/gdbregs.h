@@ -14,6 +14,9 @@
  *   i386:   0-7 eax ecx edx ebx esp ebp esi edi, 8 eip, 9 eflags, 10-15 cs..gs,
  *           16-23 st0-7, 24-31 fctrl..fop, 32-39 xmm0-7, 40 mxcsr,
  *           41-42 fs_base gs_base, 43-48 cr0 cr2 cr3 cr4 cr8 efer
+ * Features: org.gnu.gdb.i386.core, .sse, .segments (fs_base, gs_base; x86-64
+ * only: gdb 13 asserts on it for i386, where they join the next one) and
+ * org.ttvm.gdb.x86.sys (control registers, shown by `info registers`).
  * Sizes follow gdb's own feature files (64bit-core.xml etc.): selectors and
  * eflags are 32-bit, x87 registers 10 bytes; the x87 control words are 32-bit
  * and ftag is the full tag word (KVM keeps the FXSAVE abridged one). */
