@@ -58,6 +58,14 @@ int64_t clock_epoch_s(struct ttvm_clock *clk)
 	return clk->epoch_s;
 }
 
+void clock_restore(struct ttvm_clock *clk, uint64_t now_ns, int64_t epoch_s)
+{
+	if (!clk->manual)
+		clk->host_start_ns = host_mono_ns() - now_ns;
+	clk->last_ns = now_ns;
+	clk->epoch_s = epoch_s;
+}
+
 void clock_free(struct ttvm_clock *clk)
 {
 	free(clk);

@@ -21,6 +21,10 @@ void clock_set(struct ttvm_clock *clk, uint64_t ns);
 uint64_t clock_now_ns(struct ttvm_clock *clk);
 /* Unix time (seconds) that corresponds to virtual time 0 (used by the RTC). */
 int64_t clock_epoch_s(struct ttvm_clock *clk);
+/* Snapshot restore: make the clock read now_ns from here on (also backwards,
+ * as a restored machine goes back in time) with epoch_s as the Unix time of
+ * virtual 0.  A host clock keeps following the host from now_ns. */
+void clock_restore(struct ttvm_clock *clk, uint64_t now_ns, int64_t epoch_s);
 void clock_free(struct ttvm_clock *clk);
 
 #endif

@@ -22,6 +22,42 @@ struct vm;
 #define VM_STATE_MAGIC "TTVMSTAT"
 #define VM_STATE_VERSION 1
 
+/* Record tags.  Part of the format: never renumber. */
+enum vm_state_tag {
+	VM_STATE_CPUID = 1,      /* struct kvm_cpuid2 header + entries */
+	VM_STATE_REGS = 2,       /* struct kvm_regs */
+	VM_STATE_SREGS = 3,      /* struct kvm_sregs (hosts without KVM_CAP_SREGS2) */
+	VM_STATE_SREGS2 = 4,     /* struct kvm_sregs2 (with the PAE PDPTRs) */
+	VM_STATE_XCRS = 5,       /* struct kvm_xcrs */
+	VM_STATE_XSAVE = 6,      /* KVM_GET_XSAVE(2) area, as long as the host's */
+	VM_STATE_FPU = 7,        /* struct kvm_fpu (hosts without XSAVE) */
+	VM_STATE_MSRS = 8,       /* struct kvm_msr_entry[n] */
+	VM_STATE_EVENTS = 9,     /* struct kvm_vcpu_events */
+	VM_STATE_DEBUGREGS = 10, /* struct kvm_debugregs */
+	VM_STATE_MPSTATE = 11,   /* struct kvm_mp_state */
+	VM_STATE_RUN = 12,       /* struct vm_state_run */
+	VM_STATE_PIC = 13,       /* struct pic_state (devices/pic.h), and so on */
+	VM_STATE_PIT = 14,
+	VM_STATE_UART = 15,
+	VM_STATE_CMOS = 16,
+	VM_STATE_I8042 = 17,
+	VM_STATE_PCI = 18,
+	VM_STATE_FWCFG = 19,
+	VM_STATE_TAG_MAX = 19,
+	VM_STATE_END = 0xffff,   /* last: u64 hash64 of every byte before its tag */
+};
+
+/* The monitor's run state that replay depends on: the exit counters that
+ * position events, the virtual clock, and what the run loop reads from
+ * kvm_run to decide on injections (as it saw them at the save). */
+struct vm_state_run {
+	uint64_t guest_exits, exits;
+	uint64_t clock_ns;
+	int64_t epoch_s;
+	uint32_t exit_reason;
+	uint8_t if_flag, ready_for_injection, irq_in_flight, pad;
+};
+
 /* Save the state of vm into a new malloc'd blob (*blob, *len; free() it).
  * The vCPU must be stopped between exits; a PIO/MMIO exit still waiting
  * for completion is completed first (KVM_RUN with immediate_exit), so the

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NS_PER_S 1000000000ull
 
@@ -378,6 +379,52 @@ struct cmos *cmos_new(struct ttvm_clock *clk, uint64_t ram_bytes)
 void cmos_free(struct cmos *c)
 {
 	free(c);
+}
+
+void cmos_save(const struct cmos *c, struct cmos_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->ram, c->ram, sizeof(s->ram));
+	s->offset_s = c->offset_s;
+	s->last_c_ns = c->last_c_ns;
+	s->set_year = c->set.year;
+	s->set_mon = c->set.mon;
+	s->set_mday = c->set.mday;
+	s->set_hour = c->set.hour;
+	s->set_min = c->set.min;
+	s->set_sec = c->set.sec;
+	s->set_wday = c->set.wday;
+	s->index = c->index;
+}
+
+/* Bounds that keep the time arithmetic far from overflow; the model itself
+ * stays inside years 0-9999 plus what a guest can write into one field. */
+#define STATE_MAX_OFFSET_S (1ll << 42)
+#define STATE_MAX_YEAR 1000000000ll
+#define STATE_MAX_FIELD 1000000
+
+int cmos_load(struct cmos *c, const struct cmos_state *s)
+{
+	const int32_t f[6] = { s->set_mon, s->set_mday, s->set_hour, s->set_min, s->set_sec, s->set_wday };
+
+	if (s->index > 0x7f || s->offset_s > STATE_MAX_OFFSET_S || s->offset_s < -STATE_MAX_OFFSET_S ||
+	    s->set_year > STATE_MAX_YEAR || s->set_year < -STATE_MAX_YEAR)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		if (f[i] > STATE_MAX_FIELD || f[i] < -STATE_MAX_FIELD)
+			return -EINVAL;
+	memcpy(c->ram, s->ram, sizeof(c->ram));
+	c->offset_s = s->offset_s;
+	c->last_c_ns = s->last_c_ns;
+	c->set.year = s->set_year;
+	c->set.mon = s->set_mon;
+	c->set.mday = s->set_mday;
+	c->set.hour = s->set_hour;
+	c->set.min = s->set_min;
+	c->set.sec = s->set_sec;
+	c->set.wday = s->set_wday;
+	c->index = s->index;
+	return 0;
 }
 
 int cmos_attach(struct cmos *c, struct bus *bus)

@@ -26,4 +26,20 @@ int cmos_attach(struct cmos *c, struct bus *bus);
 /* Guest-visible Unix time now (virtual time plus the guest's offset). */
 int64_t cmos_time(struct cmos *c);
 
+/* Snapshot state (raw bytes in core/snapshot.c: a change of layout is a
+ * change of the snapshot format).  The time itself is the virtual clock's:
+ * restore the clock with it. */
+struct cmos_state {
+	uint8_t ram[128];
+	int64_t offset_s;
+	uint64_t last_c_ns;
+	int64_t set_year;
+	int32_t set_mon, set_mday, set_hour, set_min, set_sec, set_wday;
+	uint8_t index, pad[7];
+};
+/* Copy the RTC/CMOS state out. */
+void cmos_save(const struct cmos *c, struct cmos_state *s);
+/* Take over s.  0, or -EINVAL with c unchanged when s is inconsistent. */
+int cmos_load(struct cmos *c, const struct cmos_state *s);
+
 #endif

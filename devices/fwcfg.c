@@ -186,6 +186,20 @@ int fwcfg_add_file(struct fwcfg *f, const char *name, const void *data, uint32_t
 	return 0;
 }
 
+void fwcfg_save(const struct fwcfg *f, struct fwcfg_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->offset = f->offset;
+	s->selector = f->selector;
+}
+
+int fwcfg_load(struct fwcfg *f, const struct fwcfg_state *s)
+{
+	f->offset = s->offset;
+	f->selector = s->selector;
+	return 0;
+}
+
 int fwcfg_attach(struct fwcfg *f, struct bus *bus)
 {
 	return bus_register(bus, BUS_PIO, 0x510, 2, fwcfg_handler, f, "fw_cfg");

@@ -30,4 +30,17 @@ int fwcfg_attach(struct fwcfg *f, struct bus *bus);
  * an empty or too long name, -EEXIST for a duplicate, -ENOSPC, -ENOMEM. */
 int fwcfg_add_file(struct fwcfg *f, const char *name, const void *data, uint32_t len);
 
+/* Snapshot state: where the guest is reading (raw bytes in core/snapshot.c:
+ * a change of layout is a change of the snapshot format).  The items
+ * themselves are configuration, made again by whoever creates the VM. */
+struct fwcfg_state {
+	uint32_t offset;
+	uint16_t selector;
+	uint8_t pad[2];
+};
+/* Copy the selector and read offset out. */
+void fwcfg_save(const struct fwcfg *f, struct fwcfg_state *s);
+/* Take over s; any value is safe (reads check the offset).  Always 0. */
+int fwcfg_load(struct fwcfg *f, const struct fwcfg_state *s);
+
 #endif

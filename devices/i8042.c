@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define OUT_SIZE 16
 
@@ -241,6 +242,46 @@ void i8042_set_irqs(struct i8042 *k, struct irq_line kbd, struct irq_line aux)
 	k->aux_irq = aux;
 	k->kbd_level = k->aux_level = 0;
 	update_irqs(k);
+}
+
+void i8042_save(const struct i8042 *k, struct i8042_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->out, k->out, sizeof(s->out));
+	for (int i = 0; i < OUT_SIZE; i++)
+		s->out_aux[i] = k->out_aux[i];
+	s->head = (uint8_t)k->head;
+	s->count = (uint8_t)k->count;
+	s->last_read = k->last_read;
+	s->ctr = k->ctr;
+	s->outport = k->outport;
+	s->pending = k->pending;
+	s->last_cmd = k->last_cmd;
+	s->kbd_level = (uint8_t)k->kbd_level;
+	s->aux_level = (uint8_t)k->aux_level;
+}
+
+int i8042_load(struct i8042 *k, const struct i8042_state *s)
+{
+	if (s->head >= OUT_SIZE || s->count > OUT_SIZE || s->last_cmd > 1 || s->kbd_level > 1 ||
+	    s->aux_level > 1)
+		return -EINVAL;
+	for (int i = 0; i < OUT_SIZE; i++)
+		if (s->out_aux[i] > 1)
+			return -EINVAL;
+	memcpy(k->out, s->out, sizeof(k->out));
+	for (int i = 0; i < OUT_SIZE; i++)
+		k->out_aux[i] = s->out_aux[i];
+	k->head = s->head;
+	k->count = s->count;
+	k->last_read = s->last_read;
+	k->ctr = s->ctr;
+	k->outport = s->outport;
+	k->pending = s->pending;
+	k->last_cmd = s->last_cmd;
+	k->kbd_level = s->kbd_level;
+	k->aux_level = s->aux_level;
+	return 0;
 }
 
 int i8042_attach(struct i8042 *k, struct bus *bus)

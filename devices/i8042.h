@@ -19,4 +19,17 @@ int i8042_attach(struct i8042 *k, struct bus *bus);
  * "output buffer full" for their source when enabled in the command byte. */
 void i8042_set_irqs(struct i8042 *k, struct irq_line kbd, struct irq_line aux);
 
+/* Snapshot state (raw bytes in core/snapshot.c: a change of layout is a
+ * change of the snapshot format). */
+struct i8042_state {
+	uint8_t out[16], out_aux[16];
+	uint8_t head, count, last_read, ctr, outport, pending, last_cmd, kbd_level;
+	uint8_t aux_level, pad[7];
+};
+/* Copy the controller's state out. */
+void i8042_save(const struct i8042 *k, struct i8042_state *s);
+/* Take over s (IRQ lines are not driven).  0, or -EINVAL with k unchanged
+ * when s is inconsistent. */
+int i8042_load(struct i8042 *k, const struct i8042_state *s);
+
 #endif

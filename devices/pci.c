@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define RCR_SYS_RST 0x02 /* hard (system) reset rather than CPU only */
 #define RCR_RST_CPU 0x04 /* 0->1 starts the reset */
@@ -67,6 +68,22 @@ struct pci *pci_new(struct dev_stop stop)
 void pci_free(struct pci *p)
 {
 	free(p);
+}
+
+void pci_save(const struct pci *p, struct pci_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->address = p->address;
+	s->rcr = p->rcr;
+}
+
+int pci_load(struct pci *p, const struct pci_state *s)
+{
+	if ((s->address & ~0x80fffffcu) || (s->rcr & ~(RCR_SYS_RST | 0x08)))
+		return -EINVAL;
+	p->address = s->address;
+	p->rcr = s->rcr;
+	return 0;
 }
 
 int pci_attach(struct pci *p, struct bus *bus)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pic_chip {
 	struct pic *pic;
@@ -323,6 +324,68 @@ static int elcr_handler(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
 	}
 	if (is_write)
 		pic_update(p);
+	return 0;
+}
+
+void pic_save(const struct pic *p, struct pic_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < 2; i++) {
+		const struct pic_chip *c = &p->chip[i];
+		struct pic_chip_state *cs = &s->chip[i];
+		cs->irr = c->irr;
+		cs->isr = c->isr;
+		cs->imr = c->imr;
+		cs->level = c->level;
+		cs->elcr = c->elcr;
+		cs->base = c->base;
+		cs->priority_add = c->priority_add;
+		cs->icw3 = c->icw3;
+		cs->init_state = c->init_state;
+		cs->icw4_needed = c->icw4_needed;
+		cs->single = c->single;
+		cs->ltim = c->ltim;
+		cs->auto_eoi = c->auto_eoi;
+		cs->rotate_on_aeoi = c->rotate_on_aeoi;
+		cs->special_mask = c->special_mask;
+		cs->sfnm = c->sfnm;
+		cs->read_isr = c->read_isr;
+		cs->poll = c->poll;
+	}
+}
+
+int pic_load(struct pic *p, const struct pic_state *s)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct pic_chip_state *cs = &s->chip[i];
+		if (cs->priority_add > 7 || cs->init_state > 3 || (cs->base & 7) ||
+		    (cs->elcr & ~p->chip[i].elcr_mask) || cs->icw4_needed > 1 || cs->single > 1 ||
+		    cs->ltim > 1 || cs->auto_eoi > 1 || cs->rotate_on_aeoi > 1 || cs->special_mask > 1 ||
+		    cs->sfnm > 1 || cs->read_isr > 1 || cs->poll > 1)
+			return -EINVAL;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct pic_chip *c = &p->chip[i];
+		const struct pic_chip_state *cs = &s->chip[i];
+		c->irr = cs->irr;
+		c->isr = cs->isr;
+		c->imr = cs->imr;
+		c->level = cs->level;
+		c->elcr = cs->elcr;
+		c->base = cs->base;
+		c->priority_add = cs->priority_add;
+		c->icw3 = cs->icw3;
+		c->init_state = cs->init_state;
+		c->icw4_needed = cs->icw4_needed;
+		c->single = cs->single;
+		c->ltim = cs->ltim;
+		c->auto_eoi = cs->auto_eoi;
+		c->rotate_on_aeoi = cs->rotate_on_aeoi;
+		c->special_mask = cs->special_mask;
+		c->sfnm = cs->sfnm;
+		c->read_isr = cs->read_isr;
+		c->poll = cs->poll;
+	}
 	return 0;
 }
 

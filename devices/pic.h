@@ -29,4 +29,20 @@ bool pic_pending(struct pic *p);
  * the request from IRR to ISR unless in auto-EOI mode. */
 int pic_ack(struct pic *p);
 
+/* Snapshot state of one chip and of the pair (raw bytes in core/snapshot.c:
+ * a change of layout is a change of the snapshot format).  The wiring
+ * (master/slave, which ELCR bits exist) is fixed and not part of it. */
+struct pic_chip_state {
+	uint8_t irr, isr, imr, level, elcr, base, priority_add, icw3;
+	uint8_t init_state, icw4_needed, single, ltim, auto_eoi, rotate_on_aeoi, special_mask, sfnm;
+	uint8_t read_isr, poll, pad[2];
+};
+struct pic_state {
+	struct pic_chip_state chip[2];
+};
+/* Copy the pair's state out. */
+void pic_save(const struct pic *p, struct pic_state *s);
+/* Take over s.  0, or -EINVAL with p unchanged when s is inconsistent. */
+int pic_load(struct pic *p, const struct pic_state *s);
+
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NS_PER_S 1000000000ull
 #define NO_EDGE UINT64_MAX
@@ -400,6 +401,74 @@ struct pit *pit_new(struct ttvm_clock *clk, struct irq_line irq0)
 void pit_free(struct pit *p)
 {
 	free(p);
+}
+
+void pit_save(const struct pit *p, struct pit_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < 3; i++) {
+		const struct pit_channel *c = &p->ch[i];
+		struct pit_channel_state *cs = &s->ch[i];
+		cs->start = c->start;
+		cs->frozen = c->frozen;
+		cs->reload = c->reload;
+		cs->held = c->held;
+		cs->latch = c->latch;
+		cs->mode = c->mode;
+		cs->rw = c->rw;
+		cs->bcd = c->bcd;
+		cs->gate = c->gate;
+		cs->loaded = c->loaded;
+		cs->counting = c->counting;
+		cs->count_latched = c->count_latched;
+		cs->latch_hi = c->latch_hi;
+		cs->status_latched = c->status_latched;
+		cs->status = c->status;
+		cs->read_hi = c->read_hi;
+		cs->write_hi = c->write_hi;
+		cs->write_lsb = c->write_lsb;
+	}
+	s->next_irq = p->next_irq;
+	s->portb = p->portb;
+}
+
+int pit_load(struct pit *p, const struct pit_state *s)
+{
+	for (int i = 0; i < 3; i++) {
+		const struct pit_channel_state *cs = &s->ch[i];
+		/* reload divides: 0 would crash the model, and it never holds one. */
+		if (cs->mode > 5 || cs->rw > 3 || cs->reload < 1 || cs->reload > 65536 || cs->bcd > 1 ||
+		    cs->gate > 1 || cs->loaded > 1 || cs->counting > 1 || cs->count_latched > 1 ||
+		    cs->latch_hi > 1 || cs->status_latched > 1 || cs->read_hi > 1 || cs->write_hi > 1)
+			return -EINVAL;
+	}
+	if (s->portb & ~0x0f)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++) {
+		struct pit_channel *c = &p->ch[i];
+		const struct pit_channel_state *cs = &s->ch[i];
+		c->start = cs->start;
+		c->frozen = cs->frozen;
+		c->reload = cs->reload;
+		c->held = cs->held;
+		c->latch = cs->latch;
+		c->mode = cs->mode;
+		c->rw = cs->rw;
+		c->bcd = cs->bcd;
+		c->gate = cs->gate;
+		c->loaded = cs->loaded;
+		c->counting = cs->counting;
+		c->count_latched = cs->count_latched;
+		c->latch_hi = cs->latch_hi;
+		c->status_latched = cs->status_latched;
+		c->status = cs->status;
+		c->read_hi = cs->read_hi;
+		c->write_hi = cs->write_hi;
+		c->write_lsb = cs->write_lsb;
+	}
+	p->next_irq = s->next_irq;
+	p->portb = s->portb;
+	return 0;
 }
 
 int pit_attach(struct pit *p, struct bus *bus)

@@ -29,4 +29,24 @@ uint64_t pit_timer(void *opaque, uint64_t now_ns);
 /* Level of channel ch's OUT pin now (0 or 1; 1 for an invalid ch). */
 int pit_out(struct pit *p, unsigned ch);
 
+/* Snapshot state (raw bytes in core/snapshot.c: a change of layout is a
+ * change of the snapshot format).  Times are PIT ticks of the virtual clock,
+ * so the clock's own state must be restored with it. */
+struct pit_channel_state {
+	uint64_t start, frozen;
+	uint32_t reload;
+	uint16_t held, latch;
+	uint8_t mode, rw, bcd, gate, loaded, counting, count_latched, latch_hi;
+	uint8_t status_latched, status, read_hi, write_hi, write_lsb, pad[3];
+};
+struct pit_state {
+	struct pit_channel_state ch[3];
+	uint64_t next_irq;
+	uint8_t portb, pad[7];
+};
+/* Copy the timer's state out. */
+void pit_save(const struct pit *p, struct pit_state *s);
+/* Take over s.  0, or -EINVAL with p unchanged when s is inconsistent. */
+int pit_load(struct pit *p, const struct pit_state *s);
+
 #endif

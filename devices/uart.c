@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FIFO_SIZE 16
 
@@ -286,6 +287,50 @@ struct uart *uart_new(struct irq_line irq, uart_tx_fn tx, void *tx_opaque)
 void uart_free(struct uart *u)
 {
 	free(u);
+}
+
+void uart_save(const struct uart *u, struct uart_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->rx, u->rx, sizeof(s->rx));
+	s->rx_head = (uint8_t)u->rx_head;
+	s->rx_count = (uint8_t)u->rx_count;
+	s->ier = u->ier;
+	s->lcr = u->lcr;
+	s->mcr = u->mcr;
+	s->scr = u->scr;
+	s->fcr = u->fcr;
+	s->lsr_err = u->lsr_err;
+	s->msr_delta = u->msr_delta;
+	s->msr_lines = u->msr_lines;
+	s->thri = u->thri;
+	s->irq_level = (uint8_t)u->irq_level;
+	s->divisor = u->divisor;
+}
+
+int uart_load(struct uart *u, const struct uart_state *s)
+{
+	/* Only states the model itself can reach: the FIFO indexes above all. */
+	if (s->rx_head >= FIFO_SIZE || s->rx_count > ((s->fcr & FCR_ENABLE) ? FIFO_SIZE : 1) ||
+	    (s->ier & ~0x0f) || (s->mcr & ~0x1f) || (s->fcr & ~(FCR_ENABLE | 0xc0)) ||
+	    (s->lsr_err & ~LSR_OE) || (s->msr_delta & ~0x0f) || (s->msr_lines & 0x0f) || s->thri > 1 ||
+	    s->irq_level > 1)
+		return -EINVAL;
+	memcpy(u->rx, s->rx, sizeof(u->rx));
+	u->rx_head = s->rx_head;
+	u->rx_count = s->rx_count;
+	u->ier = s->ier;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr;
+	u->scr = s->scr;
+	u->fcr = s->fcr;
+	u->lsr_err = s->lsr_err;
+	u->msr_delta = s->msr_delta;
+	u->msr_lines = s->msr_lines;
+	u->thri = s->thri;
+	u->irq_level = s->irq_level;
+	u->divisor = s->divisor;
+	return 0;
 }
 
 int uart_attach(struct uart *u, struct bus *bus, uint16_t base)

@@ -27,4 +27,20 @@ size_t uart_rx_push(struct uart *u, const uint8_t *buf, size_t n);
 /* Free space in the RX FIFO (1 byte deep while FIFOs are off; 0 in loopback). */
 size_t uart_rx_room(struct uart *u);
 
+/* Everything a snapshot needs (core/snapshot.c stores it as raw bytes: a
+ * change of layout is a change of the snapshot format). */
+struct uart_state {
+	uint8_t rx[16];
+	uint8_t rx_head, rx_count, ier, lcr;
+	uint8_t mcr, scr, fcr, lsr_err;
+	uint8_t msr_delta, msr_lines, thri, irq_level;
+	uint16_t divisor;
+	uint8_t pad[2];
+};
+/* Copy the UART's state out. */
+void uart_save(const struct uart *u, struct uart_state *s);
+/* Take over s (the IRQ line is not driven: the PIC's state comes with its
+ * own snapshot).  0, or -EINVAL with u unchanged when s is inconsistent. */
+int uart_load(struct uart *u, const struct uart_state *s);
+
 #endif
