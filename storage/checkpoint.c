@@ -94,15 +94,17 @@ int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
 	uint64_t n_pages = 0, n_total = mem_size / TRACE_CKPT_PAGE;
 	int64_t id;
 	int rc, err = trace_writer_status(w);
-	int full = dirty == NULL;
+	/* parent 0 with a page list: a full checkpoint of just those pages (the
+	 * caller knows the rest is zero, e.g. never touched) */
+	int full = dirty == NULL || parent == 0;
 	const char *what = "storing a checkpoint";
 
 	if (err)
 		return err;
 	if (!mem_size || mem_size % TRACE_CKPT_PAGE || !mem || vcpu_len > INT32_MAX / 2 ||
-	    (vcpu_len && !vcpu) || (full && parent))
+	    (vcpu_len && !vcpu) || (!dirty && parent))
 		return -EINVAL;
-	for (size_t i = 0; !full && i < n_dirty; i++)
+	for (size_t i = 0; dirty && i < n_dirty; i++)
 		if (dirty[i] >= n_total)
 			return -EINVAL;
 	if (!full) {
@@ -158,13 +160,13 @@ int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
 	    (rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO checkpoint_pages(checkpoint, page_no, page)"
 				     " VALUES(?,?,?)", -1, &s->ins_map, NULL)))
 		goto sqlfail;
-	if (full) {
+	if (!dirty) {
 		for (uint64_t p = 0; p < n_total; p++)
 			if ((rc = store_page(db, s, id, p, mem + p * TRACE_CKPT_PAGE, 1, &n_pages)) != SQLITE_OK)
 				goto sqlfail;
 	} else {
 		for (size_t i = 0; i < n_dirty; i++)
-			if ((rc = store_page(db, s, id, dirty[i], mem + dirty[i] * TRACE_CKPT_PAGE, 0,
+			if ((rc = store_page(db, s, id, dirty[i], mem + dirty[i] * TRACE_CKPT_PAGE, full,
 					     &n_pages)) != SQLITE_OK)
 				goto sqlfail;
 	}
@@ -291,6 +293,43 @@ out:
 	return rc;
 }
 
+/* Decompress checkpoint ci's vCPU blob into vcpu (ci->vcpu_size bytes). */
+static int read_vcpu(struct trace_reader *r, const struct trace_ckpt_info *ci, void *vcpu)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(trace_reader_db(r), "SELECT vcpu FROM checkpoints WHERE id=?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " unreadable", ci->id);
+	sqlite3_bind_int64(st, 1, (int64_t)ci->id);
+	rc = 0;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " vanished", ci->id);
+	} else if (ci->vcpu_size) {
+		const char *z = sqlite3_column_blob(st, 0);
+		int zl = sqlite3_column_bytes(st, 0);
+		if (!z || ci->vcpu_size > INT32_MAX ||
+		    LZ4_decompress_safe(z, vcpu, zl, (int)ci->vcpu_size) != (int)ci->vcpu_size)
+			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": vCPU state is damaged", ci->id);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap, size_t *len)
+{
+	struct trace_ckpt_info ci;
+	int rc;
+
+	if ((rc = query_one(r, "SELECT " CKPT_COLS " FROM checkpoints WHERE id=?", id, &ci, -ENOENT)))
+		return rc;
+	if (ci.vcpu_size > vcpu_cap)
+		return -EINVAL;
+	if ((rc = read_vcpu(r, &ci, vcpu)))
+		return rc;
+	*len = (size_t)ci.vcpu_size;
+	return 0;
+}
+
 int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
 		    uint8_t *mem, uint64_t mem_size)
 {
@@ -333,24 +372,7 @@ int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
 	while (n--)
 		if ((rc = apply_pages(r, chain[n], mem, mem_size)))
 			goto out;
-
-	sqlite3_stmt *st;
-	rc = sqlite3_prepare_v2(trace_reader_db(r), "SELECT vcpu FROM checkpoints WHERE id=?", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " unreadable", id);
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 " vanished", id);
-	} else if (target.vcpu_size) {
-		const char *z = sqlite3_column_blob(st, 0);
-		int zl = sqlite3_column_bytes(st, 0);
-		if (!z || target.vcpu_size > INT32_MAX ||
-		    LZ4_decompress_safe(z, vcpu, zl, (int)target.vcpu_size) != (int)target.vcpu_size)
-			rc = trace_reader_fail(r, -EBADMSG, "checkpoint %" PRIu64 ": vCPU state is damaged", id);
-	}
-	sqlite3_finalize(st);
+	rc = read_vcpu(r, &target, vcpu);
 out:
 	free(chain);
 	return rc;

@@ -27,6 +27,8 @@ struct trace_ckpt_info {
 
 /* Store a checkpoint and append its TRACE_EV_CHECKPOINT event at exit_no.
  * dirty == NULL: full snapshot of mem (mem_size bytes, a multiple of 4 KiB).
+ * dirty != NULL, parent 0: full snapshot in which only the n_dirty listed
+ * pages can be non-zero (the caller knows the others are zero).
  * Otherwise incremental over checkpoint parent: only the n_dirty listed page
  * numbers of mem are stored.  *id_out gets the new id.  0, -EINVAL (bad
  * arguments), -ENOENT (no such parent) or the writer's -errno. */
@@ -39,6 +41,9 @@ int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
 int trace_ckpt_get(struct trace_reader *r, uint64_t idx, struct trace_ckpt_info *ci);
 /* The checkpoint with the largest event_no <= event_no.  0, -ENOENT, -errno. */
 int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt_info *ci);
+/* Only the vCPU blob of checkpoint id (no memory): into vcpu (vcpu_cap
+ * bytes), its size in *len.  0, -ENOENT, -EINVAL (too small), -EBADMSG. */
+int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap, size_t *len);
 /* Rebuild the state at checkpoint id: the vCPU blob into vcpu (vcpu_cap bytes,
  * at least ci.vcpu_size) and the full memory image into mem (mem_size bytes,
  * equal to the checkpoint's), following parents back to the full one.

@@ -153,9 +153,53 @@ static void test_store_load(void)
 	trace_reader_close(r);
 }
 
+/* A full checkpoint of listed pages (the rest known zero), and reading a
+ * checkpoint's vCPU blob alone. */
+static void test_full_from_list(void)
+{
+	const char *path = stest_path("ckpt-list.trace");
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct trace_ckpt_info ci;
+	uint64_t id, id2, pages[3] = { 1, 2, 9 };
+	char err[512], vcpu[64], vback[64];
+	size_t vlen = 0;
+
+	memset(mem0, 0, MEM);
+	memset(mem0 + 1 * TRACE_CKPT_PAGE, 0x11, TRACE_CKPT_PAGE);
+	memset(mem0 + 9 * TRACE_CKPT_PAGE, 0x99, TRACE_CKPT_PAGE); /* page 2 listed but zero */
+	memcpy(mem1, mem0, MEM);
+	memset(mem1 + 30 * TRACE_CKPT_PAGE, 0x30, TRACE_CKPT_PAGE); /* unlisted: must not appear */
+	memset(vcpu, 'v', sizeof(vcpu));
+	CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+	CHECK_EQ(trace_ckpt_store(w, 7, vcpu, sizeof(vcpu), mem1, MEM, pages, 3, 0, &id), 0);
+	pages[0] = 30;
+	CHECK_EQ(trace_ckpt_store(w, 8, vcpu, 10, mem1, MEM, pages, 1, id, &id2), 0);
+	CHECK_EQ(trace_writer_close(w, NULL), 0);
+	CHECK_EQ(trace_reader_open(path, &r, err, sizeof(err)), 0);
+	CHECK_EQ(trace_ckpt_get(r, 0, &ci), 0);
+	CHECK_EQ(ci.full, 1);
+	CHECK_EQ(ci.parent, 0);
+	CHECK_EQ(ci.n_pages, 2); /* the zero page costs no row */
+	CHECK_EQ(trace_ckpt_load(r, id, vback, sizeof(vback), back, MEM), 0);
+	CHECK(!memcmp(back, mem0, MEM));
+	CHECK_EQ(trace_ckpt_load(r, id2, vback, sizeof(vback), back, MEM), 0);
+	CHECK(!memcmp(back, mem1, MEM));
+	memset(vback, 0, sizeof(vback));
+	CHECK_EQ(trace_ckpt_vcpu(r, id, vback, sizeof(vback), &vlen), 0);
+	CHECK_EQ(vlen, sizeof(vcpu));
+	CHECK(!memcmp(vback, vcpu, sizeof(vcpu)));
+	CHECK_EQ(trace_ckpt_vcpu(r, id2, vback, sizeof(vback), &vlen), 0);
+	CHECK_EQ(vlen, 10);
+	CHECK_EQ(trace_ckpt_vcpu(r, id, vback, 10, &vlen), -EINVAL);
+	CHECK_EQ(trace_ckpt_vcpu(r, 99, vback, sizeof(vback), &vlen), -ENOENT);
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	RUN_TEST(test_store_load);
+	RUN_TEST(test_full_from_list);
 	stest_cleanup();
 	return TEST_EXIT();
 }
