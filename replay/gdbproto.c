@@ -873,6 +873,8 @@ static int handle_event(struct gdb_conn *c, enum rx_event ev)
 		}
 		return send_byte(c, '-');
 	case EV_ACK:
+		/* the last reply arrived: a later '-' cannot be about it */
+		c->tx_len = 0;
 		c->nak_in_row = 0;
 		return 0;
 	case EV_NAK:

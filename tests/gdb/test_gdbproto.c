@@ -960,6 +960,12 @@ static void test_frame_nak_noack(void)
 	peer_read(&p, out, sizeof(out));
 	CHECK(strcmp(out, "$S05#b8") == 0);
 	CHECK_EQ(gdb_conn_stats(p.c)->naks, 1);
+	/* once gdb acked it, a stray '-' is not about that reply */
+	peer_puts(&p, "+-");
+	CHECK_EQ(gdb_poll_interrupt(p.c), 0);
+	CHECK_EQ(peer_read(&p, out, sizeof(out)), 0);
+	CHECK_EQ(gdb_send_str(p.c, "S05"), 0);
+	peer_read(&p, out, sizeof(out));
 	/* endless refusals end the connection */
 	for (int i = 0; i < GDB_MAX_BAD_IN_ROW; i++)
 		peer_puts(&p, "-");
