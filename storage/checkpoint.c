@@ -251,8 +251,9 @@ int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt
 			 " ORDER BY event_no DESC, id DESC LIMIT 1", event_no, ci, -ENOENT);
 }
 
-/* Apply checkpoint id's own pages onto mem. */
-static int apply_pages(struct trace_reader *r, uint64_t id, uint8_t *mem, uint64_t mem_size)
+/* Apply checkpoint id's own pages onto mem, telling written() about each. */
+static int apply_pages(struct trace_reader *r, uint64_t id, uint8_t *mem, uint64_t mem_size,
+		       void (*written)(void *ctx, uint64_t page_no), void *ctx)
 {
 	sqlite3_stmt *st;
 	uint64_t n_total = mem_size / TRACE_CKPT_PAGE;
@@ -271,6 +272,8 @@ static int apply_pages(struct trace_reader *r, uint64_t id, uint8_t *mem, uint64
 			goto out;
 		}
 		uint8_t *dst = mem + (uint64_t)page_no * TRACE_CKPT_PAGE;
+		if (written)
+			written(ctx, (uint64_t)page_no);
 		if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
 			memset(dst, 0, TRACE_CKPT_PAGE);
 			continue;
@@ -330,8 +333,8 @@ int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
 	return 0;
 }
 
-int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
-		    uint8_t *mem, uint64_t mem_size)
+static int load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap, uint8_t *mem,
+		uint64_t mem_size, int clear, void (*written)(void *ctx, uint64_t page_no), void *ctx)
 {
 	struct trace_ckpt_info ci, target;
 	struct trace_info ti;
@@ -368,12 +371,25 @@ int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
 			goto out;
 		}
 	}
-	memset(mem, 0, mem_size);
+	if (clear)
+		memset(mem, 0, mem_size);
 	while (n--)
-		if ((rc = apply_pages(r, chain[n], mem, mem_size)))
+		if ((rc = apply_pages(r, chain[n], mem, mem_size, written, ctx)))
 			goto out;
 	rc = read_vcpu(r, &target, vcpu);
 out:
 	free(chain);
 	return rc;
+}
+
+int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
+		    uint8_t *mem, uint64_t mem_size)
+{
+	return load(r, id, vcpu, vcpu_cap, mem, mem_size, 1, NULL, NULL);
+}
+
+int trace_ckpt_apply(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
+		     uint8_t *mem, uint64_t mem_size, void (*written)(void *ctx, uint64_t page_no), void *ctx)
+{
+	return load(r, id, vcpu, vcpu_cap, mem, mem_size, 0, written, ctx);
 }

@@ -50,5 +50,11 @@ int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
  * 0, -ENOENT, -EINVAL (sizes), -EBADMSG (damaged; see trace_reader_errmsg). */
 int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
 		    uint8_t *mem, uint64_t mem_size);
+/* The same without clearing mem first: only the pages the chain lists are
+ * written (parents first), each reported to written (may be NULL).  For a
+ * large, mostly untouched mem whose pages the caller has already zeroed
+ * wherever they may be non-zero.  Same results as trace_ckpt_load. */
+int trace_ckpt_apply(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
+		     uint8_t *mem, uint64_t mem_size, void (*written)(void *ctx, uint64_t page_no), void *ctx);
 
 #endif

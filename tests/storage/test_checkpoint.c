@@ -153,6 +153,13 @@ static void test_store_load(void)
 	trace_reader_close(r);
 }
 
+static void mark_page(void *ctx, uint64_t page_no)
+{
+	uint64_t *seen = ctx;
+	if (page_no < PAGES)
+		seen[page_no]++;
+}
+
 /* A full checkpoint of listed pages (the rest known zero), and reading a
  * checkpoint's vCPU blob alone. */
 static void test_full_from_list(void)
@@ -185,6 +192,12 @@ static void test_full_from_list(void)
 	CHECK(!memcmp(back, mem0, MEM));
 	CHECK_EQ(trace_ckpt_load(r, id2, vback, sizeof(vback), back, MEM), 0);
 	CHECK(!memcmp(back, mem1, MEM));
+	/* Applied over zeroed memory: the same image, and the pages written. */
+	uint64_t seen[PAGES] = { 0 };
+	memset(back, 0, MEM);
+	CHECK_EQ(trace_ckpt_apply(r, id2, vback, sizeof(vback), back, MEM, mark_page, seen), 0);
+	CHECK(!memcmp(back, mem1, MEM));
+	CHECK(seen[1] == 1 && seen[9] == 1 && seen[30] == 1 && seen[0] == 0 && seen[2] == 0);
 	memset(vback, 0, sizeof(vback));
 	CHECK_EQ(trace_ckpt_vcpu(r, id, vback, sizeof(vback), &vlen), 0);
 	CHECK_EQ(vlen, sizeof(vcpu));
