@@ -1,6 +1,7 @@
 #include "core/exit.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -133,6 +134,36 @@ static enum exit_action stop_with_insn(struct vm *vm, int status, const char *wh
 	return EXIT_STOP;
 }
 
+/* #BP exits come only while USE_SW_BP is on (record/tsc.h's INT3 traps, or a
+ * debugger's software breakpoints, handled before this dispatcher). */
+static enum exit_action handle_debug(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	char what[160];
+
+	if (run->debug.arch.exception != 3) {
+		snprintf(what, sizeof(what), "unexpected debug exit (exception %u, pc %#llx)",
+			 run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
+		return stop_with_insn(vm, ST_INTERNAL, what);
+	}
+	/* A patched RDTSC-family site: an exit the guest caused, like the
+	 * I/O exit of the other trap method. */
+	if (tsc_is_bp_trap(vm)) {
+		vm->guest_exits++;
+		tsc_handle_bp(vm);
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
+	}
+	/* The guest's own INT3: not counted, since whether it exits at all
+	 * depends on the host's trap method, not on the guest. */
+	int r = vcpu_reinject_bp(vm);
+	if (r) {
+		vm_request_stop(vm, ST_HOST, "cannot hand the guest its own #BP (KVM_SET_VCPU_EVENTS): %s",
+				strerror(-r));
+		return EXIT_STOP;
+	}
+	return EXIT_CONTINUE;
+}
+
 enum exit_action exit_dispatch(struct vm *vm)
 {
 	struct kvm_run *run = vm->run;
@@ -151,6 +182,8 @@ enum exit_action exit_dispatch(struct vm *vm)
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		return EXIT_CONTINUE;
+	case KVM_EXIT_DEBUG:
+		return handle_debug(vm);
 	case KVM_EXIT_SHUTDOWN:
 		return stop_with_insn(vm, ST_TRIPLE, "triple fault (guest shut down)");
 	case KVM_EXIT_SYSTEM_EVENT:

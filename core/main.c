@@ -14,6 +14,7 @@
 #include "core/run.h"
 #include "core/vm.h"
 #include "record/rr.h"
+#include "record/tsc.h"
 #include "version.h"
 #if __has_include("storage/inspect.h")
 #include "storage/inspect.h"
@@ -55,10 +56,13 @@ static int print_version(void)
 	}
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
 	int sync = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	const char *why;
+	enum tsc_method m = tsc_choose_method(fd, f, &why);
 	close(fd);
 	printf("kvm: %s\n", kvm_flavour_name(f));
 	printf("kvm api: %d, sync regs: %s, interrupts: injected by ttvm (no in-kernel irqchip)\n",
 	       api, sync > 0 ? "yes" : "no");
+	printf("rdtsc trap: %s (%s)\n", tsc_method_name(m), why);
 	return 0;
 }
 

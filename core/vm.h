@@ -118,6 +118,10 @@ struct vm {
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (record/tsc.h), NULL = none */
+	/* KVM_SET_GUEST_DEBUG control bits that must stay on whoever else sets
+	 * guest debugging (replay's breakpoints, the debugger): ENABLE|USE_SW_BP
+	 * while RDTSC sites trap with INT3 (record/tsc.h).  0 = none. */
+	uint32_t guest_debug_keep;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];
@@ -155,6 +159,17 @@ int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
  * interrupt-window request.  0, or -errno with the VM stopped (ST_HOST). */
 int vcpu_interrupt(struct vm *vm, uint8_t vector);
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
+/* KVM_SET_GUEST_DEBUG with extra_control ORed onto vm->guest_debug_keep
+ * (ENABLE added when anything is on) and hw's debug registers (NULL: none).
+ * Every user of guest debugging goes through here, so that no one drops
+ * another's bits.  0 or -errno. */
+int vcpu_set_guest_debug(struct vm *vm, uint32_t extra_control, const struct kvm_guest_debug_arch *hw);
+/* The control word vcpu_set_guest_debug() gives KVM for extra_control. */
+uint32_t vcpu_guest_debug_control(const struct vm *vm, uint32_t extra_control);
+/* The guest's own INT3 (not a ttvm trap) caused a #BP debug exit while
+ * USE_SW_BP is on: deliver the #BP to the guest as if ttvm were not there.
+ * VMX/SVM only (the INT3 must still be at RIP).  0 or -errno. */
+int vcpu_reinject_bp(struct vm *vm);
 
 /* Turn KVM's dirty-page logging on for all of RAM and start the page
  * generations (every page at generation 0; writes made before this call are

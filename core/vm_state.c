@@ -115,3 +115,42 @@ int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs)
 		return -errno;
 	return 0;
 }
+
+uint32_t vcpu_guest_debug_control(const struct vm *vm, uint32_t extra_control)
+{
+	uint32_t c = vm->guest_debug_keep | extra_control;
+	return c ? c | KVM_GUESTDBG_ENABLE : 0;
+}
+
+int vcpu_set_guest_debug(struct vm *vm, uint32_t extra_control, const struct kvm_guest_debug_arch *hw)
+{
+	struct kvm_guest_debug dbg;
+
+	memset(&dbg, 0, sizeof(dbg));
+	dbg.control = vcpu_guest_debug_control(vm, extra_control);
+	if (hw)
+		dbg.arch = *hw;
+	if (ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_reinject_bp(struct vm *vm)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	/* RIP stays at the INT3: #BP is a soft exception, for which VMX (the
+	 * instruction length it saved at the exit) and SVM (NextRIP, by
+	 * decoding the instruction) push the address after it, as the guest's
+	 * handler expects.  The flags KVM returned are given back unchanged. */
+	ev.exception.injected = 1;
+	ev.exception.pending = 0;
+	ev.exception.nr = 3;
+	ev.exception.has_error_code = 0;
+	ev.exception.error_code = 0;
+	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 0;
+}

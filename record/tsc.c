@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/vm.h"
@@ -18,7 +20,9 @@
 #define FLAGS_ARITH 0x8d5ull
 #define FLAG_CF 0x1ull
 #define OUT_IMM8 0xe6
+#define INT3 0xcc
 #define NOP 0x90
+#define BP_VECTOR 3
 
 struct tsc_table {
 	struct tsc_site *s; /* sorted by addr, addresses unique */
@@ -243,10 +247,18 @@ void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enu
 		uint64_t off = s->gpa - gpa;
 		if (off >= len || len - off < s->len)
 			continue;
-		code[off] = OUT_IMM8;
-		code[off + 1] = TSC_PORT;
-		memset(code + off + 2, NOP, s->len - 2u);
+		if (method == TSC_TRAP_INT3) {
+			code[off] = INT3;
+			memset(code + off + 1, NOP, s->len - 1u);
+		} else {
+			code[off] = OUT_IMM8;
+			code[off + 1] = TSC_PORT;
+			memset(code + off + 2, NOP, s->len - 2u);
+		}
 	}
+	/* A #BP exit's RIP is exactly the INT3: nothing to tell apart. */
+	if (method == TSC_TRAP_INT3)
+		return;
 	/* An exit's RIP is the OUT itself (KVM's fast path: it skips the OUT
 	 * when the exit completes) or the byte after it (the emulator's path:
 	 * RIP already moved).  Where other e6 f0 bytes lie next to a site,
@@ -288,18 +300,109 @@ static int64_t read_tsc_offset(struct vm *vm)
 	return (int64_t)(m.e.data - before);
 }
 
-static const char *method_name(enum tsc_method m)
+const char *tsc_method_name(enum tsc_method m)
 {
 	switch (m) {
 	case TSC_TRAP_PIO: return "out %al,$0xf0 (I/O exit)";
+	case TSC_TRAP_INT3: return "int3 (KVM_GUESTDBG_USE_SW_BP)";
 	}
 	return "?";
+}
+
+enum tsc_method tsc_method_of(const struct tsc_table *t)
+{
+	return t && t->method ? t->method : TSC_TRAP_PIO;
+}
+
+/* Run `int3; hlt` in real mode in a throwaway one-page VM with USE_SW_BP:
+ * true when KVM reports a #BP debug exit at the INT3.  Any failure (no VM,
+ * an emulation error, another exit) means "do not use INT3". */
+static bool int3_works(int kvm_fd)
+{
+	static const uint8_t code[] = { INT3, 0xf4 };
+	const uint64_t rip = 0x100;
+	bool ok = false;
+	int vm_fd = -1, vcpu_fd = -1;
+	long run_size = -1;
+	struct kvm_run *run = MAP_FAILED;
+	uint8_t *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_guest_debug dbg;
+
+	if (mem == MAP_FAILED || kvm_fd < 0)
+		goto out;
+	memcpy(mem + rip, code, sizeof(code));
+	struct kvm_userspace_memory_region region = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = 4096, .userspace_addr = (uintptr_t)mem,
+	};
+	if ((vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0)) < 0 ||
+	    ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
+	    (vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0)) < 0 ||
+	    (run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0)) <= 0)
+		goto out;
+	run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+	if (run == MAP_FAILED || ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		goto out;
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = rip;
+	regs.rflags = 0x2;
+	memset(&dbg, 0, sizeof(dbg));
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
+	    ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0 || ioctl(vcpu_fd, KVM_RUN, 0) < 0)
+		goto out;
+	ok = run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == BP_VECTOR &&
+	     run->debug.arch.pc == rip;
+	log_debug("tsc: INT3 probe: exit %u, exception %u, pc %#llx", run->exit_reason,
+		  run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
+out:
+	if (run != MAP_FAILED)
+		munmap(run, (size_t)run_size);
+	if (vcpu_fd >= 0)
+		close(vcpu_fd);
+	if (vm_fd >= 0)
+		close(vm_fd);
+	if (mem != MAP_FAILED)
+		munmap(mem, 4096);
+	return ok;
+}
+
+enum tsc_method tsc_choose_method(int kvm_fd, enum kvm_flavour flavour, const char **why)
+{
+	const char *dummy, *force = getenv("TTVM_TSC_TRAP");
+
+	if (!why)
+		why = &dummy;
+	if (force && !strcmp(force, "pio")) {
+		*why = "forced by TTVM_TSC_TRAP=pio";
+		return TSC_TRAP_PIO;
+	}
+	if (force && !strcmp(force, "int3")) {
+		*why = "forced by TTVM_TSC_TRAP=int3";
+		return TSC_TRAP_INT3;
+	}
+	if (flavour == KVM_FLAVOUR_PVM) {
+		/* Not probed: INT3 would work at CPL3 and in the probe's real
+		 * mode, but fails at CPL0 in long mode. */
+		*why = "PVM: software breakpoints fail at CPL0";
+		return TSC_TRAP_PIO;
+	}
+	if (int3_works(kvm_fd)) {
+		*why = "probed: INT3 gives a #BP exit";
+		return TSC_TRAP_INT3;
+	}
+	*why = "probed: INT3 gives no #BP exit on this host; CPL3 sites raise #GP";
+	return TSC_TRAP_PIO;
 }
 
 int tsc_setup(struct vm *vm)
 {
 	struct tsc_table *t;
 	enum tsc_method method = TSC_TRAP_PIO;
+	const char *why = "no site to trap";
 	int r = 0;
 
 	if (vm->nexec == 0)
@@ -320,6 +423,18 @@ int tsc_setup(struct vm *vm)
 		tsc_table_free(t);
 		return r;
 	}
+	/* Probing costs a VM: only when there is something to trap. */
+	if (t->n)
+		method = tsc_choose_method(vm->kvm_fd, vm->flavour, &why);
+	if (method == TSC_TRAP_INT3) {
+		vm->guest_debug_keep = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+		if ((r = vcpu_set_guest_debug(vm, 0, NULL))) {
+			log_info("tsc: KVM_SET_GUEST_DEBUG for INT3 traps: %s: using I/O exits", strerror(-r));
+			vm->guest_debug_keep = 0;
+			method = TSC_TRAP_PIO;
+			why = "KVM_SET_GUEST_DEBUG failed";
+		}
+	}
 	for (unsigned i = 0; i < vm->nexec; i++) {
 		const struct vm_exec_range *x = &vm->exec[i];
 		uint8_t *code = vm_gpa_ptr(vm, x->gpa, x->size);
@@ -330,9 +445,10 @@ int tsc_setup(struct vm *vm)
 	for (size_t i = 0; i < t->n; i++)
 		amb += t->s[i].ambiguous;
 	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED site(s) patched in %u executable range(s), "
-		 "trap: %s on %s%s", t->n_primary, vm->nexec, method_name(method),
-		 kvm_flavour_name(vm->flavour),
-		 vm->flavour == KVM_FLAVOUR_PVM ? "" : " (traps at CPL0 only, or where IOPL/the I/O bitmap allow)");
+		 "trap: %s on %s (%s)%s", t->n_primary, vm->nexec, t->n ? tsc_method_name(method) : "none",
+		 kvm_flavour_name(vm->flavour), why,
+		 method == TSC_TRAP_PIO && t->n && vm->flavour != KVM_FLAVOUR_PVM
+			 ? ": traps at CPL0 only, or where IOPL/the I/O bitmap allow" : "");
 	if (amb)
 		log_debug("tsc: %zu site(s) next to other e6 f0 bytes: their exits cost one more KVM_RUN", amb);
 	if (t->n == 0) {
@@ -396,17 +512,12 @@ static __u64 *gpr(struct kvm_regs *r, unsigned n)
 	}
 }
 
-bool tsc_handle_io(struct vm *vm)
+/* Produce the value of site s's instruction (live, logged or replayed), write
+ * the registers it writes and continue after it.  regs: the guest's. */
+static void emulate(struct vm *vm, const struct tsc_site *s, const struct kvm_regs *guest)
 {
 	struct kvm_run *run = vm->run;
-	struct kvm_regs regs;
-
-	if (!vm->tsc || run->io.port != TSC_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
-	    run->io.size != 1 || run->io.count != 1 || vcpu_get_regs(vm, &regs))
-		return false;
-	const struct tsc_site *s = find_site(vm, &regs);
-	if (!s)
-		return vm->stop; /* a host error stops here; else the guest's own OUT */
+	struct kvm_regs regs = *guest;
 
 	uint64_t value = 0;
 	uint32_t aux = 0;
@@ -416,7 +527,7 @@ bool tsc_handle_io(struct vm *vm)
 		value = host_rdtsc() + (uint64_t)vm->tsc->tsc_offset;
 	} else if (getrandom(&value, sizeof(value), 0) != (ssize_t)sizeof(value)) {
 		vm_request_stop(vm, ST_HOST, "getrandom for the guest's RDRAND: %s", strerror(errno));
-		return true;
+		return;
 	} else if (s->opsize < 8) {
 		/* Log only the bits the guest receives. */
 		value &= s->opsize == 2 ? 0xffffull : 0xffffffffull;
@@ -430,7 +541,7 @@ bool tsc_handle_io(struct vm *vm)
 		else
 			rr_tsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
 		if (vm->stop)
-			return true;
+			return;
 	}
 	switch (s->kind) {
 	case TSC_RDTSCP:
@@ -452,7 +563,8 @@ bool tsc_handle_io(struct vm *vm)
 		break;
 	}
 	}
-	/* A RIP other than the OUT's also cancels KVM's pending skip of it. */
+	/* A RIP other than the OUT's also cancels KVM's pending skip of it
+	 * (PIO); for INT3 nothing is pending. */
 	regs.rip = s->addr + s->len;
 	if (vm->sync_regs) {
 		run->s.regs.regs = regs;
@@ -461,5 +573,43 @@ bool tsc_handle_io(struct vm *vm)
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS after a trapped %s: %s",
 				s->kind == TSC_RDTSC ? "RDTSC" : "instruction", strerror(errno));
 	}
+}
+
+bool tsc_handle_io(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	struct kvm_regs regs;
+
+	if (!vm->tsc || vm->tsc->method != TSC_TRAP_PIO || run->io.port != TSC_PORT ||
+	    run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1 ||
+	    vcpu_get_regs(vm, &regs))
+		return false;
+	const struct tsc_site *s = find_site(vm, &regs);
+	if (!s)
+		return vm->stop; /* a host error stops here; else the guest's own OUT */
+	emulate(vm, s, &regs);
+	return true;
+}
+
+bool tsc_is_bp_trap(const struct vm *vm)
+{
+	const struct kvm_run *run = vm->run;
+
+	return vm->tsc && vm->tsc->method == TSC_TRAP_INT3 && run->exit_reason == KVM_EXIT_DEBUG &&
+	       run->debug.arch.exception == BP_VECTOR && tsc_lookup(vm->tsc, run->debug.arch.pc);
+}
+
+bool tsc_handle_bp(struct vm *vm)
+{
+	struct kvm_regs regs;
+
+	if (!tsc_is_bp_trap(vm))
+		return false;
+	if (vcpu_get_regs(vm, &regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_GET_REGS at an INT3 trap: %s", strerror(errno));
+		return true;
+	}
+	/* debug.arch.pc is linear, the table's addresses too (flat CS). */
+	emulate(vm, tsc_lookup(vm->tsc, vm->run->debug.arch.pc), &regs);
 	return true;
 }

@@ -3,8 +3,10 @@
  * KVM never lets these instructions exit to userspace (HOST-NOTES), so after
  * the image is loaded ttvm finds them with capstone in the executable parts
  * of the image and rewrites each one into an instruction that exits: the
- * site's first two bytes become `out %al,$0xf0` (e6 f0), the rest of a
- * longer instruction becomes NOPs.  At the exit the monitor produces the
+ * site's first two bytes become `out %al,$0xf0` (e6 f0), or on VMX/SVM
+ * hosts its first byte becomes INT3 (cc) with KVM_GUESTDBG_USE_SW_BP on
+ * (enum tsc_method: chosen per host), the rest of a longer instruction
+ * becomes NOPs.  At the exit the monitor produces the
  * value (live in a plain run, logged while recording, taken from the trace
  * in replay: rr_tsc()), writes the registers the original instruction would
  * have written and sets RIP after the original instruction.  Run, record and
@@ -31,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
+#include "core/vm.h"
 
 /* The port of the patched OUT.  Port 0xf0 is the legacy FPU-error port that
  * no ttvm device claims; a guest's own write to it at an unpatched RIP still
@@ -41,9 +43,12 @@ struct vm;
 
 enum tsc_kind { TSC_RDTSC = 1, TSC_RDTSCP = 2, TSC_RDRAND = 3, TSC_RDSEED = 4 };
 
-/* How a site traps.  PIO: e6 f0 + NOPs, an I/O exit at every CPL on PVM and
- * at CPL0 on VMX/SVM. */
-enum tsc_method { TSC_TRAP_PIO = 1 };
+/* How a site traps.  PIO: e6 f0 + NOPs, an I/O exit at CPL0; at CPL3 only
+ * where IOPL or the TSS I/O bitmap allow the OUT, else it raises #GP (on
+ * PVM too: usermode.c with cpl3-rdtsc=1).  INT3: cc + NOPs with KVM_GUESTDBG_USE_SW_BP, a
+ * debug exit (#BP) at every CPL on VMX/SVM; not on PVM, whose instruction
+ * emulator fails on INT3 at CPL0 in long mode (HOST-NOTES). */
+enum tsc_method { TSC_TRAP_PIO = 1, TSC_TRAP_INT3 = 2 };
 
 struct tsc_site {
 	uint64_t addr;   /* linear address of the instruction's first byte */
@@ -84,14 +89,30 @@ const struct tsc_site *tsc_lookup(const struct tsc_table *t, uint64_t addr);
  * before patching.  true and *byte set when addr lies in a patched site. */
 bool tsc_original_byte(const struct tsc_table *t, uint64_t addr, uint8_t *byte);
 
+/* The trap method for this host, probed once: PIO on PVM; elsewhere INT3
+ * when a throwaway one-page VM made on kvm_fd shows that INT3 gives a #BP
+ * debug exit with USE_SW_BP, else PIO.  $TTVM_TSC_TRAP=pio|int3 forces one
+ * (debugging, tests).  *why (may be NULL) says how it was chosen. */
+enum tsc_method tsc_choose_method(int kvm_fd, enum kvm_flavour flavour, const char **why);
+/* Printable description of a method ("int3 (KVM_GUESTDBG_USE_SW_BP)", ...). */
+const char *tsc_method_name(enum tsc_method m);
+/* The method t's sites were patched with. */
+enum tsc_method tsc_method_of(const struct tsc_table *t);
+
 /* After loading: find and patch the sites in the executable ranges the loader
- * reported in vm->exec, choose the method for the host and report (-v).
- * 0 or -errno (message printed). */
+ * reported in vm->exec, choose the method for the host (when there is a
+ * site), turn USE_SW_BP on for INT3 and report (-v).  0 or -errno (message
+ * printed). */
 int tsc_setup(struct vm *vm);
 /* An OUT to TSC_PORT: when it comes from a patched site, emulate the
  * original instruction (value through rr_tsc() when recording/replaying),
  * set the registers and RIP and return true; false when it is the guest's
  * own OUT, which then goes to the bus. */
 bool tsc_handle_io(struct vm *vm);
+/* Is vm->run a #BP debug exit at a site patched with INT3? */
+bool tsc_is_bp_trap(const struct vm *vm);
+/* Such an exit: emulate the site's instruction as tsc_handle_io() does.
+ * true when handled (vm->stop set on a host error or a divergence). */
+bool tsc_handle_bp(struct vm *vm);
 
 #endif

@@ -293,6 +293,123 @@ static void test_replay_rand(void)
 	fake_vm_free(vm);
 }
 
+static void test_patch_int3(void)
+{
+	uint8_t buf[sizeof(CODE)];
+	struct tsc_table *t = tsc_table_new();
+
+	memcpy(buf, CODE, sizeof(buf));
+	CHECK_EQ(tsc_scan(t, buf, sizeof(buf), BASE, 0x1000), 0);
+	tsc_patch(t, buf, sizeof(buf), 0x1000, TSC_TRAP_INT3);
+	CHECK_EQ(tsc_method_of(t), TSC_TRAP_INT3);
+	CHECK(!memcmp(buf + 5, "\xcc\x90", 2));
+	CHECK(!memcmp(buf + 17, "\xcc\x90\x90", 3));
+	CHECK(!memcmp(buf + 20, "\xcc\x90\x90\x90", 4));
+	CHECK(!memcmp(buf + 32, "\x48\x0f\x31", 3)); /* not a site: untouched */
+	uint8_t b = 0;
+	CHECK(tsc_original_byte(t, BASE + 5, &b) && b == 0x0f);
+	tsc_table_free(t);
+}
+
+/* Which method a host gets, without a probe where none is needed. */
+static void test_choose_method(void)
+{
+	const char *why = NULL;
+	unsetenv("TTVM_TSC_TRAP");
+	CHECK_EQ(tsc_choose_method(-1, KVM_FLAVOUR_PVM, &why), TSC_TRAP_PIO);
+	CHECK(why && strstr(why, "PVM"));
+	/* VMX/SVM: INT3 only when the probe VM shows a #BP exit; none here. */
+	CHECK_EQ(tsc_choose_method(-1, KVM_FLAVOUR_SVM, &why), TSC_TRAP_PIO);
+	CHECK(why && strstr(why, "probed"));
+	setenv("TTVM_TSC_TRAP", "int3", 1);
+	CHECK_EQ(tsc_choose_method(-1, KVM_FLAVOUR_PVM, &why), TSC_TRAP_INT3);
+	setenv("TTVM_TSC_TRAP", "pio", 1);
+	CHECK_EQ(tsc_choose_method(-1, KVM_FLAVOUR_VMX, &why), TSC_TRAP_PIO);
+	unsetenv("TTVM_TSC_TRAP");
+	CHECK(strstr(tsc_method_name(TSC_TRAP_INT3), "int3"));
+}
+
+static void bp_exit(struct vm *vm, uint64_t pc, uint32_t exception)
+{
+	out_f0(vm, pc); /* the same registers */
+	vm->run->exit_reason = KVM_EXIT_DEBUG;
+	vm->run->debug.arch.exception = exception;
+	vm->run->debug.arch.pc = pc;
+}
+
+/* INT3 traps: a #BP exit at a site is emulated and counted as a guest exit;
+ * an OUT to 0xf0 is then always the guest's own. */
+static void test_handler_int3(void)
+{
+	struct vm *vm = fake_vm();
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+	struct tsc_table *t = tsc_table_new();
+
+	memcpy(vm->ram + 0x100000, CODE, sizeof(CODE));
+	CHECK_EQ(tsc_scan(t, vm->ram + 0x100000, sizeof(CODE), 0x100000, 0x100000), 0);
+	tsc_patch(t, vm->ram + 0x100000, sizeof(CODE), 0x100000, TSC_TRAP_INT3);
+	vm->tsc = t;
+	CHECK_EQ(vm->ram[0x100005], 0xcc);
+
+	/* RDTSC: RIP at the INT3 (a #BP exit leaves it there). */
+	bp_exit(vm, 0x100005, 3);
+	CHECK(tsc_is_bp_trap(vm));
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(vm->guest_exits, 1);
+	CHECK_EQ(r->rip, 0x100007);
+	CHECK_EQ(r->rax >> 32, 0);
+	CHECK_EQ(r->rcx, 0x3333333344444444ull);
+	CHECK(vm->run->kvm_dirty_regs & KVM_SYNC_X86_REGS);
+	/* RDSEED %r8d. */
+	bp_exit(vm, 0x100018, 3);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(r->rip, 0x10001c);
+	CHECK_EQ(r->r8 >> 32, 0);
+	CHECK_EQ(r->rflags, 0x3);
+	CHECK_EQ(vm->guest_exits, 2);
+	/* With INT3 traps an OUT to 0xf0, even at a site, is the guest's own. */
+	out_f0(vm, 0x100005);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK_EQ(r->rip, 0x100005);
+	CHECK_EQ(vm->run->kvm_dirty_regs, 0);
+	CHECK_EQ(vm->guest_exits, 3); /* an I/O exit, counted as ever */
+	/* A #DB is not ours to handle here: a clean stop, not a guess. */
+	bp_exit(vm, 0x100005, 1);
+	CHECK(!tsc_is_bp_trap(vm));
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_INTERNAL);
+	CHECK(strstr(vm->stop_msg, "unexpected debug exit"));
+	/* The guest's own INT3 elsewhere goes back to the guest (no vCPU here:
+	 * the re-injection fails, and says so) and is no guest exit. */
+	vm->stop = false;
+	bp_exit(vm, 0x100030, 3);
+	CHECK(!tsc_is_bp_trap(vm));
+	CHECK_EQ(exit_dispatch(vm), EXIT_STOP);
+	CHECK_EQ(vm->status, ST_HOST);
+	CHECK(strstr(vm->stop_msg, "its own #BP"));
+	CHECK_EQ(vm->guest_exits, 3);
+
+	fake_vm_free(vm);
+}
+
+/* Whoever sets guest debugging (replay's breakpoints, a debugger) keeps the
+ * INT3 traps' USE_SW_BP; with nothing kept, 0 turns debugging off. */
+static void test_guest_debug_control(void)
+{
+	struct vm *vm = fake_vm();
+	const uint32_t sw = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+
+	CHECK_EQ(vcpu_guest_debug_control(vm, 0), 0);
+	CHECK_EQ(vcpu_guest_debug_control(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP),
+		 KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP);
+	vm->guest_debug_keep = sw;
+	CHECK_EQ(vcpu_guest_debug_control(vm, 0), sw);
+	CHECK_EQ(vcpu_guest_debug_control(vm, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP),
+		 sw | KVM_GUESTDBG_USE_HW_BP);
+	CHECK_EQ(vcpu_guest_debug_control(vm, KVM_GUESTDBG_SINGLESTEP), sw | KVM_GUESTDBG_SINGLESTEP);
+	fake_vm_free(vm);
+}
+
 int main(void)
 {
 	RUN_TEST(test_scan);
@@ -301,5 +418,9 @@ int main(void)
 	RUN_TEST(test_aliases);
 	RUN_TEST(test_handler);
 	RUN_TEST(test_replay_rand);
+	RUN_TEST(test_patch_int3);
+	RUN_TEST(test_choose_method);
+	RUN_TEST(test_handler_int3);
+	RUN_TEST(test_guest_debug_control);
 	return TEST_EXIT();
 }

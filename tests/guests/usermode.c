@@ -7,6 +7,11 @@
  * recognises the instruction (cd 80) and makes the same call.  With
  * "syscall=1" on the command line they use SYSCALL/SYSRETQ (which never
  * reaches LSTAR under PVM: VMX/SVM hosts only).
+ * The user code executes an INT3 of its own, which must reach the guest's
+ * #BP handler (DPL3 gate) whatever ttvm does with INT3s.  With
+ * "cpl3-rdtsc=1" it also reads the TSC at CPL3, which ttvm traps with INT3
+ * on VMX/SVM; the I/O-exit trap used on PVM raises #GP there (IOPL 0, no
+ * I/O bitmap), so PVM hosts cannot run that case.
  * On PVM, CPL3 code runs natively: this is the guest's fast path. */
 #include "rt/rt.h"
 
@@ -17,6 +22,7 @@
 
 #define SYS_PUTS 1
 #define SYS_DONE 2
+#define SYS_TSC 3
 
 struct tss64 {
 	uint32_t reserved0;
@@ -32,8 +38,8 @@ static struct tss64 tss;
 static uint8_t kstack[16384] __attribute__((aligned(16)));
 static uint8_t ustack[16384] __attribute__((aligned(16)));
 
-static volatile uint32_t ticks, user_ticks, user_gps;
-static volatile int use_syscall; /* read by the CPL3 code too */
+static volatile uint32_t ticks, user_ticks, user_gps, user_bps, tsc_checked;
+static volatile int use_syscall, use_rdtsc; /* read by the CPL3 code too */
 /* "cpl3-ticks=0": do not insist on a tick landing at CPL3.  ttvm's recorder
  * on PVM hosts defers interrupts that arrive at CPL3 to the next exit (PVM
  * gives no debug exits there to find the point again in replay). */
@@ -49,10 +55,23 @@ static void on_tick(struct rt_frame *f)
 
 static void on_gp(struct rt_frame *f)
 {
+	const uint8_t *ip = (const uint8_t *)(uintptr_t)f->rip;
 	if ((f->cs & 3) != 3)
 		rt_fail("#GP at CPL0, ip 0x%lx error 0x%lx", (unsigned long)f->rip, (unsigned long)f->error);
+	if (ip[0] != 0xfa)
+		rt_fail("#GP at CPL3 at ip 0x%lx, bytes %02x %02x (e6 f0: an RDTSC trapped by an OUT)",
+			(unsigned long)f->rip, ip[0], ip[1]);
 	user_gps++;
 	f->rip += 1; /* the user's one-byte cli */
+}
+
+/* The user's INT3: a trap, so RIP is already past the cc byte. */
+static void on_bp(struct rt_frame *f)
+{
+	const uint8_t *ip = (const uint8_t *)(uintptr_t)f->rip;
+	if ((f->cs & 3) != 3 || ip[-1] != 0xcc)
+		rt_fail("#BP at ip 0x%lx cs 0x%lx", (unsigned long)f->rip, (unsigned long)f->cs);
+	user_bps++;
 }
 
 /* Both entry paths end here, on the kernel stack (kstack), with
@@ -68,6 +87,12 @@ void do_syscall(uint64_t nr, uint64_t arg)
 	case SYS_PUTS:
 		serial_puts((const char *)(uintptr_t)arg);
 		return;
+	case SYS_TSC:
+		/* arg: how far the TSC moved over the user's loop. */
+		if (arg == 0)
+			rt_fail("rdtsc at CPL3 did not advance");
+		tsc_checked = 1;
+		return;
 	case SYS_DONE:
 		cli();
 		pic_mask(0);
@@ -77,6 +102,13 @@ void do_syscall(uint64_t nr, uint64_t arg)
 		if (user_gps != 1)
 			rt_fail("expected one #GP from the user's cli, got %u", user_gps);
 		rt_printf("usermode: cli at CPL3 raised #GP\n");
+		if (use_rdtsc && !tsc_checked)
+			rt_fail("the user code's TSC reads did not arrive");
+		if (use_rdtsc)
+			rt_printf("usermode: rdtsc at CPL3 advanced\n");
+		if (user_bps != 1)
+			rt_fail("expected one #BP from the user's int3, got %u", user_bps);
+		rt_printf("usermode: int3 at CPL3 reached the guest\n");
 		if (!user_ticks && want_cpl3_ticks)
 			rt_fail("no timer interrupt arrived while at CPL3");
 		rt_printf("usermode: done\n");
@@ -162,9 +194,18 @@ static void __attribute__((noreturn, used)) user_main(void)
 {
 	user_syscall(SYS_PUTS, (uintptr_t)user_hello);
 	__asm__ volatile("cli"); /* privileged at IOPL 0: #GP, skipped */
+	__asm__ volatile("int3"); /* the guest's own breakpoint */
+	uint32_t lo = 0, hi = 0;
+	if (use_rdtsc)
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	uint64_t t0 = (uint64_t)hi << 32 | lo;
 	uint64_t x = 1;
 	for (uint32_t i = 0; i < USER_ITERS; i++)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	if (use_rdtsc) {
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+		user_syscall(SYS_TSC, ((uint64_t)hi << 32 | lo) - t0);
+	}
 	user_syscall(SYS_DONE, x);
 	for (;;)
 		;
@@ -189,12 +230,15 @@ int main(uint32_t magic, struct mb_info *mbi)
 	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
 	use_syscall = cmdline_num(cmdline, "syscall", 0) != 0;
 	want_cpl3_ticks = cmdline_num(cmdline, "cpl3-ticks", 1) != 0;
+	use_rdtsc = cmdline_num(cmdline, "cpl3-rdtsc", 0) != 0;
 	rt_printf("usermode: %u iterations at CPL3 with the PIT at 1000 Hz\n", USER_ITERS);
 	rt_printf("usermode: kernel calls through %s\n", use_syscall ? "syscall" : "int $0x80");
 	tss_install();
 	syscall_install();
 	rt_set_handler(6, on_ud);
 	rt_set_handler(13, on_gp);
+	rt_set_handler(3, on_bp);
+	rt_set_gate_user(3);
 	rt_set_handler(0x80, on_int80);
 	rt_set_gate_user(0x80);
 	rt_set_handler(IRQ_BASE + 0, on_tick);
