@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "record/ckpt.h"
 #include "record/tsc.h"
 #include "storage/hash.h"
 #include "version.h"
@@ -72,6 +73,19 @@ static bool fp_matches(const struct trace_event *e, const struct trace_fp *fp)
 	       (e->fp.exit_reason == fp->exit_reason && e->fp.rip == fp->rip && e->fp.regs_hash == fp->regs_hash);
 }
 
+/* Replay has met (or read past) event seq: replay --from shows the serial
+ * output from here on. */
+static void passed(struct vm *vm, uint64_t seq)
+{
+	struct rr *rr = vm->rr;
+
+	if (rr->held_out && seq >= rr->from_event) {
+		fclose(vm->serial_out);
+		vm->serial_out = rr->held_out;
+		rr->held_out = NULL;
+	}
+}
+
 const struct trace_event *rr_peek(struct vm *vm)
 {
 	struct rr *rr = vm->rr;
@@ -79,9 +93,13 @@ const struct trace_event *rr_peek(struct vm *vm)
 	while (rr->have_next != 0) {
 		if (rr->have_next == 1) {
 			uint32_t k = rr->next.kind;
-			/* Informational kinds do not position the guest. */
+			/* Informational kinds do not position the guest; a
+			 * checkpoint is checked when the guest gets there. */
 			if (k != TRACE_EV_SERIAL_IN && k != TRACE_EV_CPUID && k != TRACE_EV_CHECKPOINT)
 				return &rr->next;
+			if (k == TRACE_EV_CHECKPOINT)
+				rr_ckpt_seen(vm, &rr->next);
+			passed(vm, rr->next.seq);
 		}
 		int r = trace_reader_next(rr->r, &rr->next);
 		if (r < 0) {
@@ -98,6 +116,7 @@ void rr_consume(struct vm *vm)
 {
 	vm->rr->last_good = vm->rr->next.seq;
 	vm->rr->have_next = -1;
+	passed(vm, vm->rr->next.seq);
 }
 
 static void describe_event(const struct trace_event *e, char *buf, size_t len)
@@ -352,6 +371,17 @@ int rr_mem_digest_init(struct vm *vm)
 	return 0;
 }
 
+uint64_t rr_mem_nonzero_pages(struct vm *vm, uint64_t *list)
+{
+	static const uint8_t zero[4096];
+	uint64_t zh = hash64(zero, sizeof(zero)), n = 0;
+
+	for (uint64_t i = 0; i < vm->ram_size / 4096; i++)
+		if (vm->rr->page_hash[i] != page_mix(zh, i))
+			list[n++] = i;
+	return n;
+}
+
 uint64_t rr_mem_digest(struct vm *vm)
 {
 	int r = vm_dirty_sync(vm);
@@ -508,21 +538,45 @@ int record_main(int argc, char **argv)
 	struct vm vm;
 	struct rr rr;
 
+	double interval = RR_CKPT_DEFAULT_INTERVAL;
+
 	memset(&vm, 0, sizeof(vm));
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&rr, 0, sizeof(rr));
 	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
 	if (!rest)
 		return ST_HOST;
 	rest[nrest++] = argv[0];
+	status = 0;
 	for (int i = 1; i < argc; i++) {
+		const char *ci = NULL;
 		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
 			out = argv[++i];
+		else if (!strcmp(argv[i], "--checkpoint-interval") && i + 1 < argc)
+			ci = argv[++i];
+		else if (!strncmp(argv[i], "--checkpoint-interval=", 22))
+			ci = argv[i] + 22;
 		else
 			rest[nrest++] = argv[i];
+		if (ci) {
+			/* Not a run option: it stays out of the trace's run_args. */
+			char *end;
+			interval = strtod(ci, &end);
+			if (end == ci || *end || !(interval >= 0) || interval > 1e6) {
+				log_error("--checkpoint-interval %s: not a number of seconds (0 = no checkpoints)", ci);
+				status = ST_USAGE;
+			}
+		}
 	}
+	if (status)
+		goto out;
 	status = cli_parse_run(nrest, rest, &cfg);
 	if (status == -1) {
-		printf("usage: ttvm record -o TRACE [run options] KERNEL\n");
+		printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [run options] KERNEL\n"
+		       "  -o, --output TRACE    the trace to write (must not exist)\n"
+		       "      --checkpoint-interval SEC  a checkpoint every SEC seconds of recording\n"
+		       "                        (default %g; 0 = none), for `ttvm replay --from`\n",
+		       RR_CKPT_DEFAULT_INTERVAL);
 		cli_run_usage(stdout);
 		status = 0;
 		goto out;
@@ -537,9 +591,9 @@ int record_main(int argc, char **argv)
 	if ((status = cli_boot(&cfg, &vm, NULL, NULL)))
 		goto out;
 
-	memset(&rr, 0, sizeof(rr));
 	rr.mode = RR_RECORD;
 	rr.path = out;
+	rr.ckpt_interval = interval;
 	char *cmdline = join_args(argc, argv, ' ');
 	char *args = join_args(nrest - 1, rest + 1, RR_ARG_SEP[0]);
 	/* The table the vCPU really got, so that a replay can pin it. */
@@ -598,6 +652,8 @@ int record_main(int argc, char **argv)
 	if (rr.kicks_skipped)
 		log_info("record: %" PRIu64 " interrupt(s) delayed to the next exit: the host cannot position "
 			 "an injection at CPL3", rr.kicks_skipped);
+	if (rr.ckpt_count)
+		log_info("record: %" PRIu64 " checkpoint(s), %.1f ms taking them", rr.ckpt_count, rr.ckpt_ns / 1e6);
 	log_info("record: %" PRIu64 " guest exits recorded to %s", vm.guest_exits, out);
 out:
 	if (vm.kvm_fd >= 0)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 
 #include "devices/bus.h"
@@ -47,12 +48,33 @@ struct rr {
 	uint64_t *page_hash;
 	uint64_t mem_digest;
 	uint64_t digest_gen; /* vm->dirty_gen when the digest was last brought up to date */
+	/* Checkpoints (record/ckpt.h). */
+	double ckpt_interval;   /* record: seconds of recording wall time between two, 0 = none */
+	uint64_t ckpt_due_ns;   /* record: CLOCK_MONOTONIC_COARSE time the next one is due */
+	uint64_t ckpt_last;     /* record: id of the last one stored (0 = none yet: the next is full) */
+	uint64_t ckpt_gen;      /* record: vm->dirty_gen at which its RAM was stored */
+	uint64_t ckpt_count;    /* record: stored; replay: checked */
+	uint64_t ckpt_ns;       /* record: time spent taking them */
+	struct rr_ckpt_wait {   /* replay: checkpoint events read ahead, not yet checked */
+		uint64_t seq, exit_no, id;
+	} ckpt_wait[16];
+	unsigned ckpt_nwait;
+	void *ckpt_buf;         /* replay: scratch for a checkpoint's vCPU blob */
+	size_t ckpt_buf_cap;
+	/* replay --from EVENT: the serial output goes to /dev/null until the
+	 * replay has met event from_event; held_out is the real one meanwhile. */
+	FILE *held_out;
+	uint64_t from_event;
 };
 
 /* Start tracking the memory digest (dirty logging on, every page hashed). 0 or -errno. */
 int rr_mem_digest_init(struct vm *vm);
 /* Bring the memory digest up to date and return it. */
 uint64_t rr_mem_digest(struct vm *vm);
+/* After rr_mem_digest(): the RAM pages that may hold non-zero bytes (the
+ * others' digest share is a zero page's), in index order, into list (room
+ * for every page).  Returns how many. */
+uint64_t rr_mem_nonzero_pages(struct vm *vm, uint64_t *list);
 
 /* Hash of the general registers, RIP and RFLAGS (the divergence fingerprint). */
 uint64_t rr_regs_hash(const struct kvm_regs *regs);

@@ -19,7 +19,9 @@
 #include "core/log.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "record/ckpt.h"
 #include "record/rr.h"
+#include "replay/seek.h"
 
 /* DR7: L0 enabled, breakpoint 0 on execution, bit 10 reserved-as-one. */
 #define DR7_EXEC_BP0 0x401ull
@@ -209,6 +211,10 @@ static int replay_run(struct vm *vm)
 		e = rr_peek(vm);
 		if (vm->stop)
 			break;
+		/* Where the recorder took its checkpoints: compare digests. */
+		rr_after_exit(vm);
+		if (vm->stop)
+			break;
 		if (bp != BP_NONE && e && e->exit_no < vm->guest_exits) {
 			rr_diverged(vm, "the kick point of an interrupt was not met before the guest's next exit", e);
 			break;
@@ -259,11 +265,13 @@ int replay_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "serial", required_argument, NULL, 's' },
+		{ "from", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *serial = NULL;
+	const char *serial = NULL, *from = NULL;
+	uint64_t from_event = 0;
 	char err[512];
 	int c, status = ST_USAGE;
 	struct rr rr;
@@ -279,9 +287,12 @@ int replay_main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': serial = optarg; break;
+		case 'f': from = optarg; break;
 		case 'v': ttvm_verbosity++; break;
 		case 'h':
-			printf("usage: ttvm replay [--serial FILE] [-v] TRACE\n");
+			printf("usage: ttvm replay [--serial FILE] [--from EVENT] [-v] TRACE\n"
+			       "      --from EVENT   start at the nearest checkpoint at or before event EVENT\n"
+			       "                     (see ttvm inspect); serial output from EVENT on\n");
 			return 0;
 		default:
 			log_error("replay: bad option (see ttvm --help)");
@@ -291,6 +302,15 @@ int replay_main(int argc, char **argv)
 	if (optind != argc - 1) {
 		log_error("replay: expected exactly one TRACE (see ttvm --help)");
 		return ST_USAGE;
+	}
+	if (from) {
+		char *end;
+		errno = 0;
+		from_event = strtoull(from, &end, 0);
+		if (errno || end == from || *end || from[0] == '-') {
+			log_error("replay --from %s: not an event number", from);
+			return ST_USAGE;
+		}
 	}
 	rr.mode = RR_REPLAY;
 	rr.path = argv[optind];
@@ -340,6 +360,8 @@ int replay_main(int argc, char **argv)
 		status = ST_HOST;
 		goto out;
 	}
+	if (from && (status = replay_from(&vm, from_event)))
+		goto out;
 	status = replay_run(&vm);
 	if (status != ST_DIVERGED && status != ST_BADTRACE && !rr.ended_early && rr.have_next == -1 &&
 	    trace_reader_next(rr.r, &rr.next) == 0) {
@@ -354,6 +376,7 @@ int replay_main(int argc, char **argv)
 		}
 	}
 out:
+	replay_from_finish(&vm);
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);
 	cli_free_run(&cfg);

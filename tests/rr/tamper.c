@@ -84,6 +84,10 @@ int main(int argc, char **argv)
 			default: return die("event SEQ carries no value to alter");
 			}
 		}
+		/* The checkpoints themselves are not copied: neither are their
+		 * events, which would point at nothing. */
+		if (ev.kind == TRACE_EV_CHECKPOINT)
+			continue;
 		if (ev.kind == TRACE_EV_END) {
 			end = ev;
 			have_end = 1;
