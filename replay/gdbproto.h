@@ -231,7 +231,10 @@ int gdb_accept(int lfd, struct gdb_conn **out);
 int gdb_conn_open(int fd, struct gdb_conn **out);
 /* Close the connection and its fd; NULL is allowed. */
 void gdb_conn_close(struct gdb_conn *c);
-/* The socket, for the caller's own poll() while the guest runs. */
+/* The socket, for the caller's own poll() while the guest runs.  Bytes that
+ * came with the last request may already be buffered: call
+ * gdb_poll_interrupt() once before relying on poll().  A connection is
+ * used by one thread at a time. */
 int gdb_conn_fd(const struct gdb_conn *c);
 /* Counters since the connection was opened. */
 const struct gdb_stats *gdb_conn_stats(const struct gdb_conn *c);
