@@ -1,0 +1,674 @@
+/* The replay engine: one loop for plain replay and for the gdb stub.
+ *
+ * Device reads take the logged values (rr_io_read), interrupts are injected
+ * where the trace says: right after guest exit N (at the first interrupt
+ * window after it), or at a kick point found again with a hardware
+ * breakpoint on its linear RIP (or, while single-stepping, by looking at
+ * every step) and a comparison of the register hash and memory digest.  At
+ * the first mismatch replay stops with a divergence report.
+ *
+ * On top of that the loop stops where a goal asks (engine.h).  Debug
+ * registers are shared: the interrupt-point search takes one, gdb's
+ * breakpoints and (where the host reports them) watchpoints the others;
+ * traps that do not fit, and data traps on hosts without data breakpoints
+ * (PVM), are checked by single-stepping. */
+#include "replay/engine.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "core/exit.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "core/vm.h"
+#include "record/ckpt.h"
+#include "record/rr.h"
+
+enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
+
+#define DR6_BS (1ull << 14)
+#define DR7_FIXED (1ull << 10)
+
+void eng_init(struct engine *eng, struct vm *vm)
+{
+	memset(eng, 0, sizeof(*eng));
+	eng->vm = vm;
+	eng->hit = -1;
+	eng->fired_rip = UINT64_MAX;
+	/* PVM's emulator reports no data breakpoints at all (measured: DR7 write
+	 * watch on a variable a CPL0 loop writes never fires, stepping or not). */
+	eng->hw_data = vm->flavour != KVM_FLAVOUR_PVM;
+}
+
+static bool k_known(const struct engine *eng)
+{
+	return eng->k != ENG_K_UNKNOWN;
+}
+
+void eng_where(const struct engine *eng, struct eng_pos *pos)
+{
+	memset(pos, 0, sizeof(*pos));
+	pos->e = eng->vm->guest_exits;
+	pos->k = eng->k;
+	pos->kbase = eng->kbase;
+	if (!k_known(eng) && eng->anchored) {
+		pos->trap = eng->anchor;
+		pos->m = eng->anchor_m;
+		pos->after = eng->after;
+	}
+}
+
+int eng_pos_cmp(const struct eng_pos *a, const struct eng_pos *b)
+{
+	if (a->e != b->e)
+		return a->e < b->e ? -1 : 1;
+	if (a->k != ENG_K_UNKNOWN && b->k != ENG_K_UNKNOWN)
+		return a->k < b->k ? -1 : a->k > b->k;
+	uint64_t ka = a->k != ENG_K_UNKNOWN ? a->k : a->kbase;
+	uint64_t kb = b->k != ENG_K_UNKNOWN ? b->k : b->kbase;
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	if (a->k != ENG_K_UNKNOWN)
+		return -1; /* the base comes before any fire after it */
+	if (b->k != ENG_K_UNKNOWN)
+		return 1;
+	if (a->m != b->m)
+		return a->m < b->m ? -1 : 1;
+	if (a->after != b->after)
+		return a->after < b->after ? -1 : 1;
+	return 0;
+}
+
+void eng_pos_format(const struct eng_pos *p, char *buf, unsigned len)
+{
+	static const char *const names[] = { "break", "watch", "rwatch", "awatch" };
+
+	if (p->k != ENG_K_UNKNOWN)
+		snprintf(buf, len, "exit %" PRIu64 " + %" PRIu64 " steps", p->e, p->k);
+	else
+		snprintf(buf, len, "exit %" PRIu64 " + %" PRIu64 " steps, %s %#" PRIx64 " hit %" PRIu64 " + %" PRIu64 " steps",
+			 p->e, p->kbase, names[p->trap.type & 3], p->trap.addr, p->m, p->after);
+}
+
+static bool trap_same(const struct eng_trap *a, const struct eng_trap *b)
+{
+	return a->type == b->type && a->addr == b->addr && a->len == b->len;
+}
+
+int eng_trap_add(struct engine *eng, const struct eng_trap *t)
+{
+	int free_slot = -1;
+
+	if (t->type < ENG_EXEC || t->type > ENG_ACCESS)
+		return -EINVAL;
+	if (t->type != ENG_EXEC && !(t->len == 1 || t->len == 2 || t->len == 4 || t->len == 8))
+		return -EINVAL;
+	if (t->type != ENG_EXEC && (t->addr & (t->len - 1)))
+		return -EINVAL;
+	if ((t->type == ENG_READ || t->type == ENG_ACCESS) && !eng->hw_data)
+		return -ENOTSUP;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (eng->trap_used[i] && trap_same(&eng->traps[i], t))
+			return i;
+		if (!eng->trap_used[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return -ENOSPC;
+	eng->traps[free_slot] = *t;
+	if (t->type == ENG_EXEC)
+		eng->traps[free_slot].len = 1;
+	eng->trap_used[free_slot] = true;
+	eng->fires[free_slot] = 0;
+	return free_slot;
+}
+
+int eng_trap_del(struct engine *eng, const struct eng_trap *t)
+{
+	struct eng_trap x = *t;
+
+	if (x.type == ENG_EXEC)
+		x.len = 1;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (eng->trap_used[i] && trap_same(&eng->traps[i], &x)) {
+			eng->trap_used[i] = false;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Read a data trap's current value (0 when unmapped). */
+static uint64_t watch_value(struct engine *eng, const struct eng_trap *t)
+{
+	struct kvm_sregs sregs;
+	uint64_t v = 0;
+
+	if (vcpu_get_sregs(eng->vm, &sregs) == 0)
+		vm_read_virt(eng->vm, &sregs, t->addr, &v, t->len);
+	return v;
+}
+
+/* Which user traps go into debug registers (the rest are checked by
+ * stepping).  Returns a bit mask of trap indexes; *need_step when some
+ * active trap cannot be had in hardware. */
+static uint64_t hw_traps(const struct engine *eng, unsigned free_drs, bool *need_step)
+{
+	uint64_t mask = 0;
+	unsigned used = 0;
+
+	*need_step = false;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (!eng->trap_used[i])
+			continue;
+		bool hw_ok = eng->traps[i].type == ENG_EXEC || eng->hw_data;
+		if (hw_ok && used < free_drs) {
+			mask |= 1ull << i;
+			used++;
+		} else {
+			*need_step = true;
+		}
+	}
+	return mask;
+}
+
+static uint64_t dr7_bits(unsigned slot, const struct eng_trap *t)
+{
+	uint64_t rw = 0, ln = 0;
+
+	if (t->type != ENG_EXEC) {
+		rw = t->type == ENG_WRITE ? 1 : 3; /* x86 has no read-only data breakpoint */
+		ln = t->len == 1 ? 0 : t->len == 2 ? 1 : t->len == 8 ? 2 : 3;
+	}
+	return (1ull << (slot * 2)) | (rw << (16 + slot * 4)) | (ln << (18 + slot * 4));
+}
+
+/* Linear address of the handler the guest's IDT names for vector (long
+ * mode and flat protected mode), or of its real-mode vector.  0 or -EFAULT. */
+static int idt_handler(struct vm *vm, uint8_t vector, uint64_t *addr)
+{
+	struct kvm_sregs sregs;
+	uint8_t g[16];
+
+	if (vcpu_get_sregs(vm, &sregs))
+		return -EFAULT;
+	if (!(sregs.cr0 & 1)) {
+		uint16_t ivt[2];
+		if (vm_read_virt(vm, &sregs, sregs.idt.base + vector * 4u, ivt, 4) != 4)
+			return -EFAULT;
+		*addr = (uint64_t)ivt[1] * 16 + ivt[0];
+		return 0;
+	}
+	bool lm = (sregs.efer & (1u << 10)) != 0;
+	unsigned sz = lm ? 16 : 8;
+	if ((uint32_t)vector * sz + sz - 1 > sregs.idt.limit ||
+	    vm_read_virt(vm, &sregs, sregs.idt.base + (uint64_t)vector * sz, g, sz) != sz)
+		return -EFAULT;
+	uint64_t off = (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
+	if (lm)
+		off |= (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 | (uint64_t)g[11] << 56;
+	if (!(g[5] & 0x80))
+		return -EFAULT; /* not present: the guest faults, stepping shows it */
+	*addr = off;
+	return 0;
+}
+
+struct dbg_setup {
+	uint64_t entry_bp;  /* nonzero: stop at this handler entry instead of stepping */
+	bool step;
+	bool kick_bp;       /* DR0 = eng->bp_addr */
+	uint64_t user_mask; /* user traps in the other registers */
+	uint64_t skip_addr; /* exec trap left out for one step (resume over it) */
+};
+
+static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_of[ENG_MAX_TRAPS])
+{
+	struct kvm_guest_debug dbg;
+	unsigned slot = 0;
+
+	memset(&dbg, 0, sizeof(dbg));
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		slot_of[i] = -1;
+	if (s->entry_bp) {
+		dbg.arch.debugreg[0] = s->entry_bp;
+		dbg.arch.debugreg[7] |= dr7_bits(0, &(struct eng_trap){ .type = ENG_EXEC });
+		slot = 1;
+	} else if (s->kick_bp) {
+		dbg.arch.debugreg[0] = eng->bp_addr;
+		dbg.arch.debugreg[7] |= dr7_bits(0, &(struct eng_trap){ .type = ENG_EXEC });
+		slot = 1;
+	}
+	for (int i = 0; i < ENG_MAX_TRAPS && slot < 4; i++) {
+		if (!(s->user_mask & (1ull << i)))
+			continue;
+		if (eng->traps[i].type == ENG_EXEC && eng->traps[i].addr == s->skip_addr && s->step)
+			continue;
+		dbg.arch.debugreg[slot] = eng->traps[i].addr;
+		dbg.arch.debugreg[7] |= dr7_bits(slot, &eng->traps[i]);
+		slot_of[i] = (int)slot;
+		slot++;
+	}
+	if (slot)
+		dbg.arch.debugreg[7] |= DR7_FIXED;
+	/* Through vcpu_set_guest_debug(): it keeps the bits others need on
+	 * (USE_SW_BP while RDTSC sites trap with INT3). */
+	int r = vcpu_set_guest_debug(eng->vm, (s->step ? KVM_GUESTDBG_SINGLESTEP : 0) | (slot ? KVM_GUESTDBG_USE_HW_BP : 0),
+				     &dbg.arch);
+	if (r)
+		vm_request_stop(eng->vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+	return r;
+}
+
+int eng_settle(struct engine *eng)
+{
+	struct kvm_run *run = eng->vm->run;
+
+	if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
+		return 0;
+	run->immediate_exit = 1;
+	int rc = ioctl(eng->vm->vcpu_fd, KVM_RUN, 0);
+	run->immediate_exit = 0;
+	if (rc < 0 && errno != EINTR && errno != EAGAIN)
+		return -errno;
+	/* The access is complete: another settle must not run KVM_RUN again. */
+	run->exit_reason = KVM_EXIT_INTR;
+	return 0;
+}
+
+/* The guest stopped by itself: the trace must end here, the same way. */
+static void check_end(struct vm *vm)
+{
+	int status = vm->status;
+	char msg[sizeof(vm->stop_msg)];
+	const struct trace_event *e;
+
+	memcpy(msg, vm->stop_msg, sizeof(msg));
+	vm->stop = false;
+	e = rr_peek(vm);
+	if (vm->stop)
+		return;
+	if (!e || e->kind != TRACE_EV_END || e->exit_no != vm->guest_exits || e->u.end.status != status) {
+		char what[sizeof(msg) + 64];
+		snprintf(what, sizeof(what), "the guest ended (%s)", msg);
+		rr_diverged(vm, what, e);
+		return;
+	}
+	rr_consume(vm);
+	vm_request_stop(vm, status, "%s", msg);
+}
+
+static bool recording_stopped_here(const struct trace_event *e)
+{
+	return e->kind == TRACE_EV_END &&
+	       (e->u.end.reason == TRACE_END_LIMIT || e->u.end.reason == TRACE_END_USER ||
+		e->u.end.reason == TRACE_END_HOST_ERROR || e->u.end.status == ST_HALTED);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Inject at a kick point once registers and memory match the recording.
+ * Returns 1 when injected, 0 when this is not the point, -1 on error. */
+static int try_kick_point(struct engine *eng, const struct trace_event *e)
+{
+	struct vm *vm = eng->vm;
+	struct kvm_regs regs;
+
+	/* Registers first (cheap), then the memory digest: a loop that keeps
+	 * its counter in memory repeats its registers. */
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip || rr_regs_hash(&regs) != e->u.irq.regs_hash ||
+	    rr_mem_digest(vm) != e->u.irq.mem_hash)
+		return 0;
+	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
+	 * frame would carry them onto the guest's stack, which the recording
+	 * never had. */
+	if (regs.rflags & RR_RFLAGS_DEBUG_BITS) {
+		regs.rflags &= ~RR_RFLAGS_DEBUG_BITS;
+		if (vcpu_set_regs(vm, &regs)) {
+			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+			return -1;
+		}
+	}
+	vcpu_interrupt(vm, e->u.irq.vector);
+	eng->injected_vector = e->u.irq.vector;
+	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, e->u.irq.vector,
+		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
+	rr_consume(vm);
+	eng->injected = true;
+	eng->bp = ENG_BP_NONE;
+	return 1;
+}
+
+static void fire(struct engine *eng, int i, const struct eng_goal *goal, int *stop, uint64_t addr)
+{
+	eng->fires[i]++;
+	if (goal->traps) {
+		if (*stop != ENG_STOP_TRAP) {
+			eng->hit = i;
+			eng->hit_addr = addr;
+			*stop = ENG_STOP_TRAP;
+		}
+	} else if (goal->on_fire) {
+		struct eng_pos p;
+		eng_where(eng, &p);
+		if (!k_known(eng)) {
+			p.trap = eng->traps[i];
+			p.m = eng->fires[i];
+			p.after = 0;
+		}
+		goal->on_fire(goal->fire_ctx, &p, i);
+	}
+}
+
+/* After a debug exit: which traps fired.  Execution traps fire on arrival
+ * at their address: by a step (RIP compare) or in hardware (DR6).  Data
+ * traps fire after the access: in hardware (DR6, also during a step), or
+ * (PVM, write only) when a step changed the watched bytes. */
+static void check_traps(struct engine *eng, const struct eng_goal *goal, uint64_t rip, uint64_t dr6,
+			const int slot_of[ENG_MAX_TRAPS], bool stepped, int *stop)
+{
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (!eng->trap_used[i])
+			continue;
+		struct eng_trap *t = &eng->traps[i];
+		if (t->type == ENG_EXEC) {
+			if (stepped ? rip == t->addr : slot_of[i] >= 0 && (dr6 & (1ull << slot_of[i]))) {
+				eng->fired_rip = rip;
+				fire(eng, i, goal, stop, t->addr);
+			}
+		} else if (slot_of[i] >= 0) {
+			if (dr6 & (1ull << slot_of[i]))
+				fire(eng, i, goal, stop, t->addr);
+		} else if (stepped && t->type == ENG_WRITE) {
+			uint64_t v = watch_value(eng, t);
+			if (v != eng->watch_val[i]) {
+				eng->watch_val[i] = v;
+				fire(eng, i, goal, stop, t->addr);
+			}
+		}
+	}
+}
+
+/* Arrival at an exit boundary: execution traps at the new RIP fire. */
+static void check_arrival(struct engine *eng, const struct eng_goal *goal, int *stop)
+{
+	struct kvm_regs regs;
+	bool any = false;
+
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		any |= eng->trap_used[i] && eng->traps[i].type == ENG_EXEC;
+	if (!any || eng_settle(eng) || vcpu_get_regs(eng->vm, &regs))
+		return;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (eng->trap_used[i] && eng->traps[i].type == ENG_EXEC && eng->traps[i].addr == regs.rip) {
+			eng->fired_rip = regs.rip;
+			fire(eng, i, goal, stop, regs.rip);
+		}
+}
+
+/* Is the guest at the pending (non-canonical) point p? */
+static bool pending_reached(const struct engine *eng, const struct eng_pos *p)
+{
+	if (eng->vm->guest_exits != p->e)
+		return false;
+	if (k_known(eng) ? eng->k <= p->kbase : eng->kbase != p->kbase)
+		return false;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (eng->trap_used[i] && trap_same(&eng->traps[i], &p->trap))
+			return eng->fires[i] == p->m;
+	return false;
+}
+
+static void anchor(struct engine *eng, const struct eng_trap *t, uint64_t m)
+{
+	if (k_known(eng))
+		return;
+	eng->anchored = true;
+	eng->anchor = *t;
+	eng->anchor_m = m;
+	eng->after = 0;
+}
+
+static void enter_boundary(struct engine *eng)
+{
+	eng->anchored = false;
+	eng->k = 0;
+	eng->kbase = 0;
+	memset(eng->fires, 0, sizeof(eng->fires));
+}
+
+int eng_run(struct engine *eng, const struct eng_goal *goal)
+{
+	struct vm *vm = eng->vm;
+	struct kvm_run *run = vm->run;
+	int slot_of[ENG_MAX_TRAPS];
+	int stop = 0;
+	bool want_int = false;
+	bool first = true;
+	uint64_t last_poll = now_ms();
+
+	eng->hit = -1;
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (eng->trap_used[i] && eng->traps[i].type == ENG_WRITE)
+			eng->watch_val[i] = watch_value(eng, &eng->traps[i]);
+	while (!vm->stop) {
+		int sig = run_signal_stop();
+		if (sig) {
+			vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64,
+					sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits);
+			break;
+		}
+		if (goal->to_e == vm->guest_exits && k_known(eng) && eng->k == goal->to_k && !eng->injected)
+			return ENG_STOP_TARGET;
+		if (goal->pending && k_known(eng) && vm->guest_exits == goal->pending->e && eng->k == goal->pending->kbase)
+			memset(eng->fires, 0, sizeof(eng->fires)); /* count from the pending point's base */
+		if (goal->poll && (first || now_ms() - last_poll >= 20)) {
+			last_poll = now_ms();
+			if (goal->poll(goal->poll_ctx))
+				want_int = true;
+		}
+		if (want_int && k_known(eng) && !eng->injected)
+			return ENG_STOP_INTERRUPT;
+		const struct trace_event *e = rr_peek(vm);
+		if (vm->stop)
+			break;
+		if (!e) {
+			vm_request_stop(vm, ST_OK, "replay reached the end of an incomplete trace after guest exit %" PRIu64,
+					vm->guest_exits);
+			break;
+		}
+		if (e->exit_no < vm->guest_exits) {
+			rr_diverged(vm, "the guest went past the point of the next event", e);
+			break;
+		}
+		run->request_interrupt_window = 0;
+		if (ttvm_verbosity >= 4)
+			log_debug("engine: exit %" PRIu64 " k %" PRIu64 " next event %" PRIu64 " (kind %u at exit %" PRIu64 ")%s",
+				  vm->guest_exits, eng->k, e->seq, e->kind, e->exit_no, eng->injected ? " injected" : "");
+		if (e->exit_no == vm->guest_exits && !eng->injected) {
+			if (recording_stopped_here(e)) {
+				int st = e->u.end.status;
+				rr_consume(vm);
+				vm->rr->ended_early = e->u.end.status != ST_HALTED;
+				vm_request_stop(vm, st, "replay reached the end of the recording (it ended with status %d: %s)",
+						st, trace_end_reason_name(e->u.end.reason));
+				break;
+			}
+			if (e->kind == TRACE_EV_IRQ && e->u.irq.regs_hash == 0) {
+				/* Recorded right at this exit, where the guest could take it. */
+				if (!run->ready_for_interrupt_injection || !run->if_flag) {
+					rr_diverged(vm, "the guest cannot take the interrupt the recording injected here", e);
+					break;
+				}
+				vcpu_interrupt(vm, e->u.irq.vector);
+				eng->injected_vector = e->u.irq.vector;
+				log_debug("replay: inject %#x after guest exit %" PRIu64, e->u.irq.vector, vm->guest_exits);
+				rr_consume(vm);
+				eng->injected = true;
+			} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
+				eng->bp_addr = e->u.irq.rip;
+				eng->bp = (e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN
+						  ? ENG_BP_SEARCH_STEP
+						  : ENG_BP_ARMED;
+			}
+		}
+
+		/* How to run this time. */
+		struct dbg_setup ds = { 0 };
+		struct kvm_regs regs;
+		bool trap_step = false;
+		bool use_traps = goal->traps || goal->on_fire || goal->pending;
+		bool to_target = goal->to_e == vm->guest_exits && k_known(eng) && eng->k < goal->to_k;
+		if (vcpu_get_regs(vm, &regs)) {
+			vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
+			break;
+		}
+		if (use_traps)
+			ds.user_mask = hw_traps(eng, eng->bp == ENG_BP_ARMED ? 3 : 4, &trap_step);
+		ds.step = goal->step || goal->single || trap_step || to_target || want_int || eng->bp == ENG_BP_STEP ||
+			  eng->bp == ENG_BP_SEARCH_STEP;
+		if (!ds.step && eng->fired_rip == regs.rip)
+			ds.step = true; /* resume over an execution trap that fired here (PVM ignores RF) */
+		if (ds.step && !eng->injected && (eng->bp == ENG_BP_ARMED || eng->bp == ENG_BP_SEARCH_STEP) &&
+		    regs.rip == eng->bp_addr) {
+			/* Stepping: the kick point is looked for at every stop. */
+			int r = try_kick_point(eng, rr_peek(vm));
+			if (r < 0)
+				break;
+			if (r > 0)
+				continue;
+		}
+		if (ds.step) {
+			/* Execution traps are compared at every step instead. */
+			for (int i = 0; i < ENG_MAX_TRAPS; i++)
+				if (eng->trap_used[i] && eng->traps[i].type == ENG_EXEC)
+					ds.user_mask &= ~(1ull << i);
+		}
+		ds.kick_bp = eng->bp == ENG_BP_ARMED && !ds.step;
+		if (ds.step && eng->injected) {
+			/* A single step that delivers an injected interrupt pushes
+			 * RFLAGS with TF onto the guest's stack (seen on PVM), and
+			 * its IRET would then trap into the guest: run to the
+			 * handler's entry with a breakpoint instead. */
+			uint64_t h;
+			if (idt_handler(vm, eng->injected_vector, &h) == 0) {
+				ds.step = false;
+				ds.kick_bp = false;
+				ds.entry_bp = h;
+				ds.user_mask = 0;
+			}
+		}
+		if (apply_debug(eng, &ds, slot_of))
+			break;
+		first = false;
+
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				run->immediate_exit = 0;
+				continue;
+			}
+			vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));
+			break;
+		}
+		vm->exits++;
+		eng->injected = false;
+		eng->fired_rip = UINT64_MAX;
+		/* #BP (exception 3) is an INT3 trap of an RDTSC site or the
+		 * guest's own INT3: exit_dispatch() handles those. */
+		if (run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception != 3) {
+			uint64_t pc = run->debug.arch.pc;
+			uint64_t dr6 = run->debug.arch.dr6;
+			bool stepped = ds.step || (ds.entry_bp && pc == ds.entry_bp);
+			if (stepped) {
+				eng->steps++;
+				if (k_known(eng))
+					eng->k++;
+				else
+					eng->after++;
+			} else {
+				if (k_known(eng)) {
+					/* From here on the point is "base + trap fires". */
+					eng->kbase = eng->k;
+					eng->k = ENG_K_UNKNOWN;
+					memset(eng->fires, 0, sizeof(eng->fires));
+				}
+				eng->anchored = false;
+			}
+			if (eng->bp == ENG_BP_STEP) {
+				eng->bp = ENG_BP_ARMED;
+			} else if (ds.kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
+				e = rr_peek(vm);
+				if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
+					rr_diverged(vm, "unexpected debug exit", e);
+					break;
+				}
+				int r = try_kick_point(eng, e);
+				if (r < 0)
+					break;
+				if (r == 0)
+					eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
+			} else if (ds.entry_bp) {
+				/* at the handler's entry: counted as the step */
+			} else if (!stepped && !(dr6 & 0xf)) {
+				rr_diverged(vm, "unexpected debug exit", rr_peek(vm));
+				break;
+			}
+			if (use_traps)
+				check_traps(eng, goal, pc, dr6, slot_of, stepped, &stop);
+			if (stop == ENG_STOP_TRAP) {
+				anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
+				return ENG_STOP_TRAP;
+			}
+			if (goal->pending && pending_reached(eng, goal->pending)) {
+				anchor(eng, &goal->pending->trap, goal->pending->m);
+				return ENG_STOP_TARGET;
+			}
+			if (goal->step && stepped)
+				return ENG_STOP_STEP;
+			if (want_int && k_known(eng))
+				return ENG_STOP_INTERRUPT;
+			continue;
+		}
+		if (eng->loud)
+			vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
+		enum exit_action act = exit_dispatch(vm);
+		if (vm->guest_exits > eng->frontier)
+			eng->frontier = vm->guest_exits;
+		if (act == EXIT_STOP) {
+			if (vm->status != ST_DIVERGED && vm->status != ST_BADTRACE)
+				check_end(vm);
+			break;
+		}
+		enter_boundary(eng);
+		e = rr_peek(vm);
+		if (vm->stop)
+			break;
+		/* Where the recorder took its checkpoints: compare digests. */
+		rr_after_exit(vm);
+		if (vm->stop)
+			break;
+		if (eng->bp != ENG_BP_NONE && e && e->exit_no < vm->guest_exits) {
+			rr_diverged(vm, "the kick point of an interrupt was not met before the guest's next exit", e);
+			break;
+		}
+		if (act == EXIT_HALT && (!e || e->exit_no != vm->guest_exits)) {
+			rr_diverged(vm, "the guest halted where the recording has no interrupt", e);
+			break;
+		}
+		if (use_traps)
+			check_arrival(eng, goal, &stop);
+		if (stop == ENG_STOP_TRAP)
+			return ENG_STOP_TRAP;
+		if (goal->step)
+			return ENG_STOP_STEP; /* the instruction exited to ttvm: done */
+	}
+	return ENG_STOP_END;
+}

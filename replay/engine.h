@@ -1,0 +1,120 @@
+/* The replay engine: re-executes a recording under control, one goal at a
+ * time (run to the end, one instruction, to an exit boundary plus N steps,
+ * to the next trap), for `ttvm replay` and the gdb stub.
+ *
+ * Execution points.  The only reproducible clock without a PMU is the count
+ * of exits the guest caused (vm->guest_exits).  A point is named by that
+ * count e ("the boundary": right after exit e was handled) plus k, the
+ * number of single steps from the boundary.  When the engine runs at full
+ * speed (hardware breakpoints, no stepping) and stops at a trap between two
+ * exits, k is not known yet: the point is then named by the last point where
+ * k was known (e, kbase) plus "the m-th fire of trap T after it", which is
+ * just as exact; the timeline turns it into (e, k) by single-stepping from
+ * (e, kbase) when it needs to (reverse-stepi).  README.md, "Time travel",
+ * states these rules for users. */
+#ifndef TTVM_REPLAY_ENGINE_H
+#define TTVM_REPLAY_ENGINE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct vm;
+
+#define ENG_K_UNKNOWN UINT64_MAX
+#define ENG_MAX_TRAPS 64
+
+enum eng_trap_type { ENG_EXEC = 0, ENG_WRITE = 1, ENG_READ = 2, ENG_ACCESS = 3 };
+
+struct eng_trap {
+	int type;       /* enum eng_trap_type */
+	uint64_t addr;  /* guest-linear */
+	uint64_t len;   /* 1, 2, 4 or 8 for data traps */
+};
+
+/* An execution point (see the file comment).  k != ENG_K_UNKNOWN: canonical. */
+struct eng_pos {
+	uint64_t e;
+	uint64_t k;
+	uint64_t kbase;        /* k of the base point when k is unknown */
+	struct eng_trap trap;  /* ... and the trap whose m-th fire after it, */
+	uint64_t m;
+	uint64_t after;        /* ... then this many single steps, is the point */
+};
+
+enum eng_stop {
+	ENG_STOP_STEP = 1,  /* goal.step: one instruction done */
+	ENG_STOP_TRAP,      /* a trap fired (eng->hit) */
+	ENG_STOP_TARGET,    /* reached goal.to_e/to_k or goal.pending */
+	ENG_STOP_INTERRUPT, /* goal.poll asked to stop (at the next exit boundary or step) */
+	ENG_STOP_END,       /* the replay ended: vm->stop, vm->status, vm->stop_msg */
+};
+
+struct eng_goal {
+	bool step;           /* stop after one instruction */
+	bool single;         /* run by single steps only (the point stays canonical) */
+	uint64_t to_e;       /* stop at point (to_e, to_k); UINT64_MAX = none */
+	uint64_t to_k;
+	const struct eng_pos *pending; /* stop at this non-canonical point (its base must be reached first) */
+	bool traps;          /* stop when a trap in eng->traps fires */
+	/* Called at every exit and every step, and at least every 20 ms while
+	 * the guest runs: nonzero = stop as soon as the point is exact. */
+	int (*poll)(void *ctx);
+	void *poll_ctx;
+	/* Called for every trap fire while goal.traps is false (reverse-continue
+	 * collects them); fire is the point just after the fire. */
+	void (*on_fire)(void *ctx, const struct eng_pos *fire, int trap_index);
+	void *fire_ctx;
+};
+
+struct engine {
+	struct vm *vm;
+	/* The replay's own search for a positioned interrupt point. */
+	int bp;              /* ENG_BP_* in engine.c */
+	uint64_t bp_addr;
+	bool injected;
+	uint8_t injected_vector;
+	/* Where the guest is: boundary vm->guest_exits plus k steps, or (k
+	 * unknown) base kbase plus trap fire counts. */
+	uint64_t k, kbase;
+	uint64_t fires[ENG_MAX_TRAPS];
+	/* k unknown: the fire that names the point, and steps since. */
+	bool anchored;
+	struct eng_trap anchor;
+	uint64_t anchor_m, after;
+	/* User traps (gdb breakpoints and watchpoints). */
+	struct eng_trap traps[ENG_MAX_TRAPS];
+	bool trap_used[ENG_MAX_TRAPS];
+	uint64_t watch_val[ENG_MAX_TRAPS]; /* last seen value of software-checked data traps */
+	bool hw_data;        /* the host reports data breakpoints (not PVM) */
+	/* The last ENG_STOP_TRAP: which trap, at which data address. */
+	int hit;
+	uint64_t hit_addr;
+	/* Serial output only the first time an exit is executed: re-executions
+	 * after a restore write to quiet (NULL loud = always vm->serial_out). */
+	FILE *loud, *quiet;
+	uint64_t frontier;
+	uint64_t fired_rip;  /* an execution trap fired here and the guest has not moved since */
+	uint64_t steps;      /* single steps taken (statistics) */
+};
+
+/* Set up an engine for vm (after rr_mem_digest_init). */
+void eng_init(struct engine *eng, struct vm *vm);
+/* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM
+ * stopped (status in vm->status). */
+int eng_run(struct engine *eng, const struct eng_goal *goal);
+/* The current point. */
+void eng_where(const struct engine *eng, struct eng_pos *pos);
+/* Add or remove a trap.  Add: index >= 0, or -ENOSPC / -EINVAL / -ENOTSUP
+ * (read/access watch on a host without data breakpoints). */
+int eng_trap_add(struct engine *eng, const struct eng_trap *t);
+int eng_trap_del(struct engine *eng, const struct eng_trap *t);
+/* Order two points of the same timeline: <0, 0, >0; both must be canonical
+ * or share their base. */
+int eng_pos_cmp(const struct eng_pos *a, const struct eng_pos *b);
+/* "exit E + K steps" or "exit E + K steps, fire M of TRAP@ADDR". */
+void eng_pos_format(const struct eng_pos *p, char *buf, unsigned len);
+/* The vCPU finished a PIO/MMIO access (KVM_RUN with immediate_exit), so that
+ * registers and state are those after the instruction.  0 or -errno. */
+int eng_settle(struct engine *eng);
+
+#endif

@@ -1,0 +1,423 @@
+/* The debugging session behind `ttvm replay --gdb`: gdb's requests
+ * (gdbproto.h) answered from the replayed machine, moves through the
+ * recording done by the timeline (timeline.h).  The replay is read-only:
+ * memory and register writes are refused with a message gdb shows. */
+#include "replay/gdbserver.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "record/rr.h"
+#include "record/tsc.h"
+#include "replay/gdbproto.h"
+#include "replay/timeline.h"
+
+struct session {
+	struct vm *vm;
+	struct timeline tl;
+	struct gdb_conn *c;
+	enum gdb_arch arch;
+	bool sw_bp[ENG_MAX_TRAPS]; /* the trap was asked for as Z0 */
+	int last_result;
+	bool conn_lost;
+	bool broken;               /* the replay diverged: no more moving */
+};
+
+static int poll_interrupt(void *ctx)
+{
+	struct session *s = ctx;
+	int r = gdb_poll_interrupt(s->c);
+	if (r < 0)
+		s->conn_lost = true;
+	return r != 0;
+}
+
+static int read_state(struct session *s, struct kvm_regs *regs, struct kvm_sregs *sregs, struct kvm_fpu *fpu)
+{
+	struct vm *vm = s->vm;
+	if (eng_settle(&s->tl.eng) || vcpu_get_regs(vm, regs) || vcpu_get_sregs(vm, sregs))
+		return -EIO;
+	memset(fpu, 0, sizeof(*fpu));
+	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, fpu) < 0)
+		return -errno;
+	return 0;
+}
+
+static void send_stop(struct session *s, int result)
+{
+	struct gdb_stop st = { .kind = GDB_STOP_SIGNAL, .sig = 5, .thread = 1 };
+	char msg[700];
+
+	s->last_result = result;
+	switch (result) {
+	case TL_TRAP: {
+		int i = s->tl.eng.hit;
+		const struct eng_trap *t = i >= 0 ? &s->tl.eng.traps[i] : NULL;
+		if (!t || t->type == ENG_EXEC)
+			st.reason = t && s->sw_bp[i] ? GDB_STOP_SWBREAK : GDB_STOP_HWBREAK;
+		else {
+			st.reason = t->type == ENG_WRITE ? GDB_STOP_WATCH :
+				    t->type == ENG_READ	 ? GDB_STOP_RWATCH : GDB_STOP_AWATCH;
+			st.addr = s->tl.eng.hit_addr;
+		}
+		break;
+	}
+	case TL_BEGIN:
+		st.reason = GDB_STOP_REPLAY_BEGIN;
+		break;
+	case TL_END:
+		snprintf(msg, sizeof(msg), "ttvm: end of the recording: %s\n", s->tl.end_msg);
+		gdb_send_console(s->c, msg, strlen(msg));
+		st.reason = GDB_STOP_REPLAY_END;
+		break;
+	case TL_INTERRUPTED:
+		st.sig = 2;
+		break;
+	case TL_ERROR:
+		snprintf(msg, sizeof(msg), "ttvm: %s\n", s->tl.msg[0] ? s->tl.msg : s->vm->stop_msg);
+		gdb_send_console(s->c, msg, strlen(msg));
+		log_error("%s", msg);
+		if (s->vm->status == ST_DIVERGED || s->vm->status == ST_BADTRACE || s->vm->status == ST_HOST)
+			s->broken = true;
+		break;
+	default:
+		break;
+	}
+	gdb_send_stop(s->c, &st);
+}
+
+static void reply_regs(struct session *s)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint8_t buf[GDBREGS_G_MAX];
+
+	if (read_state(s, &regs, &sregs, &fpu)) {
+		gdb_send_error_msg(s->c, "ttvm: cannot read the vCPU's registers");
+		return;
+	}
+	gdbregs_encode(s->arch, &regs, &sregs, &fpu, buf);
+	gdb_send_hex(s->c, buf, gdbregs_g_size(s->arch));
+}
+
+static void reply_reg(struct session *s, unsigned n)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint8_t buf[GDBREGS_MAX_SIZE];
+
+	if (read_state(s, &regs, &sregs, &fpu)) {
+		gdb_send_error_msg(s->c, "ttvm: cannot read the vCPU's registers");
+		return;
+	}
+	int len = gdbregs_read_one(s->arch, n, &regs, &sregs, &fpu, buf);
+	if (len < 0)
+		gdb_send_error(s->c, 0x45);
+	else
+		gdb_send_hex(s->c, buf, (size_t)len);
+}
+
+static void reply_mem(struct session *s, uint64_t addr, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint8_t buf[GDB_MEM_MAX];
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	if (read_state(s, &regs, &sregs, &fpu)) {
+		gdb_send_error(s->c, 0x0e);
+		return;
+	}
+	size_t got = vm_read_virt(s->vm, &sregs, addr, buf, len);
+	if (got == 0 && len > 0) {
+		gdb_send_error(s->c, 0x0e); /* unmapped: gdb says "Cannot access memory" */
+		return;
+	}
+	/* gdb must see the guest's own code, not ttvm's RDTSC traps. */
+	if (s->vm->tsc)
+		for (size_t i = 0; i < got; i++)
+			tsc_original_byte(s->vm->tsc, addr + i, &buf[i]);
+	gdb_send_hex(s->c, buf, got);
+}
+
+static void insert_trap(struct session *s, const struct gdb_req *q, bool insert)
+{
+	struct eng_trap t = { .addr = q->bp.addr, .len = q->bp.kind };
+
+	switch (q->bp.type) {
+	case GDB_BP_SW:
+	case GDB_BP_HW: t.type = ENG_EXEC; t.len = 1; break;
+	case GDB_WATCH_WRITE: t.type = ENG_WRITE; break;
+	case GDB_WATCH_READ: t.type = ENG_READ; break;
+	case GDB_WATCH_ACCESS: t.type = ENG_ACCESS; break;
+	default: gdb_send_str(s->c, ""); return;
+	}
+	if (!insert) {
+		eng_trap_del(&s->tl.eng, &t);
+		gdb_send_ok(s->c);
+		return;
+	}
+	int i = eng_trap_add(&s->tl.eng, &t);
+	if (i == -ENOTSUP) {
+		gdb_send_error_msg(s->c, "ttvm: read and access watchpoints need data breakpoints, "
+					 "which this host's KVM (PVM) does not report");
+		return;
+	}
+	if (i < 0) {
+		gdb_send_error_msg(s->c, i == -ENOSPC ? "ttvm: too many breakpoints"
+						      : "ttvm: watchpoint length must be 1, 2, 4 or 8, aligned");
+		return;
+	}
+	s->sw_bp[i] = q->bp.type == GDB_BP_SW;
+	gdb_send_ok(s->c);
+}
+
+static int console(struct session *s, const char *text)
+{
+	return gdb_send_console(s->c, text, strlen(text));
+}
+
+static void monitor(struct session *s, const char *cmd)
+{
+	char buf[1024];
+	struct eng_pos p;
+
+	while (*cmd == ' ')
+		cmd++;
+	if (!strcmp(cmd, "when")) {
+		tl_where(&s->tl, &p);
+		char pos[200];
+		eng_pos_format(&p, pos, sizeof(pos));
+		snprintf(buf, sizeof(buf), "at %s (next event %" PRIu64 ")%s\n", pos,
+			 s->vm->rr->have_next == 1 ? s->vm->rr->next.seq : s->vm->rr->last_good + 1,
+			 s->tl.at_end ? ", the end of the recording" : "");
+		console(s, buf);
+		gdb_send_ok(s->c);
+	} else if (!strncmp(cmd, "goto ", 5)) {
+		const char *arg = cmd + 5;
+		int r;
+		if (s->broken) {
+			gdb_send_error_msg(s->c, "ttvm: the replay diverged; nothing more can be shown");
+			return;
+		}
+		if (!strcmp(arg, "end")) {
+			r = tl_goto_exit(&s->tl, UINT64_MAX);
+		} else {
+			char *end;
+			errno = 0;
+			uint64_t ev_no = strtoull(arg, &end, 0);
+			struct trace_event ev;
+			if (errno || end == arg || *end || arg[0] == '-' ||
+			    trace_reader_get(s->vm->rr->r, ev_no, &ev) != 1) {
+				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
+				gdb_send_error_msg(s->c, buf);
+				return;
+			}
+			r = tl_goto_exit(&s->tl, ev.exit_no);
+		}
+		tl_where(&s->tl, &p);
+		char pos[200];
+		eng_pos_format(&p, pos, sizeof(pos));
+		if (r == TL_ERROR)
+			snprintf(buf, sizeof(buf), "ttvm: %s\n", s->tl.msg);
+		else if (r == TL_END)
+			snprintf(buf, sizeof(buf), "at the end of the recording (%s): %s\n", pos, s->tl.end_msg);
+		else
+			snprintf(buf, sizeof(buf), "at %s\n", pos);
+		console(s, buf);
+		console(s, "(gdb's register cache is stale: type 'maint flush register-cache' or step)\n");
+		gdb_send_ok(s->c);
+	} else if (!strcmp(cmd, "checkpoints")) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		if (f) {
+			tl_list_points(&s->tl, f);
+			fclose(f);
+			gdb_send_console(s->c, text, len);
+		}
+		free(text);
+		gdb_send_ok(s->c);
+	} else if (!strcmp(cmd, "info")) {
+		struct trace_info ti;
+		trace_reader_info(s->vm->rr->r, &ti);
+		const char *end = trace_reader_meta(s->vm->rr->r, "end_reason");
+		snprintf(buf, sizeof(buf),
+			 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
+			 ", %" PRIu64 " checkpoints, end: %s\n"
+			 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n",
+			 s->vm->rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events,
+			 ti.first_exit, ti.last_exit, ti.n_checkpoints, end ? end : "?", s->tl.snaps_taken,
+			 s->tl.restores, s->tl.eng.steps);
+		console(s, buf);
+		gdb_send_ok(s->c);
+	} else {
+		console(s, "ttvm monitor commands: when, goto EVENT, goto end, checkpoints, info\n");
+		gdb_send_ok(s->c);
+	}
+}
+
+/* vCont;r: step while start <= pc < end (gdb's range stepping for next/step). */
+static int range_step(struct session *s, uint64_t start, uint64_t end)
+{
+	for (;;) {
+		int r = tl_stepi(&s->tl);
+		if (r != TL_OK)
+			return r;
+		if (s->tl.eng.hit >= 0)
+			return TL_TRAP;
+		struct kvm_regs regs;
+		if (vcpu_get_regs(s->vm, &regs) || regs.rip < start || regs.rip >= end)
+			return TL_OK;
+		if (poll_interrupt(s))
+			return TL_INTERRUPTED;
+	}
+}
+
+static int resume(struct session *s, char op, uint64_t start, uint64_t end)
+{
+	if (s->broken) {
+		s->tl.msg[0] = 0;
+		return TL_ERROR;
+	}
+	switch (op) {
+	case 'c': return tl_continue(&s->tl);
+	case 's': return tl_stepi(&s->tl);
+	case 'r': return range_step(s, start, end);
+	case 'C': return tl_reverse_continue(&s->tl);
+	case 'S': return tl_reverse_stepi(&s->tl);
+	}
+	return TL_OK;
+}
+
+static int serve(struct session *s)
+{
+	struct gdb_req q;
+	char out[GDB_REPLY_MAX];
+
+	for (;;) {
+		int r = gdb_read_request(s->c, &q);
+		if (r == -EINTR)
+			continue;
+		if (r) {
+			log_info("gdb: connection closed (%s)", strerror(-r));
+			return 0;
+		}
+		switch (q.kind) {
+		case GDB_REQ_SUPPORTED:
+			gdb_fmt_supported(out, sizeof(out),
+					  GDB_SUP_SWBREAK | GDB_SUP_HWBREAK | GDB_SUP_REVERSE | GDB_SUP_VCONT);
+			gdb_send_str(s->c, out);
+			break;
+		case GDB_REQ_HALT_REASON:
+			send_stop(s, s->last_result);
+			break;
+		case GDB_REQ_READ_REGS: reply_regs(s); break;
+		case GDB_REQ_READ_REG: reply_reg(s, q.reg.n); break;
+		case GDB_REQ_WRITE_REGS:
+		case GDB_REQ_WRITE_REG:
+			gdb_send_error_msg(s->c, "ttvm: registers cannot be changed in a replay");
+			break;
+		case GDB_REQ_WRITE_MEM:
+			gdb_send_error_msg(s->c, "ttvm: memory cannot be changed in a replay");
+			break;
+		case GDB_REQ_READ_MEM: reply_mem(s, q.mem.addr, q.mem.len); break;
+		case GDB_REQ_CONT: send_stop(s, resume(s, 'c', 0, 0)); break;
+		case GDB_REQ_STEP: send_stop(s, resume(s, 's', 0, 0)); break;
+		case GDB_REQ_REVERSE_CONT: send_stop(s, resume(s, 'C', 0, 0)); break;
+		case GDB_REQ_REVERSE_STEP: send_stop(s, resume(s, 'S', 0, 0)); break;
+		case GDB_REQ_VCONT_QUERY: gdb_send_str(s->c, "vCont;c;C;s;S;r"); break;
+		case GDB_REQ_VCONT: {
+			/* One vCPU: the first action that applies to it decides. */
+			const struct gdb_vcont_action *a = q.vcont.n ? &q.vcont.a[0] : NULL;
+			if (!a || a->op == 't') {
+				gdb_send_ok(s->c);
+				break;
+			}
+			send_stop(s, resume(s, a->op == 'r' ? 'r' : a->op == 's' ? 's' : 'c', a->start, a->end));
+			break;
+		}
+		case GDB_REQ_INSERT_BP: insert_trap(s, &q, true); break;
+		case GDB_REQ_REMOVE_BP: insert_trap(s, &q, false); break;
+		case GDB_REQ_MONITOR: monitor(s, q.monitor.cmd); break;
+		case GDB_REQ_XFER_FEATURES: {
+			size_t len;
+			const char *doc = gdbregs_xml(s->arch, q.xfer.annex, &len);
+			if (!doc) {
+				gdb_send_error(s->c, 0x00);
+				break;
+			}
+			int n = gdb_fmt_xfer(out, sizeof(out), doc, len, q.xfer.offset, q.xfer.length);
+			if (n < 0)
+				gdb_send_error(s->c, 0x01);
+			else
+				gdb_send_packet(s->c, out, (size_t)n);
+			break;
+		}
+		case GDB_REQ_ATTACHED: gdb_send_str(s->c, "1"); break;
+		case GDB_REQ_CURRENT_THREAD: gdb_send_str(s->c, "QC1"); break;
+		case GDB_REQ_THREADS_FIRST: gdb_send_str(s->c, "m1"); break;
+		case GDB_REQ_THREADS_NEXT: gdb_send_str(s->c, "l"); break;
+		case GDB_REQ_SET_THREAD:
+		case GDB_REQ_THREAD_ALIVE:
+		case GDB_REQ_SYMBOL: gdb_send_ok(s->c); break;
+		case GDB_REQ_KILL: return 0;
+		case GDB_REQ_VKILL:
+		case GDB_REQ_DETACH: gdb_send_ok(s->c); return 0;
+		case GDB_REQ_MALFORMED:
+			log_debug("gdb: malformed packet: %s", q.why ? q.why : "?");
+			gdb_send_error(s->c, 0x01);
+			break;
+		default: gdb_send_str(s->c, ""); break;
+		}
+		if (s->conn_lost)
+			return 0;
+	}
+}
+
+int gdbserver_main(struct vm *vm, const char *hostport, enum gdb_arch arch, FILE *serial)
+{
+	struct session s;
+	int lfd = -1, r, status = 0;
+	unsigned port;
+
+	memset(&s, 0, sizeof(s));
+	s.vm = vm;
+	s.arch = arch;
+	s.last_result = TL_OK;
+	if ((r = gdb_listen(hostport, &lfd, &port)))
+		return r == -EINVAL ? ST_USAGE : ST_HOST;
+	if ((r = tl_init(&s.tl, vm, serial))) {
+		log_error("replay --gdb: cannot set up the timeline: %s", strerror(-r));
+		status = ST_HOST;
+		goto out;
+	}
+	s.tl.poll = poll_interrupt;
+	s.tl.poll_ctx = &s;
+	while ((r = gdb_accept(lfd, &s.c)) == -EINTR)
+		;
+	if (r) {
+		log_error("replay --gdb: accept: %s", strerror(-r));
+		status = ST_HOST;
+		goto out;
+	}
+	status = serve(&s);
+	if (s.broken)
+		status = ST_DIVERGED;
+out:
+	gdb_conn_close(s.c);
+	tl_free(&s.tl);
+	if (lfd >= 0)
+		close(lfd);
+	return status;
+}

@@ -1,0 +1,84 @@
+/* Moving through a recording in both directions: the replay engine plus
+ * restore points.
+ *
+ * Restore points are the trace's checkpoints (taken while recording) and
+ * snapshots the timeline takes itself while the debugging session runs the
+ * guest forward: at exit boundaries every TL_SNAP_MS of work, at every stop
+ * shown to gdb, and every TL_SNAP_STEPS single steps.  A snapshot holds the
+ * machine state (core/snapshot.h), the engine's plain-data state and the RAM
+ * pages that differ from the base copy of RAM taken at the start, found
+ * through the dirty generations; restoring one rewrites only the pages
+ * written since the base.  Going to a point = restoring the latest restore
+ * point at or before it and replaying forward, so the cost of a reverse step
+ * depends on the distance to the nearest snapshot, not on the length of the
+ * recording. */
+#ifndef TTVM_REPLAY_TIMELINE_H
+#define TTVM_REPLAY_TIMELINE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "replay/engine.h"
+
+struct vm;
+struct tl_snap;
+
+#define TL_SNAP_MS 25
+#define TL_SNAP_STEPS 2000
+
+enum tl_result {
+	TL_OK = 0,        /* arrived / stopped where asked */
+	TL_TRAP,          /* stopped at a trap (tl->eng.hit, hit_addr) */
+	TL_BEGIN,         /* reverse: reached the start of the recording */
+	TL_END,           /* forward: reached the end of the recording */
+	TL_INTERRUPTED,   /* Ctrl-C */
+	TL_ERROR,         /* divergence or host error: tl->msg */
+};
+
+struct timeline {
+	struct vm *vm;
+	struct engine eng;
+	struct tl_snap **snaps;
+	size_t nsnaps, cap;
+	uint64_t snap_bytes;
+	uint8_t *base;        /* RAM at the start */
+	uint64_t base_gen;
+	uint64_t *ckpt_exit;  /* the trace's checkpoints: exit numbers and ids */
+	uint64_t *ckpt_id;
+	size_t nckpt;
+	bool at_end;          /* the VM stopped at the end of the recording */
+	int end_status;
+	char end_msg[512];
+	int (*poll)(void *ctx);
+	void *poll_ctx;
+	uint64_t last_snap_ms;
+	char msg[600];
+	/* statistics for `monitor info` */
+	uint64_t restores, snaps_taken;
+};
+
+/* Set up over a VM booted for replay (vm->rr reading the trace, memory
+ * digest on).  serial: where the guest's output goes the first time it is
+ * produced.  0 or -errno (message printed). */
+int tl_init(struct timeline *tl, struct vm *vm, FILE *serial);
+void tl_free(struct timeline *tl);
+/* The current point (canonical when its k is known). */
+void tl_where(struct timeline *tl, struct eng_pos *pos);
+/* Forward until a trap, the end, or Ctrl-C. */
+int tl_continue(struct timeline *tl);
+/* Forward one instruction. */
+int tl_stepi(struct timeline *tl);
+/* Back one instruction (TL_BEGIN at the start). */
+int tl_reverse_stepi(struct timeline *tl);
+/* Back to the last trap fire before the current point, or the start. */
+int tl_reverse_continue(struct timeline *tl);
+/* Go to exit boundary e (UINT64_MAX: the end of the recording). */
+int tl_goto_exit(struct timeline *tl, uint64_t e);
+/* Go to a point (canonical or pending). */
+int tl_goto(struct timeline *tl, const struct eng_pos *p);
+/* Take a snapshot here (when the point is canonical).  0 or -errno. */
+int tl_snapshot(struct timeline *tl);
+/* Print the restore points to f. */
+void tl_list_points(struct timeline *tl, FILE *f);
+
+#endif
