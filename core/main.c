@@ -28,8 +28,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ttvm run [options] KERNEL     run a guest\n"
-		"       ttvm record -o TRACE [options] KERNEL  run a guest and record it\n"
-		"       ttvm replay [--serial FILE] TRACE      re-execute a recording exactly\n"
+		"       ttvm record -o TRACE [--checkpoint-interval SEC] [options] KERNEL\n"
+		"                                     run a guest and record it\n"
+		"       ttvm replay [--serial FILE] [--from EVENT] TRACE\n"
+		"                                     re-execute a recording exactly\n"
 #ifdef HAVE_INSPECT
 		"       ttvm inspect [options] TRACE  summarize or list a recorded trace\n"
 #endif
