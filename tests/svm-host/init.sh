@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # PID 1 of the SVM test host (busybox sh, inside QEMU with -cpu EPYC,+svm,+npt).
 # Loads kvm-amd, checks /dev/kvm and `ttvm --version`, runs every test named
-# in /svm/tests with tests/guests/run-guest-test, and powers off.
+# in /svm/tests ("KIND NAME" lines: kind guest runs tests/guests/run-guest-test,
+# kind gdb tests/gdb/run-gdb-test), and powers off.
 #
 # Results go to the second serial port (ttyS1), which carries nothing else,
 # in lines the host script parses:
@@ -12,7 +13,8 @@
 #   @@svm end               every test ran; the host is powering off
 # The console (ttyS0) gets the kernel's messages and one line per result.
 . /svm/config
-export PATH=/bin HOME=/tmp TMPDIR=/tmp
+# gdb and gdbserver, when present, keep their Debian paths (/usr/bin).
+export PATH=/bin:/usr/bin HOME=/tmp TMPDIR=/tmp
 
 now() { cut -d' ' -f1 /proc/uptime; }
 
@@ -86,6 +88,8 @@ mkdir -p /dev/shm /tmp
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp
 dmesg -n 1
+# Loopback, for gdb sessions over TCP (127.0.0.1).
+ip link set lo up
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 
@@ -97,8 +101,12 @@ if [ -f /svm/exec ]; then
 	# run --exec CMD: one ad-hoc command instead of the tests.
 	run_one exec sh -c "cd /guests && . /svm/exec"
 else
-	while read -r t; do
-		run_one "$t" sh /src/tests/guests/run-guest-test /bin/ttvm /guests "$SVM_SRCDIR" "$t"
+	while read -r kind t; do
+		case $kind in
+		guest) run_one "$t" sh /src/tests/guests/run-guest-test /bin/ttvm /guests "$SVM_SRCDIR" "$t" ;;
+		gdb) run_one "$t" sh /src/tests/gdb/run-gdb-test /bin/ttvm /guests /src/tests/gdb "$t" ;;
+		*) run_one "$t" sh -c "echo 'svm-host: unknown test kind $kind'; exit 1" ;;
+		esac
 	done </svm/tests
 fi
 echo "@@svm end" >&3
