@@ -569,6 +569,14 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 		if (apply_debug(eng, &ds, slot_of))
 			break;
 		first = false;
+		if (!ds.step && !ds.entry_bp && k_known(eng)) {
+			/* At full speed the instructions are not counted: from here
+			 * on the point is "base + trap fires" until the next exit. */
+			eng->kbase = eng->k;
+			eng->k = ENG_K_UNKNOWN;
+			memset(eng->fires, 0, sizeof(eng->fires));
+			eng->anchored = false;
+		}
 
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
@@ -594,12 +602,6 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 				else
 					eng->after++;
 			} else {
-				if (k_known(eng)) {
-					/* From here on the point is "base + trap fires". */
-					eng->kbase = eng->k;
-					eng->k = ENG_K_UNKNOWN;
-					memset(eng->fires, 0, sizeof(eng->fires));
-				}
 				eng->anchored = false;
 			}
 			if (eng->bp == ENG_BP_STEP) {
@@ -639,9 +641,17 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 		}
 		if (eng->loud)
 			vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
+		uint64_t exits_before = vm->guest_exits;
 		enum exit_action act = exit_dispatch(vm);
 		if (vm->guest_exits > eng->frontier)
 			eng->frontier = vm->guest_exits;
+		eng->end_at_boundary = false;
+		if (act == EXIT_STOP && vm->guest_exits != exits_before) {
+			/* The guest's own last exit (debug-exit port, HLT for good):
+			 * the end is its boundary. */
+			enter_boundary(eng);
+			eng->end_at_boundary = true;
+		}
 		if (act == EXIT_STOP) {
 			if (vm->status != ST_DIVERGED && vm->status != ST_BADTRACE)
 				check_end(vm);

@@ -94,6 +94,7 @@ struct engine {
 	FILE *loud, *quiet;
 	uint64_t frontier;
 	uint64_t fired_rip;  /* an execution trap fired here and the guest has not moved since */
+	bool end_at_boundary; /* the replay ended at a guest exit (k = 0 there) */
 	uint64_t steps;      /* single steps taken (statistics) */
 };
 

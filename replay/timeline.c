@@ -244,7 +244,7 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 static void record_end(struct timeline *tl)
 {
 	/* The end is the point after the last instruction. */
-	if (tl->eng.k != ENG_K_UNKNOWN)
+	if (tl->eng.k != ENG_K_UNKNOWN && !tl->eng.end_at_boundary)
 		tl->eng.k++;
 	tl->at_end = true;
 	tl->end_status = tl->vm->status;
@@ -342,6 +342,8 @@ void tl_free(struct timeline *tl)
 	free(tl->base);
 	free(tl->ckpt_exit);
 	free(tl->ckpt_id);
+	if (tl->vm && tl->vm->serial_out == tl->eng.quiet)
+		tl->vm->serial_out = tl->eng.loud;
 	if (tl->eng.quiet)
 		fclose(tl->eng.quiet);
 	memset(tl, 0, sizeof(*tl));
@@ -712,15 +714,28 @@ int tl_reverse_continue(struct timeline *tl)
 			r = run_goal(tl, &g2);
 			if (r != TL_OK)
 				break;
-			/* Fires at the final debug exit are upto itself. */
-			while (f.n && f.exitno[f.n - 1] == tl->vm->exits)
-				f.n--;
 		}
+		/* Fires at the last stop happened at upto itself: an execution
+		 * trap there is where we are (not before it), a data trap there
+		 * was the instruction just before it (still to be shown). */
+		size_t keep = 0;
+		for (size_t i = 0; i < f.n; i++)
+			if (f.exitno[i] != tl->vm->exits || tl->eng.traps[f.trap[i]].type != ENG_EXEC) {
+				f.pos[keep] = f.pos[i];
+				f.trap[keep] = f.trap[i];
+				f.exitno[keep] = f.exitno[i];
+				keep++;
+			}
+		f.n = keep;
 		if (f.n) {
 			struct eng_pos hit = f.pos[f.n - 1];
 			int trap = f.trap[f.n - 1];
 			free(f.pos), free(f.trap), free(f.exitno);
 			r = tl_goto(tl, &hit);
+			/* A data trap fires after the access: going backwards, stop
+			 * before the instruction that made it, as gdb expects. */
+			if (r == TL_OK && tl->eng.traps[trap].type != ENG_EXEC)
+				r = tl_reverse_stepi(tl);
 			if (r != TL_OK)
 				return r;
 			tl->eng.hit = trap;
