@@ -223,6 +223,7 @@ static void monitor(struct session *s, const char *cmd)
 				gdb_send_error_msg(s->c, buf);
 				return;
 			}
+			s->tl.at_end = true; /* the lookup moved the trace reader: restore, which re-seeks it */
 			r = tl_goto_exit(&s->tl, ev.exit_no);
 		}
 		tl_where(&s->tl, &p);
