@@ -659,6 +659,7 @@ int tl_reverse_continue(struct timeline *tl)
 	}
 	struct fires f = { .vm = tl->vm };
 	struct eng_pos upto = cur;
+	bool upto_is_end = tl->at_end; /* running to upto ends the replay there */
 	for (;;) {
 		/* The restore point before upto, then forward to upto collecting fires. */
 		struct eng_pos before = upto;
@@ -691,13 +692,17 @@ int tl_reverse_continue(struct timeline *tl)
 				g.to_e = upto.e;
 				g.to_k = 0;
 				r = run_goal(tl, &g);
+				if (r == TL_END && upto_is_end)
+					r = TL_OK;
 				if (r != TL_OK)
 					break;
 			}
-			if (upto.k > 0) {
+			if (upto.k > 0 && !tl->at_end) {
 				g.to_e = upto.e;
 				g.to_k = upto.k;
 				r = run_goal(tl, &g);
+				if (r == TL_END && upto_is_end)
+					r = TL_OK;
 				if (r != TL_OK)
 					break;
 			}
@@ -742,6 +747,7 @@ int tl_reverse_continue(struct timeline *tl)
 			tl->eng.hit_addr = tl->eng.traps[trap].addr;
 			return TL_TRAP;
 		}
+		upto_is_end = false;
 		if (start.e == 0 && start.k == 0) {
 			r = goto_canonical(tl, &start);
 			free(f.pos), free(f.trap), free(f.exitno);

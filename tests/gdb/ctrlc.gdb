@@ -1,0 +1,6 @@
+file pioread.elf64
+target remote :@PORT@
+python import os, signal, threading; threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+continue
+monitor when
+info registers rip
