@@ -254,10 +254,18 @@ static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_o
 	}
 	if (slot)
 		dbg.arch.debugreg[7] |= DR7_FIXED;
+	uint32_t control = (s->step ? KVM_GUESTDBG_SINGLESTEP : 0) | (slot ? KVM_GUESTDBG_USE_HW_BP : 0);
+	/* One ioctl per change, not per exit: it costs as much as an exit. */
+	if (eng->dbg_valid && eng->dbg_control == control && eng->dbg_keep == eng->vm->guest_debug_keep &&
+	    !memcmp(&eng->dbg_arch, &dbg.arch, sizeof(dbg.arch)))
+		return 0;
 	/* Through vcpu_set_guest_debug(): it keeps the bits others need on
 	 * (USE_SW_BP while RDTSC sites trap with INT3). */
-	int r = vcpu_set_guest_debug(eng->vm, (s->step ? KVM_GUESTDBG_SINGLESTEP : 0) | (slot ? KVM_GUESTDBG_USE_HW_BP : 0),
-				     &dbg.arch);
+	int r = vcpu_set_guest_debug(eng->vm, control, &dbg.arch);
+	eng->dbg_valid = r == 0;
+	eng->dbg_control = control;
+	eng->dbg_keep = eng->vm->guest_debug_keep;
+	eng->dbg_arch = dbg.arch;
 	if (r)
 		vm_request_stop(eng->vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 	return r;
@@ -566,6 +574,8 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 				ds.user_mask = 0;
 			}
 		}
+		if (ds.step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
+			break;
 		if (apply_debug(eng, &ds, slot_of))
 			break;
 		first = false;

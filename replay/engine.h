@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/kvm.h>
 
 struct vm;
 
@@ -94,6 +95,10 @@ struct engine {
 	FILE *loud, *quiet;
 	uint64_t frontier;
 	uint64_t fired_rip;  /* an execution trap fired here and the guest has not moved since */
+	/* KVM_SET_GUEST_DEBUG as last applied (skipped when unchanged). */
+	bool dbg_valid;
+	uint32_t dbg_control, dbg_keep;
+	struct kvm_guest_debug_arch dbg_arch;
 	bool end_at_boundary; /* the replay ended at a guest exit (k = 0 there) */
 	uint64_t steps;      /* single steps taken (statistics) */
 };

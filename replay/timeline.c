@@ -228,6 +228,7 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 			return -EIO;
 		vm->rr->have_next = -1;
 	}
+	eng->dbg_valid = false;
 	eng->bp = s->bp;
 	eng->bp_addr = s->bp_addr;
 	eng->injected = false;
@@ -391,6 +392,7 @@ static int restore_before(struct timeline *tl, const struct eng_pos *p)
 		if ((r = replay_restore_checkpoint(tl->vm, &ci)))
 			return r;
 		struct engine *eng = &tl->eng;
+		eng->dbg_valid = false;
 		eng->bp = 0;
 		eng->injected = false;
 		eng->k = 0;
