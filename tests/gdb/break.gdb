@@ -1,5 +1,5 @@
 file gdbdemo.elf64
-target remote :@PORT@
+target remote 127.0.0.1:@PORT@
 break fill_table
 continue
 info registers rip

@@ -1,5 +1,5 @@
 file crash.elf64
-target remote :@PORT@
+target remote 127.0.0.1:@PORT@
 monitor goto end
 maint flush register-cache
 monitor when

@@ -1,5 +1,5 @@
 file pioread.elf64
-target remote :@PORT@
+target remote 127.0.0.1:@PORT@
 python import os, signal, threading; threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 continue
 monitor when

@@ -1,5 +1,5 @@
 file gdbdemo.elf64
-target remote :@PORT@
+target remote 127.0.0.1:@PORT@
 break stir
 continue
 set $r0 = $rip
