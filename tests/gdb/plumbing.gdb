@@ -1,8 +1,9 @@
 # A whole remote session over TCP, against fake-ttvm's gdbserver (which
-# serves `busybox true`): connect, registers, memory, a step, Python on the
-# live target, and the inferior's end.  The stub's sessions take this shape.
+# serves `busybox true`): connect by name ("localhost" must resolve in the SVM
+# host too), registers, memory, a step, Python on the live target, and the
+# inferior's end.  The stub's sessions take this shape.
 set sysroot /
-target remote 127.0.0.1:@PORT@
+target remote localhost:@PORT@
 info connections
 info registers rip
 x/1i $pc
