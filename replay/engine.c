@@ -128,18 +128,39 @@ int eng_trap_add(struct engine *eng, const struct eng_trap *t)
 	return free_slot;
 }
 
-int eng_trap_del(struct engine *eng, const struct eng_trap *t)
+int eng_trap_find(const struct engine *eng, const struct eng_trap *t)
 {
 	struct eng_trap x = *t;
 
 	if (x.type == ENG_EXEC)
 		x.len = 1;
 	for (int i = 0; i < ENG_MAX_TRAPS; i++)
-		if (eng->trap_used[i] && trap_same(&eng->traps[i], &x)) {
-			eng->trap_used[i] = false;
-			return 0;
-		}
-	return -ENOENT;
+		if (eng->trap_used[i] && trap_same(&eng->traps[i], &x))
+			return i;
+	return -1;
+}
+
+int eng_trap_del(struct engine *eng, const struct eng_trap *t)
+{
+	int i = eng_trap_find(eng, t);
+
+	if (i < 0)
+		return -ENOENT;
+	eng->trap_used[i] = false;
+	return 0;
+}
+
+void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
+{
+	eng->dbg_valid = false; /* the loaded state may carry other debug registers */
+	eng->bp = bp;
+	eng->bp_addr = bp_addr;
+	eng->injected = false;
+	eng->k = k;
+	eng->kbase = 0;
+	eng->anchored = false;
+	eng->fired_rip = UINT64_MAX;
+	memset(eng->fires, 0, sizeof(eng->fires));
 }
 
 /* Read a data trap's current value (0 when unmapped). */

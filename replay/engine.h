@@ -114,6 +114,12 @@ void eng_where(const struct engine *eng, struct eng_pos *pos);
  * (read/access watch on a host without data breakpoints). */
 int eng_trap_add(struct engine *eng, const struct eng_trap *t);
 int eng_trap_del(struct engine *eng, const struct eng_trap *t);
+/* Index of the trap equal to t, or -1. */
+int eng_trap_find(const struct engine *eng, const struct eng_trap *t);
+/* The VM was put back to a point k steps after its boundary (a snapshot or
+ * checkpoint was loaded): forget what the engine knew of the point it left,
+ * and take up the interrupt-point search state bp/bp_addr of the restored one. */
+void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr);
 /* Order two points of the same timeline: <0, 0, >0; both must be canonical
  * or share their base. */
 int eng_pos_cmp(const struct eng_pos *a, const struct eng_pos *b);

@@ -228,14 +228,7 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 			return -EIO;
 		vm->rr->have_next = -1;
 	}
-	eng->dbg_valid = false;
-	eng->bp = s->bp;
-	eng->bp_addr = s->bp_addr;
-	eng->injected = false;
-	eng->k = s->pos.k;
-	eng->kbase = 0;
-	eng->fired_rip = UINT64_MAX;
-	memset(eng->fires, 0, sizeof(eng->fires));
+	eng_restart(eng, s->pos.k, s->bp, s->bp_addr);
 	vm->serial_out = eng->quiet;
 	tl->at_end = false;
 	tl->restores++;
@@ -392,13 +385,7 @@ static int restore_before(struct timeline *tl, const struct eng_pos *p)
 		if ((r = replay_restore_checkpoint(tl->vm, &ci)))
 			return r;
 		struct engine *eng = &tl->eng;
-		eng->dbg_valid = false;
-		eng->bp = 0;
-		eng->injected = false;
-		eng->k = 0;
-		eng->kbase = 0;
-		eng->fired_rip = UINT64_MAX;
-		memset(eng->fires, 0, sizeof(eng->fires));
+		eng_restart(eng, 0, 0, 0); /* checkpoints are taken at quiet boundaries */
 		tl->vm->serial_out = eng->quiet;
 		tl->at_end = false;
 		tl->restores++;
@@ -462,6 +449,20 @@ static int goto_canonical(struct timeline *tl, const struct eng_pos *p)
 	return forward_to(tl, p);
 }
 
+/* From a pending point's base (where the guest is), run to the m-th fire
+ * of its trap, armed for the count even if gdb removed it since; single:
+ * by single steps, so that the point becomes canonical. */
+static int run_to_fire(struct timeline *tl, const struct eng_pos *p, bool single)
+{
+	int added = eng_trap_find(&tl->eng, &p->trap) < 0 ? eng_trap_add(&tl->eng, &p->trap) : -1;
+	struct eng_goal g = { .to_e = UINT64_MAX, .pending = p, .single = single };
+	int r = run_goal(tl, &g);
+
+	if (added >= 0)
+		eng_trap_del(&tl->eng, &p->trap);
+	return r == TL_TRAP ? TL_OK : r;
+}
+
 int tl_goto(struct timeline *tl, const struct eng_pos *p)
 {
 	if (canonical(p))
@@ -470,21 +471,7 @@ int tl_goto(struct timeline *tl, const struct eng_pos *p)
 	int r = goto_canonical(tl, &base);
 	if (r != TL_OK)
 		return r;
-	/* The m-th fire of the trap after the base: the trap has to be armed
-	 * for counting even if gdb removed it since. */
-	int added = -1;
-	bool had = false;
-	for (int i = 0; i < ENG_MAX_TRAPS; i++)
-		had |= tl->eng.trap_used[i] && tl->eng.traps[i].type == p->trap.type &&
-		       tl->eng.traps[i].addr == p->trap.addr;
-	if (!had)
-		added = eng_trap_add(&tl->eng, &p->trap);
-	struct eng_goal g = { .to_e = UINT64_MAX, .pending = p };
-	r = run_goal(tl, &g);
-	if (added >= 0)
-		eng_trap_del(&tl->eng, &p->trap);
-	if (r == TL_TRAP)
-		r = TL_OK;
+	r = run_to_fire(tl, p, false);
 	for (uint64_t i = 0; i < p->after && r == TL_OK; i++) {
 		struct eng_goal st = { .to_e = UINT64_MAX, .step = true };
 		r = run_goal(tl, &st);
@@ -519,18 +506,7 @@ static int canonicalize(struct timeline *tl)
 	int r = goto_canonical(tl, &base);
 	if (r != TL_OK)
 		return r;
-	int added = -1;
-	bool had = false;
-	for (int i = 0; i < ENG_MAX_TRAPS; i++)
-		had |= tl->eng.trap_used[i] && tl->eng.traps[i].type == p.trap.type && tl->eng.traps[i].addr == p.trap.addr;
-	if (!had)
-		added = eng_trap_add(&tl->eng, &p.trap);
-	struct eng_goal g = { .to_e = UINT64_MAX, .pending = &p, .single = true };
-	r = run_goal(tl, &g);
-	if (added >= 0)
-		eng_trap_del(&tl->eng, &p.trap);
-	if (r == TL_TRAP)
-		r = TL_OK;
+	r = run_to_fire(tl, &p, true);
 	if (r == TL_OK && p.after) {
 		/* k is known now: the extra steps are a plain target. */
 		struct eng_pos q = { .e = tl->vm->guest_exits, .k = tl->eng.k + p.after };
