@@ -251,6 +251,33 @@ int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt
 			 " ORDER BY event_no DESC, id DESC LIMIT 1", event_no, ci, -ENOENT);
 }
 
+int trace_ckpt_has_page(struct trace_reader *r, uint64_t id, uint64_t page_no)
+{
+	struct trace_ckpt_info ci;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* A page number that does not fit the column is listed nowhere. */
+	if (page_no > INT64_MAX)
+		return query_one(r, "SELECT " CKPT_COLS " FROM checkpoints WHERE id=?", id, &ci, -ENOENT);
+	/* The primary key (checkpoint, page_no) makes this one index probe. */
+	rc = sqlite3_prepare_v2(trace_reader_db(r),
+		"SELECT (SELECT count(*) FROM checkpoints WHERE id=?1),"
+		" EXISTS(SELECT 1 FROM checkpoint_pages WHERE checkpoint=?1 AND page_no=?2)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return trace_reader_fail(r, -EBADMSG, "checkpoint pages unreadable: %s",
+					 sqlite3_errmsg(trace_reader_db(r)));
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, (int64_t)page_no);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int64(st, 0) == 0 ? -ENOENT : sqlite3_column_int(st, 1) != 0;
+	else
+		rc = trace_reader_fail(r, trace_sql_errno(rc), "checkpoint %" PRIu64 " pages unreadable", id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Apply checkpoint id's own pages onto mem, telling written() about each. */
 static int apply_pages(struct trace_reader *r, uint64_t id, uint8_t *mem, uint64_t mem_size,
 		       void (*written)(void *ctx, uint64_t page_no), void *ctx)

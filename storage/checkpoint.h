@@ -44,6 +44,10 @@ int trace_ckpt_find(struct trace_reader *r, uint64_t event_no, struct trace_ckpt
 /* Only the vCPU blob of checkpoint id (no memory): into vcpu (vcpu_cap
  * bytes), its size in *len.  0, -ENOENT, -EINVAL (too small), -EBADMSG. */
 int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap, size_t *len);
+/* Does checkpoint id itself list page page_no (an incremental one: the page
+ * was written since its parent; a full one: the page may be non-zero)?
+ * 1, 0, -ENOENT (no such checkpoint) or -EBADMSG. */
+int trace_ckpt_has_page(struct trace_reader *r, uint64_t id, uint64_t page_no);
 /* Rebuild the state at checkpoint id: the vCPU blob into vcpu (vcpu_cap bytes,
  * at least ci.vcpu_size) and the full memory image into mem (mem_size bytes,
  * equal to the checkpoint's), following parents back to the full one.

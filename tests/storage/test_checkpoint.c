@@ -209,10 +209,58 @@ static void test_full_from_list(void)
 	trace_reader_close(r);
 }
 
+/* Which pages a checkpoint itself lists (reverse-continue skips the
+ * intervals whose incremental checkpoint lists no watched page). */
+static void test_has_page(void)
+{
+	const char *path = stest_path("ckpt-has.trace");
+	struct trace_writer *w;
+	struct trace_reader *r;
+	uint64_t id, id2, id3, pages[3] = { 1, 2, 9 };
+	char err[512], vcpu[16] = "v";
+
+	memset(mem0, 0, MEM);
+	memset(mem0 + 1 * TRACE_CKPT_PAGE, 0x11, TRACE_CKPT_PAGE);
+	memset(mem0 + 9 * TRACE_CKPT_PAGE, 0x99, TRACE_CKPT_PAGE);
+	CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+	CHECK_EQ(trace_ckpt_store(w, 7, vcpu, sizeof(vcpu), mem0, MEM, pages, 3, 0, &id), 0);
+	memset(mem0 + 9 * TRACE_CKPT_PAGE, 0, TRACE_CKPT_PAGE); /* written back to zero: still listed */
+	pages[0] = 9;
+	pages[1] = 40;
+	CHECK_EQ(trace_ckpt_store(w, 8, vcpu, sizeof(vcpu), mem0, MEM, pages, 2, id, &id2), 0);
+	CHECK_EQ(trace_ckpt_store(w, 9, vcpu, sizeof(vcpu), mem0, MEM, pages, 0, id2, &id3), 0);
+	CHECK_EQ(trace_writer_close(w, NULL), 0);
+	CHECK_EQ(trace_reader_open(path, &r, err, sizeof(err)), 0);
+	CHECK_EQ(trace_ckpt_has_page(r, id, 1), 1);
+	CHECK_EQ(trace_ckpt_has_page(r, id, 9), 1);
+	CHECK_EQ(trace_ckpt_has_page(r, id, 2), 0); /* listed but zero: a full image stores no row */
+	CHECK_EQ(trace_ckpt_has_page(r, id, 40), 0);
+	CHECK_EQ(trace_ckpt_has_page(r, id2, 9), 1);
+	CHECK_EQ(trace_ckpt_has_page(r, id2, 40), 1);
+	CHECK_EQ(trace_ckpt_has_page(r, id2, 1), 0); /* only the parent lists it */
+	CHECK_EQ(trace_ckpt_has_page(r, id3, 9), 0); /* an empty list */
+	CHECK_EQ(trace_ckpt_has_page(r, id3, UINT64_MAX), 0);
+	CHECK_EQ(trace_ckpt_has_page(r, 99, 1), -ENOENT);
+	CHECK_EQ(trace_ckpt_has_page(r, 99, UINT64_MAX), -ENOENT);
+	trace_reader_close(r);
+
+	/* A trace whose page table is gone answers an error, not a guess. */
+	sqlite3 *db;
+	sqlite3_open(path, &db);
+	CHECK_EQ(sqlite3_exec(db, "DROP TABLE checkpoint_pages", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	if (trace_reader_open(path, &r, err, sizeof(err)) == 0) {
+		CHECK_EQ(trace_ckpt_has_page(r, id2, 9), -EBADMSG);
+		printf("#   %s\n", trace_reader_errmsg(r));
+		trace_reader_close(r);
+	}
+}
+
 int main(void)
 {
 	RUN_TEST(test_store_load);
 	RUN_TEST(test_full_from_list);
+	RUN_TEST(test_has_page);
 	stest_cleanup();
 	return TEST_EXIT();
 }
