@@ -19,16 +19,30 @@
 #define PTE_PS (1ull << 7)
 #define ADDR_MASK 0x000ffffffffff000ull
 
-static int read_pte64(struct vm *vm, uint64_t gpa, uint64_t *pte)
+/* Where the walk read its entries (NULL: nobody asked). */
+struct walk_log {
+	uint64_t *gpas;
+	unsigned n;
+};
+
+static void note(struct walk_log *log, uint64_t gpa)
+{
+	if (log->gpas && log->n < VM_WALK_MAX)
+		log->gpas[log->n] = gpa;
+	log->n++;
+}
+
+static int read_pte64(struct vm *vm, struct walk_log *log, uint64_t gpa, uint64_t *pte)
 {
 	const void *p = vm_gpa_ptr(vm, gpa, 8);
 	if (!p)
 		return -EFAULT;
+	note(log, gpa);
 	memcpy(pte, p, 8);
 	return (*pte & PTE_P) ? 0 : -EFAULT;
 }
 
-int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa)
+static int walk(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa, struct walk_log *log)
 {
 	if (!(s->cr0 & CR0_PG)) {
 		*gpa = (s->cr0 & 1) ? (gva & 0xffffffffull) : (gva & 0xfffffull);
@@ -37,9 +51,11 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64
 	if (!(s->cr4 & CR4_PAE)) {
 		/* 32-bit paging: 4 KiB pages, or 4 MiB with PSE. */
 		uint32_t va = (uint32_t)gva, pde, pte;
-		const void *p = vm_gpa_ptr(vm, (s->cr3 & 0xfffff000u) + ((va >> 22) << 2), 4);
+		uint64_t at = (s->cr3 & 0xfffff000u) + ((va >> 22) << 2);
+		const void *p = vm_gpa_ptr(vm, at, 4);
 		if (!p)
 			return -EFAULT;
+		note(log, at);
 		memcpy(&pde, p, 4);
 		if (!(pde & 1))
 			return -EFAULT;
@@ -47,9 +63,11 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64
 			*gpa = (pde & 0xffc00000u) + (va & 0x3fffffu);
 			return 0;
 		}
-		p = vm_gpa_ptr(vm, (pde & 0xfffff000u) + (((va >> 12) & 0x3ff) << 2), 4);
+		at = (pde & 0xfffff000u) + (((va >> 12) & 0x3ff) << 2);
+		p = vm_gpa_ptr(vm, at, 4);
 		if (!p)
 			return -EFAULT;
+		note(log, at);
 		memcpy(&pte, p, 4);
 		if (!(pte & 1))
 			return -EFAULT;
@@ -63,14 +81,14 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64
 		table = s->cr3 & ADDR_MASK;
 	} else {
 		/* PAE: four PDPTEs at CR3 (32-byte aligned). */
-		if (read_pte64(vm, (s->cr3 & 0xffffffe0u) + (((gva >> 30) & 3) << 3), &pte))
+		if (read_pte64(vm, log, (s->cr3 & 0xffffffe0u) + (((gva >> 30) & 3) << 3), &pte))
 			return -EFAULT;
 		table = pte & ADDR_MASK;
 		level = 2;
 	}
 	for (; level >= 1; level--) {
 		unsigned shift = 12 + 9 * (unsigned)(level - 1);
-		if (read_pte64(vm, table + (((gva >> shift) & 0x1ff) << 3), &pte))
+		if (read_pte64(vm, log, table + (((gva >> shift) & 0x1ff) << 3), &pte))
 			return -EFAULT;
 		if (level == 1 || ((pte & PTE_PS) && level <= 3)) {
 			uint64_t mask = (1ull << shift) - 1;
@@ -80,6 +98,21 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64
 		table = pte & ADDR_MASK;
 	}
 	return -EFAULT;
+}
+
+int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa)
+{
+	struct walk_log log = { NULL, 0 };
+	return walk(vm, s, gva, gpa, &log);
+}
+
+int vm_gva_walk(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa,
+		uint64_t tables[VM_WALK_MAX], unsigned *ntables)
+{
+	struct walk_log log = { tables, 0 };
+	int r = walk(vm, s, gva, gpa, &log);
+	*ntables = log.n < VM_WALK_MAX ? log.n : VM_WALK_MAX;
+	return r;
 }
 
 size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)

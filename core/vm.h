@@ -192,6 +192,13 @@ uint64_t vm_pages_changed_since(struct vm *vm, uint64_t gen,
 
 /* Translate a guest-virtual address with the current paging mode. 0 or -EFAULT. */
 int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa);
+/* The same, also giving the guest-physical addresses of the paging-structure
+ * entries the walk read, in walk order (at most VM_WALK_MAX: PDPTE + 5
+ * levels; none with paging off): what the translation depends on besides
+ * CR0/CR3/CR4/EFER.  0 or -EFAULT. */
+#define VM_WALK_MAX 6
+int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa,
+		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */
 size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
 /* Format "RIP: disassembly" for the current instruction into buf. */

@@ -228,6 +228,33 @@ static void test_page_walk(void)
 	CHECK_EQ(vm_read_virt(vm, &s, 0x7ffc, buf, 8), 8); /* crosses a page */
 	CHECK(!memcmp(buf, "ABCDEFGH", 8));
 	CHECK_EQ(vm_read_virt(vm, &s, 0x8ffc, buf, 8), 4); /* stops at unmapped */
+	/* The walk names the entries it read (what the translation rests on). */
+	uint64_t tab[VM_WALK_MAX];
+	unsigned nt = 99;
+	CHECK_EQ(vm_gva_walk(vm, &s, 0x5123, &gpa, tab, &nt), 0);
+	CHECK_EQ(gpa, 0x7123);
+	CHECK_EQ(nt, 4);
+	CHECK(tab[0] == 0x1000 && tab[1] == 0x2000 && tab[2] == 0x3000 && tab[3] == 0x4000 + 5 * 8);
+	CHECK_EQ(vm_gva_walk(vm, &s, 0x200000 + 0x1234, &gpa, tab, &nt), 0); /* large page: 3 levels */
+	CHECK_EQ(nt, 3);
+	CHECK_EQ(tab[2], 0x3000 + 8);
+	CHECK_EQ(vm_gva_walk(vm, &s, 0x6000, &gpa, tab, &nt), -EFAULT);
+	s.cr0 = 0x11; /* paging off: nothing read */
+	CHECK_EQ(vm_gva_walk(vm, &s, 0x5123, &gpa, tab, &nt), 0);
+	CHECK_EQ(nt, 0);
+	CHECK_EQ(gpa, 0x5123);
+	/* 32-bit paging: directory at CR3, then the table. */
+	uint32_t *pd32 = (uint32_t *)(vm->ram + 0xa000), *pt32 = (uint32_t *)(vm->ram + 0xb000);
+	pd32[1] = 0xb000 | 3;
+	pt32[2] = 0xc000 | 3;
+	s.cr0 = 0x80000011;
+	s.cr4 = 0;
+	s.efer = 0;
+	s.cr3 = 0xa000;
+	CHECK_EQ(vm_gva_walk(vm, &s, 0x402010, &gpa, tab, &nt), 0);
+	CHECK_EQ(gpa, 0xc010);
+	CHECK_EQ(nt, 2);
+	CHECK(tab[0] == 0xa000 + 4 && tab[1] == 0xb000 + 8);
 	fake_vm_free(vm);
 }
 
