@@ -318,6 +318,30 @@ int vm_state_check(const void *blob, size_t len, char *err, size_t errlen)
 	return check_decoded(&d, err, errlen);
 }
 
+int vm_state_sregs(const void *blob, size_t len, struct kvm_sregs *sregs, char *err, size_t errlen)
+{
+	struct decoded d;
+	int r;
+
+	if (err && errlen)
+		err[0] = 0;
+	if ((r = decode(blob, len, &d, err, errlen)))
+		return r;
+	memset(sregs, 0, sizeof(*sregs));
+	if (d.rec[VM_STATE_SREGS]) {
+		GET(&d, VM_STATE_SREGS, sregs);
+		return 0;
+	}
+	struct kvm_sregs2 s2;
+	GET(&d, VM_STATE_SREGS2, &s2);
+	sregs->cs = s2.cs, sregs->ds = s2.ds, sregs->es = s2.es, sregs->fs = s2.fs;
+	sregs->gs = s2.gs, sregs->ss = s2.ss, sregs->tr = s2.tr, sregs->ldt = s2.ldt;
+	sregs->gdt = s2.gdt, sregs->idt = s2.idt;
+	sregs->cr0 = s2.cr0, sregs->cr2 = s2.cr2, sregs->cr3 = s2.cr3, sregs->cr4 = s2.cr4;
+	sregs->cr8 = s2.cr8, sregs->efer = s2.efer, sregs->apic_base = s2.apic_base;
+	return 0;
+}
+
 /* ---- KVM ---- */
 
 static bool has_cap(struct vm *vm, long cap)

@@ -74,5 +74,12 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len);
  * 0, -EINVAL (not a state blob of this version) or -EBADMSG; err (may be
  * NULL) gets the one-line reason. */
 int vm_state_check(const void *blob, size_t len, char *err, size_t errlen);
+/* The vCPU's special registers a blob holds (from its sregs or sregs2
+ * record; sregs2's PDPTRs and flags are left out, interrupt_bitmap is
+ * zero), without a VM: e.g. a checkpoint's paging controls.  Framing and
+ * checksum are checked as in vm_state_check.  0, -EINVAL or -EBADMSG (err,
+ * may be NULL, gets the reason). */
+struct kvm_sregs;
+int vm_state_sregs(const void *blob, size_t len, struct kvm_sregs *sregs, char *err, size_t errlen);
 
 #endif

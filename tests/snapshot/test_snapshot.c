@@ -257,6 +257,22 @@ static void test_bad_blobs(void)
 	CHECK_EQ(vm_state_check(b, blen, err, sizeof(err)), -EBADMSG);
 	CHECK_EQ(vm_state_check(NULL, 0, err, sizeof(err)), -EINVAL);
 
+	/* The special registers read back out of a blob, as the vCPU has them
+	 * (the guest runs in long mode with paging by now); a damaged blob
+	 * gives none. */
+	struct kvm_sregs live, got;
+	CHECK_EQ(vcpu_get_sregs(&vm, &live), 0);
+	memset(&got, 0xaa, sizeof(got));
+	CHECK_EQ(vm_state_sregs(blob, blen, &got, err, sizeof(err)), 0);
+	CHECK(live.cr0 >> 31 && live.cr3 != 0);
+	CHECK(got.cr0 == live.cr0 && got.cr3 == live.cr3 && got.cr4 == live.cr4 && got.efer == live.efer);
+	CHECK(!memcmp(&got.cs, &live.cs, sizeof(got.cs)) && got.gdt.base == live.gdt.base);
+	memcpy(b, blob, blen);
+	b[blen / 3] ^= 4;
+	CHECK_EQ(vm_state_sregs(b, blen, &got, err, sizeof(err)), -EBADMSG);
+	CHECK(err[0] != 0);
+	CHECK_EQ(vm_state_sregs(blob, 10, &got, err, sizeof(err)), -EINVAL);
+
 	/* The VM is still good: the intact blob loads. */
 	CHECK_EQ(vm_state_load(&vm, blob, blen), 0);
 	free(b);
