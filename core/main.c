@@ -11,6 +11,7 @@
 #include "core/cli.h"
 #include "core/loader.h"
 #include "core/log.h"
+#include "core/probe.h"
 #include "core/run.h"
 #include "core/vm.h"
 #include "record/rr.h"
@@ -60,11 +61,15 @@ static int print_version(void)
 	int sync = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
 	const char *why;
 	enum tsc_method m = tsc_choose_method(fd, f, &why);
+	struct kvm_debug_caps dc;
+	kvm_probe_debug(fd, &dc);
 	close(fd);
 	printf("kvm: %s\n", kvm_flavour_name(f));
 	printf("kvm api: %d, sync regs: %s, interrupts: injected by ttvm (no in-kernel irqchip)\n",
 	       api, sync > 0 ? "yes" : "no");
 	printf("rdtsc trap: %s (%s)\n", tsc_method_name(m), why);
+	printf("guest debugging (probed): single step %s, hardware breakpoints: execution %s, data %s\n",
+	       dc.step ? "yes" : "no", dc.exec ? "yes" : "no", dc.data ? "yes" : "no");
 	return 0;
 }
 

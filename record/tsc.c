@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/probe.h"
 #include "core/vm.h"
 #include "record/rr.h"
 
@@ -314,59 +315,28 @@ enum tsc_method tsc_method_of(const struct tsc_table *t)
 	return t && t->method ? t->method : TSC_TRAP_PIO;
 }
 
-/* Run `int3; hlt` in real mode in a throwaway one-page VM with USE_SW_BP:
- * true when KVM reports a #BP debug exit at the INT3.  Any failure (no VM,
- * an emulation error, another exit) means "do not use INT3". */
+/* Run `int3; hlt` in a probe VM (core/probe.h) with USE_SW_BP: true when
+ * KVM reports a #BP debug exit at the INT3.  Any failure (no VM, an
+ * emulation error, another exit) means "do not use INT3". */
 static bool int3_works(int kvm_fd)
 {
 	static const uint8_t code[] = { INT3, 0xf4 };
-	const uint64_t rip = 0x100;
-	bool ok = false;
-	int vm_fd = -1, vcpu_fd = -1;
-	long run_size = -1;
-	struct kvm_run *run = MAP_FAILED;
-	uint8_t *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
+	struct kvm_probe p;
 	struct kvm_guest_debug dbg;
+	bool ok = false;
 
-	if (mem == MAP_FAILED || kvm_fd < 0)
-		goto out;
-	memcpy(mem + rip, code, sizeof(code));
-	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = 4096, .userspace_addr = (uintptr_t)mem,
-	};
-	if ((vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0)) < 0 ||
-	    ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
-	    (vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0)) < 0 ||
-	    (run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0)) <= 0)
-		goto out;
-	run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
-	if (run == MAP_FAILED || ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		goto out;
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = rip;
-	regs.rflags = 0x2;
+	if (kvm_probe_open(&p, kvm_fd, code, sizeof(code)))
+		return false;
 	memset(&dbg, 0, sizeof(dbg));
 	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
-	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
-	    ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0 || ioctl(vcpu_fd, KVM_RUN, 0) < 0)
-		goto out;
-	ok = run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == BP_VECTOR &&
-	     run->debug.arch.pc == rip;
-	log_debug("tsc: INT3 probe: exit %u, exception %u, pc %#llx", run->exit_reason,
-		  run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
-out:
-	if (run != MAP_FAILED)
-		munmap(run, (size_t)run_size);
-	if (vcpu_fd >= 0)
-		close(vcpu_fd);
-	if (vm_fd >= 0)
-		close(vm_fd);
-	if (mem != MAP_FAILED)
-		munmap(mem, 4096);
+	if (kvm_probe_run(&p, &dbg) == 0) {
+		struct kvm_run *run = p.run;
+		ok = run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == BP_VECTOR &&
+		     run->debug.arch.pc == PROBE_RIP;
+		log_debug("tsc: INT3 probe: exit %u, exception %u, pc %#llx", run->exit_reason,
+			  run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
+	}
+	kvm_probe_close(&p);
 	return ok;
 }
 

@@ -86,7 +86,8 @@ struct engine {
 	struct eng_trap traps[ENG_MAX_TRAPS];
 	bool trap_used[ENG_MAX_TRAPS];
 	uint64_t watch_val[ENG_MAX_TRAPS]; /* last seen value of software-checked data traps */
-	bool hw_data;        /* the host reports data breakpoints (not PVM) */
+	bool hw_exec;        /* the host's execution breakpoints fire (probed) */
+	bool hw_data;        /* ... and its data breakpoints (not on PVM) */
 	/* The last ENG_STOP_TRAP: which trap, at which data address. */
 	int hit;
 	uint64_t hit_addr;
@@ -105,6 +106,9 @@ struct engine {
 
 /* Set up an engine for vm (after rr_mem_digest_init). */
 void eng_init(struct engine *eng, struct vm *vm);
+/* Probe (once per process) which hardware breakpoints the host delivers
+ * and set eng->hw_exec / hw_data; eng_init does it. */
+void eng_probe_host(struct engine *eng);
 /* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM
  * stopped (status in vm->status). */
 int eng_run(struct engine *eng, const struct eng_goal *goal);

@@ -256,10 +256,13 @@ static void monitor(struct session *s, const char *cmd)
 		snprintf(buf, sizeof(buf),
 			 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
 			 ", %" PRIu64 " checkpoints, end: %s\n"
-			 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n",
+			 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n"
+			 "breakpoints: %s, watchpoints: %s\n",
 			 s->vm->rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events,
 			 ti.first_exit, ti.last_exit, ti.n_checkpoints, end ? end : "?", s->tl.snaps_taken,
-			 s->tl.restores, s->tl.eng.steps);
+			 s->tl.restores, s->tl.eng.steps,
+			 s->tl.eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",
+			 s->tl.eng.hw_data ? "debug registers" : "single-stepping, write only, by value");
 		console(s, buf);
 		gdb_send_ok(s->c);
 	} else {

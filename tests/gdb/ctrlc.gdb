@@ -1,6 +1,6 @@
 file pioread.elf64
 target remote 127.0.0.1:@PORT@
-python import os, signal, threading; threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+shell (sleep 1; kill -INT $PPID) > /dev/null 2>&1 &
 continue
 monitor when
 info registers rip
