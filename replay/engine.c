@@ -230,6 +230,16 @@ static uint64_t dr7_bits(unsigned slot, const struct eng_trap *t)
 	return (1ull << (slot * 2)) | (rw << (16 + slot * 4)) | (ln << (18 + slot * 4));
 }
 
+/* goal.watch_by_pages: do the traps left out of the debug registers (mask)
+ * still need single steps, apart from write traps checked by value? */
+static bool steps_beyond_pages(const struct engine *eng, uint64_t mask)
+{
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (eng->trap_used[i] && !(mask & (1ull << i)) && eng->traps[i].type != ENG_WRITE)
+			return true;
+	return false;
+}
+
 /* Linear address of the handler the guest's IDT names for vector (long
  * mode and flat protected mode), or of its real-mode vector.  0 or -EFAULT. */
 static int idt_handler(struct vm *vm, uint8_t vector, uint64_t *addr)
@@ -444,7 +454,7 @@ static void check_traps(struct engine *eng, const struct eng_goal *goal, uint64_
 		} else if (slot_of[i] >= 0) {
 			if (dr6 & (1ull << slot_of[i]))
 				fire(eng, i, goal, stop, t->addr);
-		} else if (stepped && t->type == ENG_WRITE) {
+		} else if (stepped && t->type == ENG_WRITE && !goal->watch_by_pages) {
 			uint64_t v = watch_value(eng, t);
 			if (v != eng->watch_val[i]) {
 				eng->watch_val[i] = v;
@@ -591,6 +601,8 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 		}
 		if (use_traps)
 			ds.user_mask = hw_traps(eng, eng->bp == ENG_BP_ARMED ? 3 : 4, &trap_step);
+		if (trap_step && goal->watch_by_pages)
+			trap_step = steps_beyond_pages(eng, ds.user_mask);
 		ds.step = goal->step || goal->single || trap_step || to_target || want_int || eng->bp == ENG_BP_STEP ||
 			  eng->bp == ENG_BP_SEARCH_STEP;
 		if (!ds.step && eng->fired_rip == regs.rip)
@@ -721,6 +733,8 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			break;
 		}
 		enter_boundary(eng);
+		if (goal->on_boundary)
+			goal->on_boundary(goal->boundary_ctx);
 		e = rr_peek(vm);
 		if (vm->stop)
 			break;

@@ -65,6 +65,14 @@ struct eng_goal {
 	 * collects them); fire is the point just after the fire. */
 	void (*on_fire)(void *ctx, const struct eng_pos *fire, int trap_index);
 	void *fire_ctx;
+	/* Write traps checked by value (no data breakpoint for them) are
+	 * neither single-stepped for nor compared in this run: the caller
+	 * watches their pages through the dirty log instead (on_boundary). */
+	bool watch_by_pages;
+	/* Called at every exit boundary the run reaches, after the exit was
+	 * handled: the stretch since the previous boundary is complete. */
+	void (*on_boundary)(void *ctx);
+	void *boundary_ctx;
 };
 
 struct engine {
