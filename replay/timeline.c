@@ -10,11 +10,18 @@
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
+#include "record/ckpt.h"
 #include "record/rr.h"
 #include "replay/seek.h"
 #include "storage/checkpoint.h"
 
 #define PAGE 4096u
+#define CR0_PE 1ull
+#define CR0_PG (1ull << 31)
+#define CR4_PSE (1ull << 4)
+#define CR4_PAE (1ull << 5)
+#define CR4_LA57 (1ull << 12)
+#define EFER_LMA (1ull << 10)
 /* Snapshots are dropped (oldest first, never the start) above this. */
 #define TL_SNAP_BUDGET (768ull << 20)
 
@@ -32,6 +39,14 @@ struct tl_snap {
 	int bp;
 	uint64_t bp_addr;
 	uint64_t bytes;
+	struct tl_paging ctl;   /* at pos */
+	/* A link of the chain (timeline.h): the snapshot before it, that one's
+	 * paging controls, and the RAM pages written in between (sorted). */
+	bool has_prev;
+	struct eng_pos prev;
+	struct tl_paging prev_ctl;
+	uint64_t *written;
+	uint64_t nwritten;
 };
 
 static uint64_t now_ms(void)
@@ -48,6 +63,7 @@ static void snap_free(struct tl_snap *s)
 	free(s->state);
 	free(s->pages);
 	free(s->data);
+	free(s->written);
 	free(s);
 }
 
@@ -56,11 +72,36 @@ static bool canonical(const struct eng_pos *p)
 	return p->k != ENG_K_UNKNOWN;
 }
 
+static void paging_of(const struct kvm_sregs *sr, struct tl_paging *p)
+{
+	p->cr0 = sr->cr0 & (CR0_PE | CR0_PG);
+	p->cr3 = sr->cr3;
+	p->cr4 = sr->cr4 & (CR4_PSE | CR4_PAE | CR4_LA57);
+	p->efer = sr->efer & EFER_LMA;
+}
+
+static bool paging_same(const struct tl_paging *a, const struct tl_paging *b)
+{
+	return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+}
+
+/* The chain of snapshots goes on from a point the guest is at. */
+static void chain_link(struct timeline *tl, const struct eng_pos *pos, const struct tl_paging *ctl)
+{
+	tl->chain = true;
+	tl->chain_pos = *pos;
+	/* Every guest write from here on gets a newer generation, also one
+	 * made before but not synced yet: a later list can only be larger. */
+	tl->chain_gen = tl->vm->dirty_gen;
+	tl->chain_ctl = *ctl;
+}
+
 struct page_list {
 	struct timeline *tl;
 	uint64_t *pages;
 	uint64_t n, cap;
 	int err;
+	bool all; /* every page named, not only those that differ from the base */
 };
 
 static void collect_page(void *ctx, uint64_t i)
@@ -68,7 +109,7 @@ static void collect_page(void *ctx, uint64_t i)
 	struct page_list *pl = ctx;
 	struct timeline *tl = pl->tl;
 
-	if (pl->err || !memcmp(tl->vm->ram + i * PAGE, tl->base + i * PAGE, PAGE))
+	if (pl->err || (!pl->all && !memcmp(tl->vm->ram + i * PAGE, tl->base + i * PAGE, PAGE)))
 		return;
 	if (pl->n == pl->cap) {
 		uint64_t nc = pl->cap ? pl->cap * 2 : 256;
@@ -111,8 +152,10 @@ int tl_snapshot(struct timeline *tl)
 	/* One snapshot per point; the list is kept in point order. */
 	for (at = 0; at < tl->nsnaps; at++) {
 		int c = eng_pos_cmp(&tl->snaps[at]->pos, &pos);
-		if (c == 0)
+		if (c == 0) {
+			chain_link(tl, &pos, &tl->snaps[at]->ctl);
 			return 0;
+		}
 		if (c > 0)
 			break;
 	}
@@ -133,6 +176,23 @@ int tl_snapshot(struct timeline *tl)
 	s->pages = pl.pages;
 	s->npages = pl.n;
 	pl.pages = NULL;
+	struct kvm_sregs sregs;
+	if ((r = vcpu_get_sregs(vm, &sregs)))
+		goto fail;
+	paging_of(&sregs, &s->ctl);
+	if (tl->chain) {
+		struct page_list wl = { .tl = tl, .all = true };
+		vm_pages_changed_since(vm, tl->chain_gen, collect_page, &wl);
+		if ((r = wl.err)) {
+			free(wl.pages);
+			goto fail;
+		}
+		s->has_prev = true;
+		s->prev = tl->chain_pos;
+		s->prev_ctl = tl->chain_ctl;
+		s->written = wl.pages;
+		s->nwritten = wl.n;
+	}
 	s->data = malloc(s->npages * PAGE + 1);
 	if (!s->data) {
 		r = -ENOMEM;
@@ -145,7 +205,7 @@ int tl_snapshot(struct timeline *tl)
 	s->last_good = vm->rr->last_good;
 	s->bp = eng->bp;
 	s->bp_addr = eng->bp_addr;
-	s->bytes = s->state_len + s->npages * (PAGE + 8) + sizeof(*s);
+	s->bytes = s->state_len + s->npages * (PAGE + 8) + s->nwritten * 8 + sizeof(*s);
 	if (tl->nsnaps == tl->cap) {
 		size_t nc = tl->cap ? tl->cap * 2 : 64;
 		struct tl_snap **ns = realloc(tl->snaps, nc * sizeof(*ns));
@@ -162,6 +222,7 @@ int tl_snapshot(struct timeline *tl)
 	tl->snap_bytes += s->bytes;
 	tl->snaps_taken++;
 	tl->last_snap_ms = now_ms();
+	chain_link(tl, &pos, &s->ctl);
 	drop_old_snaps(tl);
 	return 0;
 fail:
@@ -206,6 +267,7 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 	struct restore_ctx rc = { .tl = tl, .s = s };
 	int r;
 
+	tl->chain = false;
 	if ((r = vm_dirty_sync(vm)))
 		return r;
 	/* Every page written since the base gets the snapshot's or the base's
@@ -232,6 +294,9 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 	vm->serial_out = eng->quiet;
 	tl->at_end = false;
 	tl->restores++;
+	/* The pages just rewritten carry generations up to dirty_gen: the
+	 * chain starts afresh here. */
+	chain_link(tl, &s->pos, &s->ctl);
 	return 0;
 }
 
@@ -315,13 +380,15 @@ int tl_init(struct timeline *tl, struct vm *vm, FILE *serial)
 	if (info.n_checkpoints) {
 		tl->ckpt_exit = calloc(info.n_checkpoints, sizeof(uint64_t));
 		tl->ckpt_id = calloc(info.n_checkpoints, sizeof(uint64_t));
-		if (!tl->ckpt_exit || !tl->ckpt_id)
+		tl->ckpt_parent = calloc(info.n_checkpoints, sizeof(uint64_t));
+		if (!tl->ckpt_exit || !tl->ckpt_id || !tl->ckpt_parent)
 			return -ENOMEM;
 		for (uint64_t i = 0; i < info.n_checkpoints; i++) {
 			struct trace_ckpt_info ci;
 			if (trace_ckpt_get(vm->rr->r, i, &ci))
 				break;
 			tl->ckpt_exit[tl->nckpt] = ci.exit_no;
+			tl->ckpt_parent[tl->nckpt] = ci.full ? 0 : ci.parent;
 			tl->ckpt_id[tl->nckpt++] = ci.id;
 		}
 	}
@@ -336,6 +403,7 @@ void tl_free(struct timeline *tl)
 	free(tl->base);
 	free(tl->ckpt_exit);
 	free(tl->ckpt_id);
+	free(tl->ckpt_parent);
 	if (tl->vm && tl->vm->serial_out == tl->eng.quiet)
 		tl->vm->serial_out = tl->eng.loud;
 	if (tl->eng.quiet)
@@ -381,6 +449,7 @@ static int restore_before(struct timeline *tl, const struct eng_pos *p)
 		}
 		tl->vm->stop = false;
 		tl->vm->status = 0;
+		tl->chain = false; /* the snapshot taken below starts a new one */
 		rr_mem_digest(tl->vm); /* the restore zeroes the pages the digest knows as non-zero */
 		if ((r = replay_restore_checkpoint(tl->vm, &ci)))
 			return r;
@@ -598,6 +667,7 @@ struct fires {
 	uint64_t *exitno;
 	size_t n, cap;
 	struct vm *vm;
+	bool nomem;
 };
 
 static void on_fire(void *ctx, const struct eng_pos *p, int trap)
@@ -614,14 +684,508 @@ static void on_fire(void *ctx, const struct eng_pos *p, int trap)
 			f->trap = nt;
 		if (nx)
 			f->exitno = nx;
-		if (!np || !nt || !nx)
+		if (!np || !nt || !nx) {
+			f->nomem = true;
 			return;
+		}
 		f->cap = nc;
 	}
 	f->pos[f->n] = *p;
 	f->trap[f->n] = trap;
 	f->exitno[f->n] = f->vm->exits;
 	f->n++;
+}
+
+static void fires_free(struct fires *f)
+{
+	free(f->pos);
+	free(f->trap);
+	free(f->exitno);
+}
+
+/* Fires at the last stop happened at upto itself: an execution trap there
+ * is where we are (not before it), a data trap there was the instruction
+ * just before it (still to be shown).  *mark (may be NULL) counts the
+ * fires before an index and follows the removals. */
+static void drop_fires_at_stop(struct timeline *tl, struct fires *f, size_t *mark)
+{
+	size_t keep = 0, below = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->exitno[i] != tl->vm->exits || tl->eng.traps[f->trap[i]].type != ENG_EXEC) {
+			f->pos[keep] = f->pos[i];
+			f->trap[keep] = f->trap[i];
+			f->exitno[keep] = f->exitno[i];
+			keep++;
+			if (mark && i < *mark)
+				below++;
+		}
+	}
+	f->n = keep;
+	if (mark)
+		*mark = below;
+}
+
+/* The stretch (between two exit boundaries) a fire happened in: a fire
+ * at a boundary itself came on arrival there, from the stretch before. */
+static uint64_t fire_stretch(const struct eng_pos *p)
+{
+	return p->k == 0 && p->e > 0 ? p->e - 1 : p->e;
+}
+
+/* ---- write watches by pages (hosts without data breakpoints) ---- */
+
+#define TL_WS_DATA (2 * ENG_MAX_TRAPS)
+#define TL_WS_TABLES (2 * ENG_MAX_TRAPS * VM_WALK_MAX)
+
+/* What the write watches depend on at one point: the RAM pages (indexes as
+ * in vm->ram) holding the watched bytes (first and last byte of each), the
+ * pages of the paging-structure entries translating them, and the paging
+ * controls.  Sorted, without repeats. */
+struct tl_watchset {
+	struct tl_paging ctl;
+	unsigned ndata, ntab;
+	uint64_t data[TL_WS_DATA];
+	uint64_t tab[TL_WS_TABLES];
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static unsigned sort_unique(uint64_t *v, unsigned n)
+{
+	unsigned k = 0;
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (unsigned i = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	return k;
+}
+
+/* Index of the first element above x in sorted v (n when none). */
+static uint64_t first_above(const uint64_t *v, uint64_t n, uint64_t x)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (v[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool sorted_has(const uint64_t *v, uint64_t n, uint64_t x)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (v[mid] == x)
+			return true;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* RAM page index of guest-physical gpa, or -ERANGE (not RAM). */
+static int ram_page(struct vm *vm, uint64_t gpa, uint64_t *idx)
+{
+	const uint8_t *p = vm_gpa_ptr(vm, gpa & ~(uint64_t)(PAGE - 1), PAGE);
+	if (!p)
+		return -ERANGE;
+	*idx = (uint64_t)(p - vm->ram) / PAGE;
+	return 0;
+}
+
+/* The watch set of the active write traps where the guest is.  0, -ENOENT
+ * (no write trap), -EFAULT (an address is unmapped), -ERANGE (not RAM) or
+ * the ioctl's -errno. */
+static int watchset_here(struct timeline *tl, struct tl_watchset *ws)
+{
+	struct engine *eng = &tl->eng;
+	struct kvm_sregs sregs;
+	int r;
+
+	ws->ndata = ws->ntab = 0;
+	if ((r = vcpu_get_sregs(tl->vm, &sregs)))
+		return r;
+	paging_of(&sregs, &ws->ctl);
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (!eng->trap_used[i] || eng->traps[i].type != ENG_WRITE)
+			continue;
+		/* Both ends: a watch may cross a page (not one gdb can set
+		 * today, its watches are aligned, but the check costs nothing). */
+		uint64_t ends[2] = { eng->traps[i].addr, eng->traps[i].addr + eng->traps[i].len - 1 };
+		for (int j = 0; j < 2; j++) {
+			uint64_t gpa, tab[VM_WALK_MAX], idx;
+			unsigned nt;
+			if ((r = vm_gva_walk(tl->vm, &sregs, ends[j], &gpa, tab, &nt)))
+				return r;
+			if ((r = ram_page(tl->vm, gpa, &idx)))
+				return r;
+			ws->data[ws->ndata++] = idx;
+			for (unsigned t = 0; t < nt; t++) {
+				if ((r = ram_page(tl->vm, tab[t], &idx)))
+					return r;
+				ws->tab[ws->ntab++] = idx;
+			}
+		}
+	}
+	ws->ndata = sort_unique(ws->data, ws->ndata);
+	ws->ntab = sort_unique(ws->tab, ws->ntab);
+	return ws->ndata ? 0 : -ENOENT;
+}
+
+static bool watchset_same(const struct tl_watchset *a, const struct tl_watchset *b)
+{
+	return paging_same(&a->ctl, &b->ctl) && a->ndata == b->ndata && a->ntab == b->ntab &&
+	       !memcmp(a->data, b->data, a->ndata * sizeof(a->data[0])) &&
+	       !memcmp(a->tab, b->tab, a->ntab * sizeof(a->tab[0]));
+}
+
+/* Does a sorted page list name any page of ws? */
+static bool list_touches(const uint64_t *v, uint64_t n, const struct tl_watchset *ws)
+{
+	for (unsigned i = 0; i < ws->ndata; i++)
+		if (sorted_has(v, n, ws->data[i]))
+			return true;
+	for (unsigned i = 0; i < ws->ntab; i++)
+		if (sorted_has(v, n, ws->tab[i]))
+			return true;
+	return false;
+}
+
+/* Paging controls at trace checkpoint id (from its vCPU blob).  0 or -errno. */
+static int ckpt_paging(struct timeline *tl, uint64_t id, struct tl_paging *p)
+{
+	const void *blob, *state;
+	size_t len, slen;
+	struct rr_ckpt_header h;
+	struct kvm_sregs sregs;
+	char err[256];
+	int r;
+
+	if ((r = rr_ckpt_read(tl->vm, id, &blob, &len, err, sizeof(err))))
+		return r;
+	if (rr_ckpt_parse(blob, len, &h, &state, &slen) || vm_state_sregs(state, slen, &sregs, err, sizeof(err)))
+		return -EBADMSG;
+	paging_of(&sregs, p);
+	return 0;
+}
+
+/* upto (canonical, where ws holds) is a restore point whose interval back
+ * to the one before has a known list of written pages (a snapshot chain
+ * link, or an incremental trace checkpoint and its parent): when the list
+ * names no page of ws and the paging controls at the interval's start are
+ * ws's, no write changed a watched value in that interval (and the
+ * translation there is ws's too).  Then move upto back to that start: 1;
+ * else 0.  A checkpoint that cannot be read is not skipped. */
+static int skip_clean(struct timeline *tl, struct eng_pos *upto, const struct tl_watchset *ws)
+{
+	for (size_t i = 0; i < tl->nsnaps; i++) {
+		const struct tl_snap *s = tl->snaps[i];
+		if (eng_pos_cmp(&s->pos, upto) || !s->has_prev || eng_pos_cmp(&s->prev, upto) >= 0)
+			continue;
+		if (paging_same(&s->prev_ctl, &ws->ctl) && !list_touches(s->written, s->nwritten, ws)) {
+			*upto = s->prev;
+			return 1;
+		}
+	}
+	if (upto->k != 0)
+		return 0;
+	for (size_t i = 0; i < tl->nckpt; i++) {
+		if (tl->ckpt_exit[i] != upto->e || !tl->ckpt_parent[i])
+			continue;
+		size_t p = 0;
+		while (p < tl->nckpt && tl->ckpt_id[p] != tl->ckpt_parent[i])
+			p++;
+		if (p == tl->nckpt || tl->ckpt_exit[p] >= upto->e)
+			continue;
+		struct tl_paging ctl;
+		int r = ckpt_paging(tl, tl->ckpt_id[p], &ctl);
+		if (r) {
+			log_debug("reverse-continue: checkpoint %" PRIu64 " unreadable (%s): not skipped", tl->ckpt_id[p],
+				  strerror(-r));
+			continue;
+		}
+		if (!paging_same(&ctl, &ws->ctl))
+			continue;
+		bool hit = false;
+		for (unsigned j = 0; j < ws->ndata + ws->ntab && !hit; j++) {
+			uint64_t page = j < ws->ndata ? ws->data[j] : ws->tab[j - ws->ndata];
+			r = trace_ckpt_has_page(tl->vm->rr->r, tl->ckpt_id[i], page);
+			hit = r != 0; /* an error counts as written */
+		}
+		if (!hit) {
+			*upto = (struct eng_pos){ .e = tl->ckpt_exit[p], .k = 0 };
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A replay pass noting which stretches wrote a watched page. */
+struct dirty_pass {
+	struct timeline *tl;
+	const struct tl_watchset *ws;
+	uint64_t gen;         /* dirty generation of the last look */
+	bool tables_written;  /* a page of the translation was written */
+	uint64_t *cand;       /* stretches (exit numbers) that wrote a watched page, ascending */
+	size_t n, cap;
+	int err;
+};
+
+static void cand_add(struct dirty_pass *dp, uint64_t stretch)
+{
+	if (dp->n && dp->cand[dp->n - 1] == stretch)
+		return;
+	if (dp->n == dp->cap) {
+		size_t nc = dp->cap ? dp->cap * 2 : 256;
+		uint64_t *nv = realloc(dp->cand, nc * sizeof(*nv));
+		if (!nv) {
+			dp->err = -ENOMEM;
+			return;
+		}
+		dp->cand = nv;
+		dp->cap = nc;
+	}
+	dp->cand[dp->n++] = stretch;
+}
+
+/* The stretch that just ended: did it write a watched page? */
+static void dp_look(struct dirty_pass *dp, uint64_t stretch)
+{
+	struct vm *vm = dp->tl->vm;
+	int r;
+
+	if (dp->err)
+		return;
+	if ((r = vm_dirty_sync(vm))) {
+		dp->err = r;
+		return;
+	}
+	for (unsigned i = 0; i < dp->ws->ndata; i++)
+		if (vm->page_gen[dp->ws->data[i]] > dp->gen) {
+			cand_add(dp, stretch);
+			break;
+		}
+	for (unsigned i = 0; i < dp->ws->ntab; i++)
+		if (vm->page_gen[dp->ws->tab[i]] > dp->gen)
+			dp->tables_written = true;
+	dp->gen = vm->dirty_gen;
+}
+
+static void dp_boundary(void *ctx)
+{
+	struct dirty_pass *dp = ctx;
+	dp_look(dp, dp->tl->vm->guest_exits - 1);
+}
+
+/* From where the guest is to boundary (to_e, 0) at full speed, write
+ * watches by pages, other traps' fires into f, snapshots on the way (they
+ * make the later stepping of a stretch start near it).  may_end: the
+ * replay may end there. */
+static int dirty_pass(struct timeline *tl, struct dirty_pass *dp, struct fires *f, uint64_t to_e, bool may_end)
+{
+	struct vm *vm = tl->vm;
+	int r;
+
+	if ((r = vm_dirty_sync(vm))) {
+		snprintf(tl->msg, sizeof(tl->msg), "dirty log: %s", strerror(-r));
+		return TL_ERROR;
+	}
+	dp->gen = vm->dirty_gen;
+	while (vm->guest_exits < to_e) {
+		struct eng_goal g = { .to_e = to_e - vm->guest_exits > 256 ? vm->guest_exits + 256 : to_e,
+				      .on_fire = on_fire, .fire_ctx = f, .watch_by_pages = true,
+				      .on_boundary = dp_boundary, .boundary_ctx = dp };
+		r = run_goal(tl, &g);
+		if (r == TL_END && may_end) {
+			dp_look(dp, vm->guest_exits - 1); /* the guest's last exit is no boundary the run reached */
+			break;
+		}
+		if (r != TL_OK)
+			return r;
+		if (dp->err)
+			break;
+		if (now_ms() - tl->last_snap_ms >= TL_SNAP_MS)
+			tl_snapshot(tl);
+	}
+	if (dp->err) {
+		snprintf(tl->msg, sizeof(tl->msg), "dirty log: %s", strerror(-dp->err));
+		return TL_ERROR;
+	}
+	return TL_OK;
+}
+
+/* From the restore point just restored, forward to upto, collecting every
+ * fire into f.  dp: at full speed up to upto's boundary with write watches
+ * by pages (*mark = the fires of that part), then single steps as without.
+ * A boundary's translation that differs from dp's watch set stops the run
+ * with *invalid. */
+static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, struct fires *f,
+		      struct dirty_pass *dp, size_t *mark, bool *invalid)
+{
+	struct vm *vm = tl->vm;
+	struct eng_goal g = { .to_e = UINT64_MAX, .on_fire = on_fire, .fire_ctx = f };
+	uint64_t to_e = upto->e; /* the boundary at or before upto (and its base) */
+	int r;
+
+	f->n = 0;
+	*invalid = false;
+	if (dp && vm->guest_exits < to_e) {
+		r = dirty_pass(tl, dp, f, to_e, upto_is_end && canonical(upto) && upto->k == 0);
+		if (r != TL_OK)
+			return r;
+		struct tl_watchset here;
+		if (dp->tables_written || watchset_here(tl, &here) || !watchset_same(&here, dp->ws)) {
+			*invalid = true;
+			return TL_OK;
+		}
+	}
+	*mark = f->n;
+	if (canonical(upto)) {
+		/* Full speed to upto's boundary, then steps. */
+		if (vm->guest_exits < upto->e) {
+			g.to_e = upto->e;
+			g.to_k = 0;
+			r = run_goal(tl, &g);
+			if (r == TL_END && upto_is_end)
+				r = TL_OK;
+			if (r != TL_OK)
+				return r;
+		}
+		if (upto->k > 0 && !tl->at_end) {
+			g.to_e = upto->e;
+			g.to_k = upto->k;
+			r = run_goal(tl, &g);
+			if (r == TL_END && upto_is_end)
+				r = TL_OK;
+			if (r != TL_OK)
+				return r;
+		}
+	} else {
+		struct eng_pos base = { .e = upto->e, .k = upto->kbase }, here;
+		eng_where(&tl->eng, &here);
+		if (eng_pos_cmp(&here, &base) < 0) {
+			g.to_e = base.e;
+			g.to_k = base.k;
+			r = run_goal(tl, &g);
+			if (r != TL_OK)
+				return r;
+		}
+		struct eng_goal g2 = { .to_e = UINT64_MAX, .pending = upto, .on_fire = on_fire, .fire_ctx = f };
+		r = run_goal(tl, &g2);
+		if (r != TL_OK)
+			return r;
+	}
+	if (f->nomem) {
+		snprintf(tl->msg, sizeof(tl->msg), "out of memory for trap fires");
+		return TL_ERROR;
+	}
+	drop_fires_at_stop(tl, f, mark);
+	return TL_OK;
+}
+
+/* The last fire before upto when the fast pass found none after its end:
+ * only the candidate stretches (ascending) can hold one (a watched page
+ * written, or another trap fired there).  Latest first: restore the point
+ * before a candidate, replay to the end of it stepping the candidates on
+ * the way (the others at full speed), take the last fire; else go on
+ * before that restore point.  f empty: none. */
+static int rc_candidates(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, const uint64_t *cand,
+			 size_t n, struct fires *f)
+{
+	struct vm *vm = tl->vm;
+	size_t left = n; /* candidates [0, left) still to look at */
+
+	while (left) {
+		uint64_t last = cand[left - 1];
+		int r = restore_before(tl, &(struct eng_pos){ .e = last, .k = 0 });
+		if (r) {
+			snprintf(tl->msg, sizeof(tl->msg), "no restore point before exit %" PRIu64 ": %s", last, strerror(-r));
+			return TL_ERROR;
+		}
+		struct eng_pos from;
+		eng_where(&tl->eng, &from);
+		/* Ends at upto itself when the last candidate is the stretch just before it. */
+		bool at_upto = canonical(upto) && upto->k == 0 && last + 1 == upto->e;
+		f->n = 0;
+		while (vm->guest_exits <= last) {
+			uint64_t s = vm->guest_exits;
+			struct eng_goal g = { .to_e = s + 1, .on_fire = on_fire, .fire_ctx = f };
+			if (sorted_has(cand, n, s)) {
+				g.single = true;
+				tl->rc_stepped++;
+			} else {
+				/* last > s is a candidate: there is one above s */
+				g.to_e = cand[first_above(cand, n, s)];
+				g.watch_by_pages = true;
+			}
+			r = run_goal(tl, &g);
+			if (r == TL_END && upto_is_end && at_upto)
+				break;
+			if (r != TL_OK)
+				return r;
+		}
+		if (f->nomem) {
+			snprintf(tl->msg, sizeof(tl->msg), "out of memory for trap fires");
+			return TL_ERROR;
+		}
+		if (at_upto)
+			drop_fires_at_stop(tl, f, NULL);
+		/* Fires in other stretches are before the interval (from a
+		 * restore point before it) or were seen by the pass already. */
+		size_t keep = 0;
+		for (size_t i = 0; i < f->n; i++)
+			if (sorted_has(cand, n, fire_stretch(&f->pos[i]))) {
+				f->pos[keep] = f->pos[i];
+				f->trap[keep] = f->trap[i];
+				f->exitno[keep] = f->exitno[i];
+				keep++;
+			}
+		f->n = keep;
+		if (f->n)
+			return TL_OK;
+		/* Nothing from `from` on: the candidates before it remain (and
+		 * the one `from` lies inside, from its start). */
+		while (left && cand[left - 1] > from.e)
+			left--;
+		if (left && cand[left - 1] == from.e && from.k == 0)
+			left--;
+	}
+	f->n = 0;
+	return TL_OK;
+}
+
+/* Which traps are set: write traps checked by value can be watched by
+ * pages when no other trap needs single steps; with no trap but them,
+ * whole restore-point intervals can be skipped. */
+static void watch_mode(struct timeline *tl, bool *by_pages, bool *skip)
+{
+	const struct engine *eng = &tl->eng;
+	unsigned n_exec = 0, n_write = 0, n_other = 0;
+
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (!eng->trap_used[i])
+			continue;
+		if (eng->traps[i].type == ENG_EXEC)
+			n_exec++;
+		else if (eng->traps[i].type == ENG_WRITE)
+			n_write++;
+		else
+			n_other++;
+	}
+	/* Three execution traps always fit the debug registers next to the
+	 * kick-point breakpoint; more may need steps anyway. */
+	*by_pages = !eng->hw_data && n_write && !n_other && (!n_exec || (eng->hw_exec && n_exec <= 3));
+	*skip = *by_pages && !n_exec;
 }
 
 int tl_reverse_continue(struct timeline *tl)
@@ -638,7 +1202,18 @@ int tl_reverse_continue(struct timeline *tl)
 	struct fires f = { .vm = tl->vm };
 	struct eng_pos upto = cur;
 	bool upto_is_end = tl->at_end; /* running to upto ends the replay there */
+	bool by_pages, skip;
+	watch_mode(tl, &by_pages, &skip);
+	/* ws[0]: the watch set at upto; ws[1] at the interval's start. */
+	struct tl_watchset *ws = by_pages ? malloc(2 * sizeof(*ws)) : NULL;
+	bool ws_known = ws && canonical(&cur) && watchset_here(tl, &ws[0]) == 0;
 	for (;;) {
+		if (skip && ws_known && canonical(&upto)) {
+			while (skip_clean(tl, &upto, &ws[0]) == 1) {
+				upto_is_end = false;
+				tl->rc_skipped++;
+			}
+		}
 		/* The restore point before upto, then forward to upto collecting fires. */
 		struct eng_pos before = upto;
 		if (canonical(&before)) {
@@ -649,7 +1224,8 @@ int tl_reverse_continue(struct timeline *tl)
 				before.k = UINT64_MAX - 1;
 			} else {
 				r = goto_canonical(tl, &(struct eng_pos){ 0 });
-				free(f.pos), free(f.trap), free(f.exitno);
+				fires_free(&f);
+				free(ws);
 				return r == TL_OK ? TL_BEGIN : r;
 			}
 		} else {
@@ -662,58 +1238,59 @@ int tl_reverse_continue(struct timeline *tl)
 		}
 		struct eng_pos start;
 		eng_where(&tl->eng, &start);
-		f.n = 0;
-		struct eng_goal g = { .to_e = UINT64_MAX, .on_fire = on_fire, .fire_ctx = &f };
-		if (canonical(&upto)) {
-			/* Full speed to upto's boundary, then steps. */
-			if (tl->vm->guest_exits < upto.e) {
-				g.to_e = upto.e;
-				g.to_k = 0;
-				r = run_goal(tl, &g);
-				if (r == TL_END && upto_is_end)
-					r = TL_OK;
-				if (r != TL_OK)
-					break;
-			}
-			if (upto.k > 0 && !tl->at_end) {
-				g.to_e = upto.e;
-				g.to_k = upto.k;
-				r = run_goal(tl, &g);
-				if (r == TL_END && upto_is_end)
-					r = TL_OK;
-				if (r != TL_OK)
-					break;
-			}
-		} else {
-			struct eng_pos base = { .e = upto.e, .k = upto.kbase };
-			if (eng_pos_cmp(&start, &base) < 0) {
-				g.to_e = base.e;
-				g.to_k = base.k;
-				r = run_goal(tl, &g);
-				if (r != TL_OK)
-					break;
-			}
-			struct eng_goal g2 = { .to_e = UINT64_MAX, .pending = &upto, .on_fire = on_fire, .fire_ctx = &f };
-			r = run_goal(tl, &g2);
-			if (r != TL_OK)
+		bool start_known = ws && watchset_here(tl, &ws[1]) == 0;
+		struct dirty_pass dp = { .tl = tl, .ws = ws ? &ws[1] : NULL };
+		size_t mark = 0;
+		bool invalid = false;
+		r = rc_forward(tl, &upto, upto_is_end, &f, start_known ? &dp : NULL, &mark, &invalid);
+		bool paged = start_known && !invalid;
+		if (r == TL_OK && invalid) {
+			/* The translation moved: this interval the old way, from
+			 * its start (the pass took snapshots after it; if the
+			 * start's own was dropped meanwhile, from before it). */
+			log_debug("reverse-continue: the watched translation changed before exit %" PRIu64
+				  ": single steps", upto.e);
+			if ((r = restore_before(tl, &start))) {
+				snprintf(tl->msg, sizeof(tl->msg), "no restore point: %s", strerror(-r));
+				r = TL_ERROR;
 				break;
-		}
-		/* Fires at the last stop happened at upto itself: an execution
-		 * trap there is where we are (not before it), a data trap there
-		 * was the instruction just before it (still to be shown). */
-		size_t keep = 0;
-		for (size_t i = 0; i < f.n; i++)
-			if (f.exitno[i] != tl->vm->exits || tl->eng.traps[f.trap[i]].type != ENG_EXEC) {
-				f.pos[keep] = f.pos[i];
-				f.trap[keep] = f.trap[i];
-				f.exitno[keep] = f.exitno[i];
-				keep++;
 			}
-		f.n = keep;
+			eng_where(&tl->eng, &start);
+			start_known = ws && watchset_here(tl, &ws[1]) == 0;
+			r = rc_forward(tl, &upto, upto_is_end, &f, NULL, &mark, &invalid);
+		} else if (r == TL_OK && paged) {
+			tl->rc_paged++;
+		}
+		if (r != TL_OK) {
+			free(dp.cand);
+			break;
+		}
+		if (paged && f.n == mark && (dp.n || mark)) {
+			/* Nothing in the stepped part: the stretches that wrote a
+			 * watched page, and those where another trap fired. */
+			for (size_t i = 0; i < mark && !dp.err; i++)
+				cand_add(&dp, fire_stretch(&f.pos[i]));
+			if (dp.err) {
+				snprintf(tl->msg, sizeof(tl->msg), "out of memory for candidate stretches");
+				free(dp.cand);
+				r = TL_ERROR;
+				break;
+			}
+			dp.n = sort_unique(dp.cand, (unsigned)dp.n);
+			r = rc_candidates(tl, &upto, upto_is_end, dp.cand, dp.n, &f);
+			if (r != TL_OK) {
+				free(dp.cand);
+				break;
+			}
+		}
+		free(dp.cand);
 		if (f.n) {
 			struct eng_pos hit = f.pos[f.n - 1];
 			int trap = f.trap[f.n - 1];
-			free(f.pos), free(f.trap), free(f.exitno);
+			fires_free(&f);
+			free(ws);
+			log_debug("reverse-continue: %" PRIu64 " intervals skipped, %" PRIu64 " replayed by pages, %" PRIu64
+				  " stretches stepped", tl->rc_skipped, tl->rc_paged, tl->rc_stepped);
 			r = tl_goto(tl, &hit);
 			/* A data trap fires after the access: going backwards, stop
 			 * before the instruction that made it, as gdb expects. */
@@ -728,12 +1305,17 @@ int tl_reverse_continue(struct timeline *tl)
 		upto_is_end = false;
 		if (start.e == 0 && start.k == 0) {
 			r = goto_canonical(tl, &start);
-			free(f.pos), free(f.trap), free(f.exitno);
+			fires_free(&f);
+			free(ws);
 			return r == TL_OK ? TL_BEGIN : r;
 		}
 		upto = start;
+		if (start_known)
+			ws[0] = ws[1];
+		ws_known = start_known;
 	}
-	free(f.pos), free(f.trap), free(f.exitno);
+	fires_free(&f);
+	free(ws);
 	return r;
 }
 
@@ -760,4 +1342,7 @@ void tl_list_points(struct timeline *tl, FILE *f)
 		eng_pos_format(&tl->snaps[i]->pos, buf, sizeof(buf));
 		fprintf(f, "  snapshot at %s (%" PRIu64 " pages)\n", buf, tl->snaps[i]->npages);
 	}
+	fprintf(f, "reverse-continue to write watches by pages: %" PRIu64 " intervals skipped by their page lists, %"
+		PRIu64 " replayed at full speed, %" PRIu64 " stretches single-stepped\n", tl->rc_skipped, tl->rc_paged,
+		tl->rc_stepped);
 }

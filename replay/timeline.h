@@ -26,6 +26,12 @@ struct tl_snap;
 #define TL_SNAP_MS 25
 #define TL_SNAP_STEPS 2000
 
+/* What a guest-linear translation depends on besides the paging-structure
+ * entries: CR0.PE/PG, CR3, CR4.PSE/PAE/LA57, EFER.LMA. */
+struct tl_paging {
+	uint64_t cr0, cr3, cr4, efer;
+};
+
 enum tl_result {
 	TL_OK = 0,        /* arrived / stopped where asked */
 	TL_TRAP,          /* stopped at a trap (tl->eng.hit, hit_addr) */
@@ -45,7 +51,16 @@ struct timeline {
 	uint64_t base_gen;
 	uint64_t *ckpt_exit;  /* the trace's checkpoints: exit numbers and ids */
 	uint64_t *ckpt_id;
+	uint64_t *ckpt_parent; /* 0: a full one */
 	size_t nckpt;
+	/* Snapshots the guest reached going forward since the last restore
+	 * form a chain: each lists the RAM pages written since the one before
+	 * (reverse-continue skips the stretches that wrote no watched page).
+	 * The latest link: its point, dirty generation and paging controls. */
+	bool chain;
+	struct eng_pos chain_pos;
+	uint64_t chain_gen;
+	struct tl_paging chain_ctl;
 	bool at_end;          /* the VM stopped at the end of the recording */
 	int end_status;
 	char end_msg[512];
@@ -55,6 +70,10 @@ struct timeline {
 	char msg[600];
 	/* statistics for `monitor info` */
 	uint64_t restores, snaps_taken;
+	/* reverse-continue with write watches on a host without data
+	 * breakpoints: intervals skipped by their page lists, replayed by
+	 * pages, stretches stepped */
+	uint64_t rc_skipped, rc_paged, rc_stepped;
 };
 
 /* Set up over a VM booted for replay (vm->rr reading the trace, memory
@@ -70,7 +89,15 @@ int tl_continue(struct timeline *tl);
 int tl_stepi(struct timeline *tl);
 /* Back one instruction (TL_BEGIN at the start). */
 int tl_reverse_stepi(struct timeline *tl);
-/* Back to the last trap fire before the current point, or the start. */
+/* Back to the last trap fire before the current point, or the start.
+ * Write watches checked by value (no data breakpoints: PVM) cost no single
+ * steps where the dirty log shows that no watched page (or a page table
+ * translating it) was written: restore-point intervals whose page lists
+ * (trace checkpoints, snapshot chain) miss them are skipped, and the rest
+ * is replayed at full speed, stepping only the stretches between exits
+ * that wrote a watched page, latest first.  Assumes the watched addresses
+ * keep their translation (an address-space switch that is undone between
+ * two exits without a page-table write goes unseen). */
 int tl_reverse_continue(struct timeline *tl);
 /* Go to exit boundary e (UINT64_MAX: the end of the recording). */
 int tl_goto_exit(struct timeline *tl, uint64_t e);
@@ -78,7 +105,7 @@ int tl_goto_exit(struct timeline *tl, uint64_t e);
 int tl_goto(struct timeline *tl, const struct eng_pos *p);
 /* Take a snapshot here (when the point is canonical).  0 or -errno. */
 int tl_snapshot(struct timeline *tl);
-/* Print the restore points to f. */
+/* Print the restore points to f, and how reverse-continue used them. */
 void tl_list_points(struct timeline *tl, FILE *f);
 
 #endif
