@@ -1029,8 +1029,8 @@ static int dirty_pass(struct timeline *tl, struct dirty_pass *dp, struct fires *
  * by pages (*mark = the fires of that part), then single steps as without.
  * A boundary's translation that differs from dp's watch set stops the run
  * with *invalid. */
-static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, struct fires *f,
-		      struct dirty_pass *dp, size_t *mark, bool *invalid)
+static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, bool upto_is_cur,
+		      struct fires *f, struct dirty_pass *dp, size_t *mark, bool *invalid)
 {
 	struct vm *vm = tl->vm;
 	struct eng_goal g = { .to_e = UINT64_MAX, .on_fire = on_fire, .fire_ctx = f };
@@ -1089,7 +1089,8 @@ static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto
 		snprintf(tl->msg, sizeof(tl->msg), "out of memory for trap fires");
 		return TL_ERROR;
 	}
-	drop_fires_at_stop(tl, f, mark);
+	if (upto_is_cur)
+		drop_fires_at_stop(tl, f, mark);
 	return TL_OK;
 }
 
@@ -1099,8 +1100,8 @@ static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto
  * before a candidate, replay to the end of it stepping the candidates on
  * the way (the others at full speed), take the last fire; else go on
  * before that restore point.  f empty: none. */
-static int rc_candidates(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, const uint64_t *cand,
-			 size_t n, struct fires *f)
+static int rc_candidates(struct timeline *tl, const struct eng_pos *upto, bool upto_is_end, bool upto_is_cur,
+			 const uint64_t *cand, size_t n, struct fires *f)
 {
 	struct vm *vm = tl->vm;
 	size_t left = n; /* candidates [0, left) still to look at */
@@ -1138,7 +1139,7 @@ static int rc_candidates(struct timeline *tl, const struct eng_pos *upto, bool u
 			snprintf(tl->msg, sizeof(tl->msg), "out of memory for trap fires");
 			return TL_ERROR;
 		}
-		if (at_upto)
+		if (at_upto && upto_is_cur)
 			drop_fires_at_stop(tl, f, NULL);
 		/* Fires in other stretches are before the interval (from a
 		 * restore point before it) or were seen by the pass already. */
@@ -1202,6 +1203,11 @@ int tl_reverse_continue(struct timeline *tl)
 	struct fires f = { .vm = tl->vm };
 	struct eng_pos upto = cur;
 	bool upto_is_end = tl->at_end; /* running to upto ends the replay there */
+	/* An execution trap that fires at upto is where gdb stands when upto
+	 * is the current point, and a hit before it when upto is where a later
+	 * interval began (a restore point at a breakpoint: a pass from there
+	 * by single steps does not see the arrival it starts at). */
+	bool upto_is_cur = true;
 	bool by_pages, skip;
 	watch_mode(tl, &by_pages, &skip);
 	/* ws[0]: the watch set at upto; ws[1] at the interval's start. */
@@ -1211,6 +1217,7 @@ int tl_reverse_continue(struct timeline *tl)
 		if (skip && ws_known && canonical(&upto)) {
 			while (skip_clean(tl, &upto, &ws[0]) == 1) {
 				upto_is_end = false;
+				upto_is_cur = false;
 				tl->rc_skipped++;
 			}
 		}
@@ -1242,7 +1249,7 @@ int tl_reverse_continue(struct timeline *tl)
 		struct dirty_pass dp = { .tl = tl, .ws = ws ? &ws[1] : NULL };
 		size_t mark = 0;
 		bool invalid = false;
-		r = rc_forward(tl, &upto, upto_is_end, &f, start_known ? &dp : NULL, &mark, &invalid);
+		r = rc_forward(tl, &upto, upto_is_end, upto_is_cur, &f, start_known ? &dp : NULL, &mark, &invalid);
 		bool paged = start_known && !invalid;
 		if (r == TL_OK && invalid) {
 			/* The translation moved: this interval the old way, from
@@ -1257,7 +1264,7 @@ int tl_reverse_continue(struct timeline *tl)
 			}
 			eng_where(&tl->eng, &start);
 			start_known = ws && watchset_here(tl, &ws[1]) == 0;
-			r = rc_forward(tl, &upto, upto_is_end, &f, NULL, &mark, &invalid);
+			r = rc_forward(tl, &upto, upto_is_end, upto_is_cur, &f, NULL, &mark, &invalid);
 		} else if (r == TL_OK && paged) {
 			tl->rc_paged++;
 		}
@@ -1277,7 +1284,7 @@ int tl_reverse_continue(struct timeline *tl)
 				break;
 			}
 			dp.n = sort_unique(dp.cand, (unsigned)dp.n);
-			r = rc_candidates(tl, &upto, upto_is_end, dp.cand, dp.n, &f);
+			r = rc_candidates(tl, &upto, upto_is_end, upto_is_cur, dp.cand, dp.n, &f);
 			if (r != TL_OK) {
 				free(dp.cand);
 				break;
@@ -1303,6 +1310,7 @@ int tl_reverse_continue(struct timeline *tl)
 			return TL_TRAP;
 		}
 		upto_is_end = false;
+		upto_is_cur = false;
 		if (start.e == 0 && start.k == 0) {
 			r = goto_canonical(tl, &start);
 			fires_free(&f);
