@@ -10,7 +10,7 @@ struct ttvm_clock {
 	int64_t epoch_s;
 };
 
-static uint64_t host_mono_ns(void)
+uint64_t host_mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -27,4 +27,8 @@ int64_t clock_epoch_s(struct ttvm_clock *clk);
 void clock_restore(struct ttvm_clock *clk, uint64_t now_ns, int64_t epoch_s);
 void clock_free(struct ttvm_clock *clk);
 
+/* The host's CLOCK_MONOTONIC in ns: for timing ttvm's own work (snapshot
+ * intervals, polls, statistics), never for anything the guest sees. */
+uint64_t host_mono_ns(void);
+
 #endif

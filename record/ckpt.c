@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
@@ -25,14 +26,6 @@ static uint64_t coarse_ns(void)
 	/* COARSE: a few ns per call, and this runs after every guest exit;
 	 * its tick (a few ms) is far below any useful interval. */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -84,7 +77,7 @@ static void take(struct vm *vm)
 	void *state = NULL;
 	uint8_t *blob = NULL;
 	size_t slen = 0;
-	uint64_t id, t0 = mono_ns();
+	uint64_t id, t0 = host_mono_ns();
 	int r;
 
 	memset(&h, 0, sizeof(h));
@@ -130,12 +123,12 @@ static void take(struct vm *vm)
 		goto out;
 	}
 	log_debug("checkpoint %" PRIu64 " at guest exit %" PRIu64 ": %s, %" PRIu64 " pages, %.1f ms", id,
-		  vm->guest_exits, rr->ckpt_last ? "incremental" : "full", pages.n, (mono_ns() - t0) / 1e6);
+		  vm->guest_exits, rr->ckpt_last ? "incremental" : "full", pages.n, (host_mono_ns() - t0) / 1e6);
 	rr->ckpt_last = id;
 	rr->ckpt_gen = vm->dirty_gen;
 	rr->ckpt_count++;
 out:
-	rr->ckpt_ns += mono_ns() - t0;
+	rr->ckpt_ns += host_mono_ns() - t0;
 	free(pages.p);
 	free(blob);
 	free(state);

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/probe.h"
@@ -375,13 +375,6 @@ static bool recording_stopped_here(const struct trace_event *e)
 		e->u.end.reason == TRACE_END_HOST_ERROR || e->u.end.status == ST_HALTED);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Inject at a kick point once registers and memory match the recording.
  * Returns 1 when injected, 0 when this is not the point, -1 on error. */
 static int try_kick_point(struct engine *eng, const struct trace_event *e)
@@ -520,7 +513,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 	int stop = 0;
 	bool want_int = false;
 	bool first = true;
-	uint64_t last_poll = now_ms();
+	uint64_t last_poll = host_mono_ns() / 1000000;
 
 	eng->hit = -1;
 	for (int i = 0; i < ENG_MAX_TRAPS; i++)
@@ -537,8 +530,8 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			return ENG_STOP_TARGET;
 		if (goal->pending && k_known(eng) && vm->guest_exits == goal->pending->e && eng->k == goal->pending->kbase)
 			memset(eng->fires, 0, sizeof(eng->fires)); /* count from the pending point's base */
-		if (goal->poll && (first || now_ms() - last_poll >= 20)) {
-			last_poll = now_ms();
+		if (goal->poll && (first || host_mono_ns() / 1000000 - last_poll >= 20)) {
+			last_poll = host_mono_ns() / 1000000;
 			if (goal->poll(goal->poll_ctx))
 				want_int = true;
 		}

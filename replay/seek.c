@@ -6,22 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
 #include "record/ckpt.h"
 #include "record/rr.h"
 #include "storage/checkpoint.h"
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void page_written(void *ctx, uint64_t page)
 {
@@ -142,13 +134,13 @@ int replay_from(struct vm *vm, uint64_t event)
 		log_error("%s", trace_reader_errmsg(rr->r));
 		return ST_BADTRACE;
 	} else {
-		double t0 = mono_ms();
+		double t0 = (host_mono_ns() / 1e6);
 		if ((r = replay_restore_checkpoint(vm, &ci)))
 			return r == -ENOMEM ? ST_HOST : ST_BADTRACE;
 		restored = true;
 		log_info("replay: from checkpoint %" PRIu64 " (%s, event %" PRIu64 ", guest exit %" PRIu64
 			 "), restored in %.1f ms", ci.id, ci.full ? "full" : "incremental", ci.event_no, ci.exit_no,
-			 mono_ms() - t0);
+			 (host_mono_ns() / 1e6) - t0);
 	}
 	if (!restored || event > ci.event_no) {
 		FILE *null = fopen("/dev/null", "w");

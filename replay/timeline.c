@@ -5,8 +5,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
@@ -48,13 +48,6 @@ struct tl_snap {
 	uint64_t *written;
 	uint64_t nwritten;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void snap_free(struct tl_snap *s)
 {
@@ -221,7 +214,7 @@ int tl_snapshot(struct timeline *tl)
 	tl->nsnaps++;
 	tl->snap_bytes += s->bytes;
 	tl->snaps_taken++;
-	tl->last_snap_ms = now_ms();
+	tl->last_snap_ms = host_mono_ns() / 1000000;
 	chain_link(tl, &pos, &s->ctl);
 	drop_old_snaps(tl);
 	return 0;
@@ -477,7 +470,7 @@ static int forward_to(struct timeline *tl, const struct eng_pos *p)
 			/* Boundary by boundary when snapshots are due, else at once. */
 			g.to_e = p->e;
 			g.to_k = 0;
-			if (now_ms() - tl->last_snap_ms >= TL_SNAP_MS) {
+			if (host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS) {
 				tl_snapshot(tl);
 			}
 			/* Stop at intermediate boundaries to snapshot now and then. */
@@ -497,7 +490,7 @@ static int forward_to(struct timeline *tl, const struct eng_pos *p)
 			return r;
 		if (eng->k != ENG_K_UNKNOWN && eng->k > 0 && eng->k % TL_SNAP_STEPS == 0)
 			tl_snapshot(tl);
-		else if (eng->k == 0 && now_ms() - tl->last_snap_ms >= TL_SNAP_MS)
+		else if (eng->k == 0 && host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS)
 			tl_snapshot(tl);
 	}
 	return TL_OK;
@@ -597,7 +590,7 @@ int tl_continue(struct timeline *tl)
 		r = run_goal(tl, &g);
 		if (r != TL_OK)
 			break;
-		if (now_ms() - tl->last_snap_ms >= TL_SNAP_MS)
+		if (host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS)
 			tl_snapshot(tl);
 	}
 	if (r == TL_OK || r == TL_TRAP || r == TL_INTERRUPTED)
@@ -1014,7 +1007,7 @@ static int dirty_pass(struct timeline *tl, struct dirty_pass *dp, struct fires *
 			return r;
 		if (dp->err)
 			break;
-		if (now_ms() - tl->last_snap_ms >= TL_SNAP_MS)
+		if (host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS)
 			tl_snapshot(tl);
 	}
 	if (dp->err) {
