@@ -1073,8 +1073,25 @@ static int rc_forward(struct timeline *tl, const struct eng_pos *upto, bool upto
 			if (r != TL_OK)
 				return r;
 		}
+		/* upto is named by a fire of its trap: count them even if gdb
+		 * removed that trap since (as run_to_fire does), but then its
+		 * fires are no hits. */
+		int added = eng_trap_find(&tl->eng, &upto->trap) < 0 ? eng_trap_add(&tl->eng, &upto->trap) : -1;
+		size_t first = f->n;
 		struct eng_goal g2 = { .to_e = UINT64_MAX, .pending = upto, .on_fire = on_fire, .fire_ctx = f };
 		r = run_goal(tl, &g2);
+		if (added >= 0) {
+			eng_trap_del(&tl->eng, &upto->trap);
+			size_t keep = first;
+			for (size_t i = first; i < f->n; i++)
+				if (f->trap[i] != added) {
+					f->pos[keep] = f->pos[i];
+					f->trap[keep] = f->trap[i];
+					f->exitno[keep] = f->exitno[i];
+					keep++;
+				}
+			f->n = keep;
+		}
 		if (r != TL_OK)
 			return r;
 	}

@@ -17,6 +17,7 @@ reverse-continue
 delete
 break reads
 continue
+delete 3
 watch -l tpage.target
 reverse-continue
 info symbol $pc
