@@ -262,7 +262,8 @@ static void monitor(struct session *s, const char *cmd)
 			 ti.first_exit, ti.last_exit, ti.n_checkpoints, end ? end : "?", s->tl.snaps_taken,
 			 s->tl.restores, s->tl.eng.steps,
 			 s->tl.eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",
-			 s->tl.eng.hw_data ? "debug registers" : "single-stepping, write only, by value");
+			 s->tl.eng.hw_data ? "debug registers"
+					   : "write only, by value: single-stepping forward, dirty pages backward");
 		console(s, buf);
 		gdb_send_ok(s->c);
 	} else {
