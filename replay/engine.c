@@ -726,8 +726,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			break;
 		}
 		enter_boundary(eng);
-		if (goal->on_boundary)
-			goal->on_boundary(goal->boundary_ctx);
+		bool boundary_stop = goal->on_boundary && goal->on_boundary(goal->boundary_ctx);
 		e = rr_peek(vm);
 		if (vm->stop)
 			break;
@@ -749,6 +748,8 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			return ENG_STOP_TRAP;
 		if (goal->step)
 			return ENG_STOP_STEP; /* the instruction exited to ttvm: done */
+		if (boundary_stop)
+			return ENG_STOP_TARGET;
 	}
 	return ENG_STOP_END;
 }

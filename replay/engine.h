@@ -70,8 +70,10 @@ struct eng_goal {
 	 * watches their pages through the dirty log instead (on_boundary). */
 	bool watch_by_pages;
 	/* Called at every exit boundary the run reaches, after the exit was
-	 * handled: the stretch since the previous boundary is complete. */
-	void (*on_boundary)(void *ctx);
+	 * handled: the stretch since the previous boundary is complete.
+	 * Nonzero: stop at this boundary (ENG_STOP_TARGET, once the boundary's
+	 * own checks are done). */
+	int (*on_boundary)(void *ctx);
 	void *boundary_ctx;
 };
 

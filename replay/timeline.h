@@ -74,6 +74,8 @@ struct timeline {
 	 * breakpoints: intervals skipped by their page lists, replayed by
 	 * pages, stretches stepped */
 	uint64_t rc_skipped, rc_paged, rc_stepped;
+	/* ... and forward continue: stretches gone through again by steps */
+	uint64_t fw_stepped;
 };
 
 /* Set up over a VM booted for replay (vm->rr reading the trace, memory
