@@ -11,7 +11,6 @@
 
 #define PAGE 4096u
 #define DR6_B(slot) (1ull << (slot))
-#define DR7_FIXED (1ull << 10)
 #define DB_VECTOR 1
 
 int kvm_probe_open(struct kvm_probe *p, int kvm_fd, const void *code, size_t len)

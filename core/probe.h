@@ -13,6 +13,9 @@
  * real mode with CS base 0. */
 #define PROBE_RIP 0x100u
 
+/* DR7 bit 10 reads as 1: set it in every value given to KVM. */
+#define DR7_FIXED (1ull << 10)
+
 struct kvm_probe {
 	int vm_fd, vcpu_fd;
 	struct kvm_run *run;

@@ -34,18 +34,10 @@
 enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 
 #define DR6_BS (1ull << 14)
-#define DR7_FIXED (1ull << 10)
 
-void eng_init(struct engine *eng, struct vm *vm)
-{
-	memset(eng, 0, sizeof(*eng));
-	eng->vm = vm;
-	eng->hit = -1;
-	eng->fired_rip = UINT64_MAX;
-	eng_probe_host(eng);
-}
-
-void eng_probe_host(struct engine *eng)
+/* Which hardware breakpoints the host delivers (probed once per process):
+ * eng->hw_exec / hw_data. */
+static void probe_host(struct engine *eng)
 {
 	/* Asked of the host, not assumed from its flavour: PVM's emulator
 	 * reports no data breakpoints (a DR7 write watch on a variable a CPL0
@@ -53,18 +45,27 @@ void eng_probe_host(struct engine *eng)
 	 * (our second test host) KVM accepts debug registers that never fire
 	 * at all.  TTVM_HW_BP=off pretends the host has none (for tests). */
 	const char *force = getenv("TTVM_HW_BP");
-	static int probed = -1;
+	static bool probed;
 	static struct kvm_debug_caps caps;
 
-	if (probed < 0) {
+	if (!probed) {
 		kvm_probe_debug(eng->vm->kvm_fd, &caps);
-		probed = 1;
+		probed = true;
 		log_info("replay: guest debugging (probed): single step %s, breakpoints: execution %s, data %s",
 			 caps.step ? "yes" : "no", caps.exec ? "yes" : "no", caps.data ? "yes" : "no");
 	}
 	bool off = force && !strcmp(force, "off");
 	eng->hw_exec = caps.exec && !off;
 	eng->hw_data = caps.data && !off;
+}
+
+void eng_init(struct engine *eng, struct vm *vm)
+{
+	memset(eng, 0, sizeof(*eng));
+	eng->vm = vm;
+	eng->hit = -1;
+	eng->fired_rip = UINT64_MAX;
+	probe_host(eng);
 }
 
 static bool k_known(const struct engine *eng)

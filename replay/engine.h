@@ -116,9 +116,6 @@ struct engine {
 
 /* Set up an engine for vm (after rr_mem_digest_init). */
 void eng_init(struct engine *eng, struct vm *vm);
-/* Probe (once per process) which hardware breakpoints the host delivers
- * and set eng->hw_exec / hw_data; eng_init does it. */
-void eng_probe_host(struct engine *eng);
 /* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM
  * stopped (status in vm->status). */
 int eng_run(struct engine *eng, const struct eng_goal *goal);

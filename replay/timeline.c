@@ -97,6 +97,21 @@ struct page_list {
 	bool all; /* every page named, not only those that differ from the base */
 };
 
+/* Append x to the growable array *v (*n used, *cap allocated).  0 or -ENOMEM. */
+static int u64_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		uint64_t nc = *cap ? *cap * 2 : 256;
+		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
 static void collect_page(void *ctx, uint64_t i)
 {
 	struct page_list *pl = ctx;
@@ -104,17 +119,7 @@ static void collect_page(void *ctx, uint64_t i)
 
 	if (pl->err || (!pl->all && !memcmp(tl->vm->ram + i * PAGE, tl->base + i * PAGE, PAGE)))
 		return;
-	if (pl->n == pl->cap) {
-		uint64_t nc = pl->cap ? pl->cap * 2 : 256;
-		uint64_t *np = realloc(pl->pages, nc * sizeof(*np));
-		if (!np) {
-			pl->err = -ENOMEM;
-			return;
-		}
-		pl->pages = np;
-		pl->cap = nc;
-	}
-	pl->pages[pl->n++] = i;
+	pl->err = u64_push(&pl->pages, &pl->n, &pl->cap, i);
 }
 
 static void drop_old_snaps(struct timeline *tl)
@@ -930,7 +935,7 @@ struct dirty_pass {
 	uint64_t gen;         /* dirty generation of the last look */
 	bool tables_written;  /* a page of the translation was written */
 	uint64_t *cand;       /* stretches (exit numbers) that wrote a watched page, ascending */
-	size_t n, cap;
+	uint64_t n, cap;
 	int err;
 };
 
@@ -938,17 +943,8 @@ static void cand_add(struct dirty_pass *dp, uint64_t stretch)
 {
 	if (dp->n && dp->cand[dp->n - 1] == stretch)
 		return;
-	if (dp->n == dp->cap) {
-		size_t nc = dp->cap ? dp->cap * 2 : 256;
-		uint64_t *nv = realloc(dp->cand, nc * sizeof(*nv));
-		if (!nv) {
-			dp->err = -ENOMEM;
-			return;
-		}
-		dp->cand = nv;
-		dp->cap = nc;
-	}
-	dp->cand[dp->n++] = stretch;
+	if (!dp->err)
+		dp->err = u64_push(&dp->cand, &dp->n, &dp->cap, stretch);
 }
 
 /* The stretch that just ended: did it write a watched page? */
@@ -1361,7 +1357,7 @@ struct fw_pass {
 /* Did stretch s write a watched page or a page of its translation? */
 static bool fw_look(struct fw_pass *fw, uint64_t s)
 {
-	size_t before = fw->dp.n;
+	uint64_t before = fw->dp.n;
 
 	fw->stretch = s;
 	dp_look(&fw->dp, s);
