@@ -10,11 +10,6 @@
 
 #include "core/vm.h"
 
-#define CR0_PG (1ull << 31)
-#define CR4_PSE (1ull << 4)
-#define CR4_PAE (1ull << 5)
-#define CR4_LA57 (1ull << 12)
-#define EFER_LMA (1ull << 10)
 #define PTE_P 1ull
 #define PTE_PS (1ull << 7)
 #define ADDR_MASK 0x000ffffffffff000ull
@@ -44,11 +39,11 @@ static int read_pte64(struct vm *vm, struct walk_log *log, uint64_t gpa, uint64_
 
 static int walk(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t *gpa, struct walk_log *log)
 {
-	if (!(s->cr0 & CR0_PG)) {
+	if (!(s->cr0 & X86_CR0_PG)) {
 		*gpa = (s->cr0 & 1) ? (gva & 0xffffffffull) : (gva & 0xfffffull);
 		return 0;
 	}
-	if (!(s->cr4 & CR4_PAE)) {
+	if (!(s->cr4 & X86_CR4_PAE)) {
 		/* 32-bit paging: 4 KiB pages, or 4 MiB with PSE. */
 		uint32_t va = (uint32_t)gva, pde, pte;
 		uint64_t at = (s->cr3 & 0xfffff000u) + ((va >> 22) << 2);
@@ -59,7 +54,7 @@ static int walk(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t
 		memcpy(&pde, p, 4);
 		if (!(pde & 1))
 			return -EFAULT;
-		if ((pde & PTE_PS) && (s->cr4 & CR4_PSE)) {
+		if ((pde & PTE_PS) && (s->cr4 & X86_CR4_PSE)) {
 			*gpa = (pde & 0xffc00000u) + (va & 0x3fffffu);
 			return 0;
 		}
@@ -76,8 +71,8 @@ static int walk(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, uint64_t
 	}
 	uint64_t pte, table;
 	int level;
-	if (s->efer & EFER_LMA) {
-		level = (s->cr4 & CR4_LA57) ? 5 : 4;
+	if (s->efer & X86_EFER_LMA) {
+		level = (s->cr4 & X86_CR4_LA57) ? 5 : 4;
 		table = s->cr3 & ADDR_MASK;
 	} else {
 		/* PAE: four PDPTEs at CR3 (32-byte aligned). */

@@ -197,6 +197,13 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, ui
  * levels; none with paging off): what the translation depends on besides
  * CR0/CR3/CR4/EFER.  0 or -EFAULT. */
 #define VM_WALK_MAX 6
+/* The control-register bits a walk depends on (besides CR3). */
+#define X86_CR0_PE 1ull
+#define X86_CR0_PG (1ull << 31)
+#define X86_CR4_PSE (1ull << 4)
+#define X86_CR4_PAE (1ull << 5)
+#define X86_CR4_LA57 (1ull << 12)
+#define X86_EFER_LMA (1ull << 10)
 int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa,
 		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */

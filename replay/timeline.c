@@ -16,12 +16,6 @@
 #include "storage/checkpoint.h"
 
 #define PAGE 4096u
-#define CR0_PE 1ull
-#define CR0_PG (1ull << 31)
-#define CR4_PSE (1ull << 4)
-#define CR4_PAE (1ull << 5)
-#define CR4_LA57 (1ull << 12)
-#define EFER_LMA (1ull << 10)
 /* Snapshots are dropped (oldest first, never the start) above this. */
 #define TL_SNAP_BUDGET (768ull << 20)
 
@@ -67,10 +61,10 @@ static bool canonical(const struct eng_pos *p)
 
 static void paging_of(const struct kvm_sregs *sr, struct tl_paging *p)
 {
-	p->cr0 = sr->cr0 & (CR0_PE | CR0_PG);
+	p->cr0 = sr->cr0 & (X86_CR0_PE | X86_CR0_PG);
 	p->cr3 = sr->cr3;
-	p->cr4 = sr->cr4 & (CR4_PSE | CR4_PAE | CR4_LA57);
-	p->efer = sr->efer & EFER_LMA;
+	p->cr4 = sr->cr4 & (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_LA57);
+	p->efer = sr->efer & X86_EFER_LMA;
 }
 
 static bool paging_same(const struct tl_paging *a, const struct tl_paging *b)
