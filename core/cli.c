@@ -136,7 +136,8 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		goto out;
 	}
 	if (access(kvm_device_path(), F_OK) != 0) {
-		log_error("no %s: this host does not offer KVM", kvm_device_path());
+		log_error("no %s: this host does not offer KVM: %s; %s", kvm_device_path(),
+			  kvm_unusable_reason(errno), KVM_MISSING_HINT);
 		status = ST_HOST;
 		goto out;
 	}

@@ -54,7 +54,7 @@ static int print_version(void)
 	printf("ttvm %s\n", TTVM_VERSION);
 	int fd = open(kvm_device_path(), O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		printf("kvm: unavailable (cannot open %s: %s)\n", kvm_device_path(), strerror(errno));
+		printf("kvm: unavailable (%s: %s)\n", kvm_device_path(), kvm_unusable_reason(errno));
 		return 0;
 	}
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);

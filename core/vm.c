@@ -132,7 +132,8 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	vm->kvm_fd = open(kvm_device_path(), O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		r = -errno;
-		log_error("cannot open %s: %s", kvm_device_path(), strerror(errno));
+		log_error("cannot use %s: %s; %s", kvm_device_path(), kvm_unusable_reason(errno),
+			  KVM_MISSING_HINT);
 		return r;
 	}
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {

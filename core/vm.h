@@ -132,6 +132,13 @@ struct vm {
 /* Path of the KVM device: /dev/kvm, or $TTVM_KVM_DEVICE (for tests that need
  * a host without a usable KVM). */
 const char *kvm_device_path(void);
+/* Why kvm_device_path() cannot be used, given open()'s errno ERR: what is
+ * missing (no KVM module, a module but no device, no node, no permission),
+ * as one phrase for an error line; never fails. */
+const char *kvm_unusable_reason(int err);
+/* The hint that ends every "no KVM" error line: where to try ttvm anyway. */
+#define KVM_MISSING_HINT \
+	"to try ttvm on this machine, run it in the SVM test host: tests/svm-host/run --exec 'ttvm run GUEST'"
 /* Which KVM the host offers, probed from /sys/module; never fails. */
 enum kvm_flavour kvm_probe_flavour(void);
 /* Printable name of a flavour ("VMX", "SVM", "PVM", ...). */

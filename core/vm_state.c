@@ -18,6 +18,32 @@ const char *kvm_device_path(void)
 	return p && *p ? p : "/dev/kvm";
 }
 
+const char *kvm_unusable_reason(int err)
+{
+	static char buf[160];
+	const char *custom = getenv("TTVM_KVM_DEVICE");
+
+	switch (err) {
+	case ENOENT:
+		if (custom && *custom)
+			return "no such device node (TTVM_KVM_DEVICE)";
+		/* /sys/module/kvm is there whenever KVM is built in or loaded;
+		 * /sys/class/misc/kvm only when it registered its device, which
+		 * it does not without VT-x/AMD-V (or PVM). */
+		if (access("/sys/module/kvm", F_OK) != 0)
+			return "the KVM module is not loaded (modprobe kvm_intel or kvm_amd; needs VT-x or AMD-V)";
+		if (access("/sys/class/misc/kvm", F_OK) != 0)
+			return "KVM is in the kernel but offers no device (no usable VT-x or AMD-V on this host)";
+		return "the KVM device has no node in /dev (mknod /dev/kvm c 10 232, or start udev)";
+	case EACCES:
+	case EPERM:
+		return "no permission (run as root or join the group that owns it, usually kvm)";
+	default:
+		snprintf(buf, sizeof(buf), "cannot open it: %s", strerror(err));
+		return buf;
+	}
+}
+
 enum kvm_flavour kvm_probe_flavour(void)
 {
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)

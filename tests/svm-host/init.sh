@@ -1,8 +1,9 @@
 #!/bin/busybox sh
 # PID 1 of the SVM test host (busybox sh, inside QEMU with -cpu EPYC,+svm,+npt).
-# Loads kvm-amd, checks /dev/kvm and `ttvm --version`, runs every test named
-# in /svm/tests ("KIND NAME" lines: kind guest runs tests/guests/run-guest-test,
-# kind gdb tests/gdb/run-gdb-test), and powers off.
+# Loads kvm-amd, checks /dev/kvm and `ttvm --version`, runs its share of the
+# tests (/svm/batch.N, N from svm.batch=N on the kernel command line; each
+# test is a script /svm/t/NAME.sh written by tests/svm-host/run), and powers
+# off.
 #
 # Results go to the second serial port (ttyS1), which carries nothing else,
 # in lines the host script parses:
@@ -18,12 +19,13 @@ export PATH=/bin:/usr/bin HOME=/tmp TMPDIR=/tmp
 
 now() { cut -d' ' -f1 /proc/uptime; }
 
-# run_one NAME COMMAND...: runs COMMAND in a fresh directory, in its own
-# process group so that a time limit ends all of it (the runner defers
-# SIGTERM until its ttvm child is done), and reports it under NAME.
+# run_one NAME TIMEOUT COMMAND...: runs COMMAND in a fresh directory, in its
+# own process group so that the time limit TIMEOUT (seconds) ends all of it
+# (the runners defer SIGTERM until their ttvm child is done), and reports it
+# under NAME.
 run_one() {
-	name=$1
-	shift
+	name=$1 limit=$2
+	shift 2
 	dir=/tmp/run.$name
 	mkdir -p "$dir"
 	rm -f /tmp/timed-out
@@ -33,7 +35,7 @@ run_one() {
 	# the new group's id.
 	(cd "$dir" && exec setsid "$@") >/tmp/out 2>&1 </dev/null &
 	pid=$!
-	setsid sh -c "sleep $SVM_TEST_TIMEOUT; touch /tmp/timed-out; kill -TERM -$pid
+	setsid sh -c "sleep $limit; touch /tmp/timed-out; kill -TERM -$pid
 		sleep 5; kill -KILL -$pid" >/dev/null 2>&1 &
 	watchdog=$!
 	wait "$pid"
@@ -42,7 +44,7 @@ run_one() {
 	t1=$(now)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	if [ -e /tmp/timed-out ]; then
-		echo "svm-host: timed out after ${SVM_TEST_TIMEOUT}s (exit $rc)" >>/tmp/out
+		echo "svm-host: timed out after ${limit}s (exit $rc)" >>/tmp/out
 		rc=1
 	fi
 	head -n "$SVM_LOG_LINES" /tmp/out | sed 's/^/|/' >&3
@@ -93,21 +95,26 @@ ip link set lo up
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 
+# Which share of the tests this QEMU instance runs (tests/svm-host/run
+# --batches): svm.batch=N on the kernel command line.
+batch=0
+for w in $(cat /proc/cmdline); do
+	case $w in svm.batch=*) batch=${w#svm.batch=} ;; esac
+done
+
 echo "@@svm begin" >&3
-echo "svm-host: up after $(now)s, kernel $(uname -r)"
-run_one host:kvm-smoke env SVM_CHECK=kvm sh /init
-run_one host:ttvm-version env SVM_CHECK=version sh /init
+echo "svm-host: batch $batch up after $(now)s, kernel $(uname -r)"
+run_one host:kvm-smoke 60 env SVM_CHECK=kvm sh /init
+run_one host:ttvm-version 60 env SVM_CHECK=version sh /init
 if [ -f /svm/exec ]; then
 	# run --exec CMD: one ad-hoc command instead of the tests.
-	run_one exec sh -c "cd /guests && . /svm/exec"
+	run_one exec 3600 sh -c "cd /guests && . /svm/exec"
 else
-	while read -r kind t; do
-		case $kind in
-		guest) run_one "$t" sh /src/tests/guests/run-guest-test /bin/ttvm /guests "$SVM_SRCDIR" "$t" ;;
-		gdb) run_one "$t" sh /src/tests/gdb/run-gdb-test /bin/ttvm /guests /src/tests/gdb "$t" ;;
-		*) run_one "$t" sh -c "echo 'svm-host: unknown test kind $kind'; exit 1" ;;
-		esac
-	done </svm/tests
+	# "NAME TIMEOUT" lines; /svm/t/NAME.sh changes to the test's directory,
+	# sets its environment and execs its command.
+	while read -r t limit; do
+		run_one "$t" "$limit" sh "/svm/t/$t.sh"
+	done <"/svm/batch.$batch"
 fi
 echo "@@svm end" >&3
 # Closing the tty waits until the UART has sent everything.
