@@ -88,7 +88,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm /tmp
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp stays on the initramfs' own root (writable): a build tree mirrored
+# under /tmp (a clone in /tmp) must stay visible.
 dmesg -n 1
 # Loopback, for gdb sessions over TCP (127.0.0.1).
 ip link set lo up
