@@ -347,65 +347,21 @@ int eng_settle(struct engine *eng)
 	return 0;
 }
 
-/* The guest stopped by itself: the trace must end here, the same way. */
-static void check_end(struct vm *vm)
-{
-	int status = vm->status;
-	char msg[sizeof(vm->stop_msg)];
-	const struct trace_event *e;
 
-	memcpy(msg, vm->stop_msg, sizeof(msg));
-	vm->stop = false;
-	e = rr_peek(vm);
-	if (vm->stop)
-		return;
-	if (!e || e->kind != TRACE_EV_END || e->exit_no != vm->guest_exits || e->u.end.status != status) {
-		char what[sizeof(msg) + 64];
-		snprintf(what, sizeof(what), "the guest ended (%s)", msg);
-		rr_diverged(vm, what, e);
-		return;
-	}
-	rr_consume(vm);
-	vm_request_stop(vm, status, "%s", msg);
-}
-
-static bool recording_stopped_here(const struct trace_event *e)
-{
-	return e->kind == TRACE_EV_END &&
-	       (e->u.end.reason == TRACE_END_LIMIT || e->u.end.reason == TRACE_END_USER ||
-		e->u.end.reason == TRACE_END_HOST_ERROR || e->u.end.status == ST_HALTED);
-}
-
-/* Inject at a kick point once registers and memory match the recording.
- * Returns 1 when injected, 0 when this is not the point, -1 on error. */
+/* Inject at a kick point once registers and memory match the recording
+ * (record/ev_irq.c).  Returns 1 when injected, 0 when this is not the point,
+ * -1 on error. */
 static int try_kick_point(struct engine *eng, const struct trace_event *e)
 {
-	struct vm *vm = eng->vm;
-	struct kvm_regs regs;
+	uint8_t vector = e->u.irq.vector;
+	int r = replay_irq_at_kick(eng->vm, e);
 
-	/* Registers first (cheap), then the memory digest: a loop that keeps
-	 * its counter in memory repeats its registers. */
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip || rr_regs_hash(&regs) != e->u.irq.regs_hash ||
-	    rr_mem_digest(vm) != e->u.irq.mem_hash)
-		return 0;
-	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
-	 * frame would carry them onto the guest's stack, which the recording
-	 * never had. */
-	if (regs.rflags & RR_RFLAGS_DEBUG_BITS) {
-		regs.rflags &= ~RR_RFLAGS_DEBUG_BITS;
-		if (vcpu_set_regs(vm, &regs)) {
-			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
-			return -1;
-		}
+	if (r > 0) {
+		eng->injected_vector = vector;
+		eng->injected = true;
+		eng->bp = ENG_BP_NONE;
 	}
-	vcpu_interrupt(vm, e->u.irq.vector);
-	eng->injected_vector = e->u.irq.vector;
-	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, e->u.irq.vector,
-		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
-	rr_consume(vm);
-	eng->injected = true;
-	eng->bp = ENG_BP_NONE;
-	return 1;
+	return r;
 }
 
 static void fire(struct engine *eng, int i, const struct eng_goal *goal, int *stop, uint64_t addr)
@@ -555,24 +511,14 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			log_debug("engine: exit %" PRIu64 " k %" PRIu64 " next event %" PRIu64 " (kind %u at exit %" PRIu64 ")%s",
 				  vm->guest_exits, eng->k, e->seq, e->kind, e->exit_no, eng->injected ? " injected" : "");
 		if (e->exit_no == vm->guest_exits && !eng->injected) {
-			if (recording_stopped_here(e)) {
-				int st = e->u.end.status;
-				rr_consume(vm);
-				vm->rr->ended_early = e->u.end.status != ST_HALTED;
-				vm_request_stop(vm, st, "replay reached the end of the recording (it ended with status %d: %s)",
-						st, trace_end_reason_name(e->u.end.reason));
+			if (replay_end_cut(vm, e))
 				break;
-			}
 			if (e->kind == TRACE_EV_IRQ && e->u.irq.regs_hash == 0) {
 				/* Recorded right at this exit, where the guest could take it. */
-				if (!run->ready_for_interrupt_injection || !run->if_flag) {
-					rr_diverged(vm, "the guest cannot take the interrupt the recording injected here", e);
+				uint8_t vector = e->u.irq.vector;
+				if (replay_irq_at_exit(vm, e))
 					break;
-				}
-				vcpu_interrupt(vm, e->u.irq.vector);
-				eng->injected_vector = e->u.irq.vector;
-				log_debug("replay: inject %#x after guest exit %" PRIu64, e->u.irq.vector, vm->guest_exits);
-				rr_consume(vm);
+				eng->injected_vector = vector;
 				eng->injected = true;
 			} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
 				eng->bp_addr = e->u.irq.rip;
@@ -723,7 +669,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 		}
 		if (act == EXIT_STOP) {
 			if (vm->status != ST_DIVERGED && vm->status != ST_BADTRACE)
-				check_end(vm);
+				replay_check_end(vm);
 			break;
 		}
 		enter_boundary(eng);
@@ -732,7 +678,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 		if (vm->stop)
 			break;
 		/* Where the recorder took its checkpoints: compare digests. */
-		rr_after_exit(vm);
+		replay_after_exit(vm);
 		if (vm->stop)
 			break;
 		if (eng->bp != ENG_BP_NONE && e && e->exit_no < vm->guest_exits) {

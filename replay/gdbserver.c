@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "record/rr.h"
-#include "record/tsc.h"
+#include "core/tsc.h"
 #include "replay/gdbproto.h"
 #include "replay/timeline.h"
 
@@ -199,7 +199,7 @@ static void monitor(struct session *s, const char *cmd)
 		char pos[200];
 		eng_pos_format(&p, pos, sizeof(pos));
 		snprintf(buf, sizeof(buf), "at %s (next event %" PRIu64 ")%s\n", pos,
-			 s->vm->rr->have_next == 1 ? s->vm->rr->next.seq : s->vm->rr->last_good + 1,
+			 rr_of(s->vm)->have_next == 1 ? rr_of(s->vm)->next.seq : rr_of(s->vm)->last_good + 1,
 			 s->tl.at_end ? ", the end of the recording" : "");
 		console(s, buf);
 		gdb_send_ok(s->c);
@@ -218,7 +218,7 @@ static void monitor(struct session *s, const char *cmd)
 			uint64_t ev_no = strtoull(arg, &end, 0);
 			struct trace_event ev;
 			if (errno || end == arg || *end || arg[0] == '-' ||
-			    trace_reader_get(s->vm->rr->r, ev_no, &ev) != 1) {
+			    trace_reader_get(rr_of(s->vm)->r, ev_no, &ev) != 1) {
 				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
 				gdb_send_error_msg(s->c, buf);
 				return;
@@ -251,14 +251,14 @@ static void monitor(struct session *s, const char *cmd)
 		gdb_send_ok(s->c);
 	} else if (!strcmp(cmd, "info")) {
 		struct trace_info ti;
-		trace_reader_info(s->vm->rr->r, &ti);
-		const char *end = trace_reader_meta(s->vm->rr->r, "end_reason");
+		trace_reader_info(rr_of(s->vm)->r, &ti);
+		const char *end = trace_reader_meta(rr_of(s->vm)->r, "end_reason");
 		snprintf(buf, sizeof(buf),
 			 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
 			 ", %" PRIu64 " checkpoints, end: %s\n"
 			 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n"
 			 "breakpoints: %s, watchpoints: %s\n",
-			 s->vm->rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events,
+			 rr_of(s->vm)->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events,
 			 ti.first_exit, ti.last_exit, ti.n_checkpoints, end ? end : "?", s->tl.snaps_taken,
 			 s->tl.restores, s->tl.eng.steps,
 			 s->tl.eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",

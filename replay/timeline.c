@@ -192,9 +192,9 @@ int tl_snapshot(struct timeline *tl)
 	}
 	for (uint64_t j = 0; j < s->npages; j++)
 		memcpy(s->data + j * PAGE, vm->ram + s->pages[j] * PAGE, PAGE);
-	s->next = vm->rr->next;
-	s->have_next = vm->rr->have_next;
-	s->last_good = vm->rr->last_good;
+	s->next = rr_of(vm)->next;
+	s->have_next = rr_of(vm)->have_next;
+	s->last_good = rr_of(vm)->last_good;
 	s->bp = eng->bp;
 	s->bp_addr = eng->bp_addr;
 	s->bytes = s->state_len + s->npages * (PAGE + 8) + s->nwritten * 8 + sizeof(*s);
@@ -272,15 +272,15 @@ static int restore(struct timeline *tl, const struct tl_snap *s)
 	vm->stop = false;
 	vm->status = 0;
 	vm->stop_msg[0] = 0;
-	vm->rr->next = s->next;
-	vm->rr->have_next = s->have_next;
-	vm->rr->last_good = s->last_good;
-	vm->rr->ended_early = false;
-	if (s->have_next == 1 && trace_reader_seek(vm->rr->r, s->next.seq + 1)) {
+	rr_of(vm)->next = s->next;
+	rr_of(vm)->have_next = s->have_next;
+	rr_of(vm)->last_good = s->last_good;
+	rr_of(vm)->ended_early = false;
+	if (s->have_next == 1 && trace_reader_seek(rr_of(vm)->r, s->next.seq + 1)) {
 		/* The reader goes on after the kept event. */
-		if (trace_reader_seek(vm->rr->r, s->next.seq))
+		if (trace_reader_seek(rr_of(vm)->r, s->next.seq))
 			return -EIO;
-		vm->rr->have_next = -1;
+		rr_of(vm)->have_next = -1;
 	}
 	eng_restart(eng, s->pos.k, s->bp, s->bp_addr);
 	vm->serial_out = eng->quiet;
@@ -368,7 +368,7 @@ int tl_init(struct timeline *tl, struct vm *vm, FILE *serial)
 			memset(tl->base + i * PAGE, 0, PAGE);
 	}
 	tl->base_gen = vm->dirty_gen;
-	trace_reader_info(vm->rr->r, &info);
+	trace_reader_info(rr_of(vm)->r, &info);
 	if (info.n_checkpoints) {
 		tl->ckpt_exit = calloc(info.n_checkpoints, sizeof(uint64_t));
 		tl->ckpt_id = calloc(info.n_checkpoints, sizeof(uint64_t));
@@ -377,7 +377,7 @@ int tl_init(struct timeline *tl, struct vm *vm, FILE *serial)
 			return -ENOMEM;
 		for (uint64_t i = 0; i < info.n_checkpoints; i++) {
 			struct trace_ckpt_info ci;
-			if (trace_ckpt_get(vm->rr->r, i, &ci))
+			if (trace_ckpt_get(rr_of(vm)->r, i, &ci))
 				break;
 			tl->ckpt_exit[tl->nckpt] = ci.exit_no;
 			tl->ckpt_parent[tl->nckpt] = ci.full ? 0 : ci.parent;
@@ -434,7 +434,7 @@ static int restore_before(struct timeline *tl, const struct eng_pos *p)
 		struct trace_ckpt_info ci;
 		int r;
 		for (uint64_t i = 0;; i++) {
-			if ((r = trace_ckpt_get(tl->vm->rr->r, i, &ci)))
+			if ((r = trace_ckpt_get(rr_of(tl->vm)->r, i, &ci)))
 				return r;
 			if (ci.id == tl->ckpt_id[ck])
 				break;
@@ -911,7 +911,7 @@ static int skip_clean(struct timeline *tl, struct eng_pos *upto, const struct tl
 		bool hit = false;
 		for (unsigned j = 0; j < ws->ndata + ws->ntab && !hit; j++) {
 			uint64_t page = j < ws->ndata ? ws->data[j] : ws->tab[j - ws->ndata];
-			r = trace_ckpt_has_page(tl->vm->rr->r, tl->ckpt_id[i], page);
+			r = trace_ckpt_has_page(rr_of(tl->vm)->r, tl->ckpt_id[i], page);
 			hit = r != 0; /* an error counts as written */
 		}
 		if (!hit) {

@@ -78,7 +78,7 @@ struct timeline {
 	uint64_t fw_stepped;
 };
 
-/* Set up over a VM booted for replay (vm->rr reading the trace, memory
+/* Set up over a VM booted for replay (rr_of(vm) reading the trace, memory
  * digest on).  serial: where the guest's output goes the first time it is
  * produced.  0 or -errno (message printed). */
 int tl_init(struct timeline *tl, struct vm *vm, FILE *serial);

@@ -1,5 +1,7 @@
 /* `ttvm replay`: re-execute a recorded guest from its trace alone (the
  * engine, replay/engine.h), to its end or (--gdb) under gdb's control. */
+#include "replay/replay_cmd.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -177,7 +179,7 @@ int replay_main(int argc, char **argv)
 	cfg.vo.timeout_s = 0;
 	if ((status = cli_boot(&cfg, &vm, read_image, rr.r)))
 		goto out;
-	vm.rr = &rr;
+	rr_attach(&vm, &rr);
 	int r = rr_mem_digest_init(&vm);
 	if (r) {
 		log_error("cannot track guest memory: %s", strerror(-r));
