@@ -128,7 +128,7 @@ static int put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint6
 	return 0;
 }
 
-/* Tell record/tsc.c where code lies; more ranges than fit go unscanned. */
+/* Tell core/tsc.c where code lies; more ranges than fit go unscanned. */
 static void add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
 {
 	if (vm->nexec == VM_MAX_EXEC) {

@@ -1,6 +1,6 @@
 /* The replay engine: one loop for plain replay and for the gdb stub.
  *
- * Device reads take the logged values (rr_io_read), interrupts are injected
+ * Device reads take the logged values (replay_io_read), interrupts are injected
  * where the trace says: right after guest exit N (at the first interrupt
  * window after it), or at a kick point found again with a hardware
  * breakpoint on its linear RIP (or, while single-stepping, by looking at
