@@ -11,7 +11,11 @@
  * written since the base.  Going to a point = restoring the latest restore
  * point at or before it and replaying forward, so the cost of a reverse step
  * depends on the distance to the nearest snapshot, not on the length of the
- * recording. */
+ * recording.
+ *
+ * Files: timeline.c (moving: goto, continue, stepi, reverse-stepi),
+ * tl_points.c (restore points), tl_reverse.c (reverse-continue), tl_pages.c
+ * (watching writes by pages); tl_internal.h is theirs alone. */
 #ifndef TTVM_REPLAY_TIMELINE_H
 #define TTVM_REPLAY_TIMELINE_H
 #include <stdbool.h>
