@@ -289,3 +289,85 @@ int tl_goto_exit(struct timeline *tl, uint64_t e)
 	struct eng_pos p = { .e = e, .k = 0 };
 	return tl_goto_canonical(tl, &p);
 }
+
+int tl_goto_event(struct timeline *tl, uint64_t ev_no)
+{
+	struct trace_event ev;
+
+	if (trace_reader_get(rr_of(tl->vm)->r, ev_no, &ev) != 1)
+		return -ENOENT;
+	/* The lookup moved the trace reader: a restore re-seeks it. */
+	tl->at_end = true;
+	return tl_goto_exit(tl, ev.exit_no);
+}
+
+int tl_settle(struct timeline *tl)
+{
+	return eng_settle(&tl->eng);
+}
+
+int tl_trap_add(struct timeline *tl, const struct eng_trap *t)
+{
+	return eng_trap_add(&tl->eng, t);
+}
+
+int tl_trap_del(struct timeline *tl, const struct eng_trap *t)
+{
+	return eng_trap_del(&tl->eng, t);
+}
+
+int tl_hit(const struct timeline *tl, struct eng_trap *t, uint64_t *addr)
+{
+	int i = tl->eng.hit;
+
+	if (i >= 0) {
+		*t = tl->eng.traps[i];
+		*addr = tl->eng.hit_addr;
+	}
+	return i;
+}
+
+uint64_t tl_next_event(const struct timeline *tl)
+{
+	const struct rr *rr = rr_of(tl->vm);
+
+	return rr->have_next == 1 ? rr->next.seq : rr->last_good + 1;
+}
+
+bool tl_at_end(const struct timeline *tl)
+{
+	return tl->at_end;
+}
+
+const char *tl_msg(const struct timeline *tl)
+{
+	return tl->msg;
+}
+
+const char *tl_end_msg(const struct timeline *tl)
+{
+	return tl->end_msg;
+}
+
+void tl_clear_msg(struct timeline *tl)
+{
+	tl->msg[0] = 0;
+}
+
+void tl_info(struct timeline *tl, char *buf, size_t len)
+{
+	struct rr *rr = rr_of(tl->vm);
+	struct trace_info ti;
+
+	trace_reader_info(rr->r, &ti);
+	const char *end = trace_reader_meta(rr->r, "end_reason");
+	snprintf(buf, len,
+		 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
+		 ", %" PRIu64 " checkpoints, end: %s\n"
+		 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n"
+		 "breakpoints: %s, watchpoints: %s\n",
+		 rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events, ti.first_exit,
+		 ti.last_exit, ti.n_checkpoints, end ? end : "?", tl->snaps_taken, tl->restores, tl->eng.steps,
+		 tl->eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",
+		 tl->eng.hw_data ? "debug registers" : "write only, by value: single-stepping forward, dirty pages backward");
+}
