@@ -163,6 +163,8 @@ const char *gdb_req_name(enum gdb_req_kind kind);
 void gdb_hex_encode(char *out, const void *in, size_t n);
 /* Decode nchars hex digits into nchars/2 bytes; -EINVAL if odd or not hex. */
 int gdb_hex_decode(uint8_t *out, const char *in, size_t nchars);
+/* The value of hex digit ch (either case), or -1. */
+int gdb_hexval(int ch);
 
 /* ---- reply builders: write a payload into out (cap bytes, NUL-terminated),
  *      return its length, or -ENOSPC if it does not fit ---- */

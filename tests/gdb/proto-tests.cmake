@@ -18,7 +18,8 @@ set_tests_properties(gdbproto-real-gdb gdbproto-real-gdb-i386 PROPERTIES LABELS 
 # the committed seeds is a CTest test labelled "fuzz"; run it longer by hand:
 #   build/tests/gdb/fuzz_gdbproto -max_total_time=600 CORPUS_DIR tests/gdb/fuzz-seeds
 if(TTVM_CLANG AND TTVM_CLANG_FUZZER_WORKS)
-  set(gdbfuzz_srcs ${PROJECT_SOURCE_DIR}/replay/gdbproto.c ${PROJECT_SOURCE_DIR}/replay/gdbregs.c
+  set(gdbfuzz_srcs ${PROJECT_SOURCE_DIR}/replay/gdbproto.c ${PROJECT_SOURCE_DIR}/replay/gdbparse.c
+                   ${PROJECT_SOURCE_DIR}/replay/gdbregs.c
                    ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_gdbproto.c)
   add_custom_command(
     OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto
