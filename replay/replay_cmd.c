@@ -71,7 +71,26 @@ static int read_image(void *ctx, const char *path, uint8_t **data, size_t *size)
 	return -ENOENT;
 }
 
-int replay_main(int argc, char **argv)
+/* What `ttvm replay` takes. */
+struct replay_args {
+	const char *trace, *serial, *from, *gdb;
+	enum gdb_arch arch;
+	uint64_t from_event;
+};
+
+static void replay_usage(void)
+{
+	printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-v] TRACE\n"
+	       "      --gdb [HOST:]PORT  serve the recording to gdb (target remote HOST:PORT),\n"
+	       "                     with reverse execution; HOST defaults to 127.0.0.1\n"
+	       "      --gdb-arch i386  describe the vCPU to gdb as 32-bit (guests that never\n"
+	       "                     enter long mode); default x86-64\n"
+	       "      --from EVENT   start at the nearest checkpoint at or before event EVENT\n"
+	       "                     (see ttvm inspect); serial output from EVENT on\n");
+}
+
+/* 0 when a is ready, -1 when --help was printed, or ST_USAGE (message printed). */
+static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 {
 	static const struct option opts[] = {
 		{ "serial", required_argument, NULL, 's' },
@@ -82,29 +101,19 @@ int replay_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *serial = NULL, *from = NULL, *gdb = NULL;
-	enum gdb_arch arch = GDB_ARCH_X86_64;
-	uint64_t from_event = 0;
-	char err[512];
-	int c, status = ST_USAGE;
-	struct rr rr;
-	struct vm vm;
-	struct run_config cfg;
-	char **args = NULL, *argbuf = NULL;
+	int c;
 
-	memset(&vm, 0, sizeof(vm));
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&rr, 0, sizeof(rr));
-	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	memset(a, 0, sizeof(*a));
+	a->arch = GDB_ARCH_X86_64;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': serial = optarg; break;
-		case 'f': from = optarg; break;
-		case 'g': gdb = optarg; break;
+		case 's': a->serial = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 'g': a->gdb = optarg; break;
 		case 'a':
 			if (!strcmp(optarg, "i386"))
-				arch = GDB_ARCH_I386;
+				a->arch = GDB_ARCH_I386;
 			else if (strcmp(optarg, "x86-64")) {
 				log_error("replay --gdb-arch %s: expected x86-64 or i386", optarg);
 				return ST_USAGE;
@@ -112,14 +121,8 @@ int replay_main(int argc, char **argv)
 			break;
 		case 'v': ttvm_verbosity++; break;
 		case 'h':
-			printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-v] TRACE\n"
-			       "      --gdb [HOST:]PORT  serve the recording to gdb (target remote HOST:PORT),\n"
-			       "                     with reverse execution; HOST defaults to 127.0.0.1\n"
-			       "      --gdb-arch i386  describe the vCPU to gdb as 32-bit (guests that never\n"
-			       "                     enter long mode); default x86-64\n"
-			       "      --from EVENT   start at the nearest checkpoint at or before event EVENT\n"
-			       "                     (see ttvm inspect); serial output from EVENT on\n");
-			return 0;
+			replay_usage();
+			return -1;
 		default:
 			log_error("replay: bad option (see ttvm --help)");
 			return ST_USAGE;
@@ -129,51 +132,97 @@ int replay_main(int argc, char **argv)
 		log_error("replay: expected exactly one TRACE (see ttvm --help)");
 		return ST_USAGE;
 	}
-	if (from) {
+	a->trace = argv[optind];
+	if (a->from) {
 		char *end;
 		errno = 0;
-		from_event = strtoull(from, &end, 0);
-		if (errno || end == from || *end || from[0] == '-') {
-			log_error("replay --from %s: not an event number", from);
+		a->from_event = strtoull(a->from, &end, 0);
+		if (errno || end == a->from || *end || a->from[0] == '-') {
+			log_error("replay --from %s: not an event number", a->from);
 			return ST_USAGE;
 		}
 	}
+	return 0;
+}
+
+/* The run options the recording was made with (its run_args metadata), in
+ * cfg; *args and *argbuf hold the strings cfg points into (the caller
+ * frees them).  0 or the exit status (message printed). */
+static int recorded_config(struct rr *rr, struct run_config *cfg, char ***args, char **argbuf)
+{
+	const char *saved = trace_reader_meta(rr->r, "run_args");
+
+	if (!saved) {
+		log_error("%s: not a recording of a run (no run_args in its metadata)", rr->path);
+		return ST_BADTRACE;
+	}
+	*argbuf = strdup(saved);
+	size_t n = 2;
+	for (const char *p = saved; *p; p++)
+		n += *p == RR_ARG_SEP[0];
+	*args = calloc(n + 1, sizeof(**args));
+	if (!*argbuf || !*args)
+		return ST_HOST;
+	int nargs = 0;
+	(*args)[nargs++] = "replay";
+	for (char *p = *argbuf, *tok; (tok = strsep(&p, RR_ARG_SEP));)
+		(*args)[nargs++] = tok;
+	int verbosity = ttvm_verbosity;
+	int status = cli_parse_run(nargs, *args, cfg);
+	ttvm_verbosity = verbosity;
+	if (status) {
+		log_error("%s: its recorded run options are unusable", rr->path);
+		return ST_BADTRACE;
+	}
+	return 0;
+}
+
+/* The whole trace was met: the final state must be the recorded one.
+ * Returns status, or ST_DIVERGED. */
+static int check_final_state(struct vm *vm, struct rr *rr, int status)
+{
+	char digest[128];
+
+	if (status == ST_DIVERGED || status == ST_BADTRACE || rr->ended_early || rr->have_next != -1 ||
+	    trace_reader_next(rr->r, &rr->next) != 0)
+		return status;
+	const char *want = trace_reader_meta(rr->r, "final_state");
+	rr_state_digest(vm, digest, sizeof(digest));
+	log_info("final state: %s", digest);
+	if (want && strcmp(want, digest)) {
+		log_error("replay diverged at the end: final state %s, recorded %s", digest, want);
+		return ST_DIVERGED;
+	}
+	return status;
+}
+
+int replay_main(int argc, char **argv)
+{
+	struct replay_args a;
+	char err[512];
+	int status;
+	struct rr rr;
+	struct vm vm;
+	struct run_config cfg;
+	char **args = NULL, *argbuf = NULL;
+
+	memset(&vm, 0, sizeof(vm));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&rr, 0, sizeof(rr));
+	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	if ((status = parse_replay_args(argc, argv, &a)))
+		return status == -1 ? 0 : status;
 	rr.mode = RR_REPLAY;
-	rr.path = argv[optind];
+	rr.path = a.trace;
 	rr.have_next = -1;
 	rr.last_good = UINT64_MAX;
 	if (trace_reader_open(rr.path, &rr.r, err, sizeof(err))) {
 		log_error("%s", err);
 		return ST_BADTRACE;
 	}
-	const char *saved = trace_reader_meta(rr.r, "run_args");
-	if (!saved) {
-		log_error("%s: not a recording of a run (no run_args in its metadata)", rr.path);
-		status = ST_BADTRACE;
+	if ((status = recorded_config(&rr, &cfg, &args, &argbuf)))
 		goto out;
-	}
-	argbuf = strdup(saved);
-	size_t n = 2;
-	for (const char *p = saved; *p; p++)
-		n += *p == RR_ARG_SEP[0];
-	args = calloc(n + 1, sizeof(*args));
-	if (!argbuf || !args) {
-		status = ST_HOST;
-		goto out;
-	}
-	int nargs = 0;
-	args[nargs++] = "replay";
-	for (char *p = argbuf, *tok; (tok = strsep(&p, RR_ARG_SEP));)
-		args[nargs++] = tok;
-	int verbosity = ttvm_verbosity;
-	status = cli_parse_run(nargs, args, &cfg);
-	ttvm_verbosity = verbosity;
-	if (status) {
-		log_error("%s: its recorded run options are unusable", rr.path);
-		status = ST_BADTRACE;
-		goto out;
-	}
-	cfg.vo.serial_out = serial;
+	cfg.vo.serial_out = a.serial;
 	cfg.vo.serial_in = NULL;
 	cfg.vo.no_serial_in = true;
 	cfg.vo.timeout_s = 0;
@@ -186,29 +235,17 @@ int replay_main(int argc, char **argv)
 		status = ST_HOST;
 		goto out;
 	}
-	if (from && (status = replay_from(&vm, from_event)))
+	if (a.from && (status = replay_from(&vm, a.from_event)))
 		goto out;
-	if (gdb) {
+	if (a.gdb) {
 		if (run_signals_init(vm.run)) {
 			status = ST_HOST;
 			goto out;
 		}
-		status = gdbserver_main(&vm, gdb, arch, vm.serial_out ? vm.serial_out : stdout);
+		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout);
 		goto out;
 	}
-	status = replay_run(&vm);
-	if (status != ST_DIVERGED && status != ST_BADTRACE && !rr.ended_early && rr.have_next == -1 &&
-	    trace_reader_next(rr.r, &rr.next) == 0) {
-		/* The whole trace was met: the final state must be the recorded one. */
-		char digest[128];
-		const char *want = trace_reader_meta(rr.r, "final_state");
-		rr_state_digest(&vm, digest, sizeof(digest));
-		log_info("final state: %s", digest);
-		if (want && strcmp(want, digest)) {
-			log_error("replay diverged at the end: final state %s, recorded %s", digest, want);
-			status = ST_DIVERGED;
-		}
-	}
+	status = check_final_state(&vm, &rr, replay_run(&vm));
 out:
 	replay_from_finish(&vm);
 	if (vm.kvm_fd >= 0)
