@@ -261,9 +261,131 @@ void tl_watch_mode(struct timeline *tl, bool *by_pages, bool *skip)
 	*skip = *by_pages && !n_exec;
 }
 
+/* reverse-continue's state from one restore-point interval to the one
+ * before it. */
+struct rc {
+	struct timeline *tl;
+	struct tl_fires f;
+	struct eng_pos upto;   /* the interval ends here */
+	bool upto_is_end;      /* running to upto ends the replay there */
+	/* An execution trap that fires at upto is where gdb stands when upto
+	 * is the current point, and a hit before it when upto is where a later
+	 * interval began (a restore point at a breakpoint: a pass from there
+	 * by single steps does not see the arrival it starts at). */
+	bool upto_is_cur;
+	bool skip;             /* whole intervals may be skipped by their page lists */
+	struct tl_watchset *ws; /* by pages: ws[0] at upto, ws[1] at the interval's start */
+	bool ws_known;
+};
+
+/* The point just before upto (a restore point at or before it ends the
+ * interval).  false at the start of the recording. */
+static bool point_before(const struct eng_pos *upto, struct eng_pos *before)
+{
+	*before = *upto;
+	if (!tl_canonical(before)) {
+		before->k = before->kbase;
+		return true;
+	}
+	if (before->k > 0) {
+		before->k--;
+	} else if (before->e > 0) {
+		before->e--;
+		before->k = UINT64_MAX - 1;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* The stretches to step again after a pass by pages: those that wrote a
+ * watched page and those where another trap fired (the first mark fires).
+ * TL_OK or TL_ERROR. */
+static int rc_stretches(struct rc *rc, struct tl_dirty_pass *dp, size_t mark)
+{
+	struct timeline *tl = rc->tl;
+
+	for (size_t i = 0; i < mark && !dp->err; i++)
+		tl_cand_add(dp, fire_stretch(&rc->f.pos[i]));
+	if (dp->err) {
+		snprintf(tl->msg, sizeof(tl->msg), "out of memory for candidate stretches");
+		return TL_ERROR;
+	}
+	dp->n = tl_sort_unique(dp->cand, (unsigned)dp->n);
+	return rc_candidates(tl, &rc->upto, rc->upto_is_end, rc->upto_is_cur, dp->cand, dp->n, &rc->f);
+}
+
+/* One interval: restore the point before (just before upto) and go forward to upto,
+ * collecting the fires in rc->f (by pages where the watch set is known at
+ * its start).  *start: where the interval began, *start_known: ws[1] holds
+ * its watch set.  TL_OK or another tl_result. */
+static int rc_interval(struct rc *rc, const struct eng_pos *before, struct eng_pos *start, bool *start_known)
+{
+	struct timeline *tl = rc->tl;
+	int r;
+
+	if ((r = tl_restore_before(tl, before))) {
+		snprintf(tl->msg, sizeof(tl->msg), "no restore point: %s", strerror(-r));
+		return TL_ERROR;
+	}
+	eng_where(&tl->eng, start);
+	*start_known = rc->ws && tl_watchset_here(tl, &rc->ws[1]) == 0;
+	struct tl_dirty_pass dp = { .tl = tl, .ws = rc->ws ? &rc->ws[1] : NULL };
+	size_t mark = 0;
+	bool invalid = false;
+	r = rc_forward(tl, &rc->upto, rc->upto_is_end, rc->upto_is_cur, &rc->f, *start_known ? &dp : NULL, &mark,
+		       &invalid);
+	bool paged = *start_known && !invalid;
+	if (r == TL_OK && invalid) {
+		/* The translation moved: this interval the old way, from
+		 * its start (the pass took snapshots after it; if the
+		 * start's own was dropped meanwhile, from before it). */
+		log_debug("reverse-continue: the watched translation changed before exit %" PRIu64 ": single steps",
+			  rc->upto.e);
+		if ((r = tl_restore_before(tl, start))) {
+			snprintf(tl->msg, sizeof(tl->msg), "no restore point: %s", strerror(-r));
+			free(dp.cand);
+			return TL_ERROR;
+		}
+		eng_where(&tl->eng, start);
+		*start_known = rc->ws && tl_watchset_here(tl, &rc->ws[1]) == 0;
+		r = rc_forward(tl, &rc->upto, rc->upto_is_end, rc->upto_is_cur, &rc->f, NULL, &mark, &invalid);
+	} else if (r == TL_OK && paged) {
+		tl->rc_paged++;
+	}
+	/* Nothing in the stepped part: step the candidate stretches. */
+	if (r == TL_OK && paged && rc->f.n == mark && (dp.n || mark))
+		r = rc_stretches(rc, &dp, mark);
+	free(dp.cand);
+	return r;
+}
+
+/* The latest fire found: go there (before the access for a data trap). */
+static int rc_found(struct rc *rc)
+{
+	struct timeline *tl = rc->tl;
+	struct eng_pos hit = rc->f.pos[rc->f.n - 1];
+	int trap = rc->f.trap[rc->f.n - 1];
+
+	log_debug("reverse-continue: %" PRIu64 " intervals skipped, %" PRIu64 " replayed by pages, %" PRIu64
+		  " stretches stepped", tl->rc_skipped, tl->rc_paged, tl->rc_stepped);
+	int r = tl_goto(tl, &hit);
+	/* A data trap fires after the access: going backwards, stop
+	 * before the instruction that made it, as gdb expects. */
+	if (r == TL_OK && tl->eng.traps[trap].type != ENG_EXEC)
+		r = tl_reverse_stepi(tl);
+	if (r != TL_OK)
+		return r;
+	tl->eng.hit = trap;
+	tl->eng.hit_addr = tl->eng.traps[trap].addr;
+	return TL_TRAP;
+}
+
 int tl_reverse_continue(struct timeline *tl)
 {
-	struct eng_pos cur;
+	struct eng_pos cur, start, before;
+	struct rc rc = { .tl = tl, .f = { .vm = tl->vm } };
+	bool by_pages, start_known;
 	int r;
 
 	eng_where(&tl->eng, &cur);
@@ -272,129 +394,44 @@ int tl_reverse_continue(struct timeline *tl)
 			return r;
 		eng_where(&tl->eng, &cur);
 	}
-	struct tl_fires f = { .vm = tl->vm };
-	struct eng_pos upto = cur;
-	bool upto_is_end = tl->at_end; /* running to upto ends the replay there */
-	/* An execution trap that fires at upto is where gdb stands when upto
-	 * is the current point, and a hit before it when upto is where a later
-	 * interval began (a restore point at a breakpoint: a pass from there
-	 * by single steps does not see the arrival it starts at). */
-	bool upto_is_cur = true;
-	bool by_pages, skip;
-	tl_watch_mode(tl, &by_pages, &skip);
-	/* ws[0]: the watch set at upto; ws[1] at the interval's start. */
-	struct tl_watchset *ws = by_pages ? malloc(2 * sizeof(*ws)) : NULL;
-	bool ws_known = ws && tl_canonical(&cur) && tl_watchset_here(tl, &ws[0]) == 0;
+	rc.upto = cur;
+	rc.upto_is_end = tl->at_end;
+	rc.upto_is_cur = true;
+	tl_watch_mode(tl, &by_pages, &rc.skip);
+	rc.ws = by_pages ? malloc(2 * sizeof(*rc.ws)) : NULL;
+	rc.ws_known = rc.ws && tl_canonical(&cur) && tl_watchset_here(tl, &rc.ws[0]) == 0;
 	for (;;) {
-		if (skip && ws_known && tl_canonical(&upto)) {
-			while (tl_skip_clean(tl, &upto, &ws[0]) == 1) {
-				upto_is_end = false;
-				upto_is_cur = false;
+		if (rc.skip && rc.ws_known && tl_canonical(&rc.upto)) {
+			while (tl_skip_clean(tl, &rc.upto, &rc.ws[0]) == 1) {
+				rc.upto_is_end = false;
+				rc.upto_is_cur = false;
 				tl->rc_skipped++;
 			}
 		}
-		/* The restore point before upto, then forward to upto collecting fires. */
-		struct eng_pos before = upto;
-		if (tl_canonical(&before)) {
-			if (before.k > 0)
-				before.k--;
-			else if (before.e > 0) {
-				before.e--;
-				before.k = UINT64_MAX - 1;
-			} else {
-				r = tl_goto_canonical(tl, &(struct eng_pos){ 0 });
-				fires_free(&f);
-				free(ws);
-				return r == TL_OK ? TL_BEGIN : r;
-			}
-		} else {
-			before.k = before.kbase;
-		}
-		if ((r = tl_restore_before(tl, &before))) {
-			snprintf(tl->msg, sizeof(tl->msg), "no restore point: %s", strerror(-r));
-			r = TL_ERROR;
+		if (!point_before(&rc.upto, &before)) {
+			r = tl_goto_canonical(tl, &(struct eng_pos){ 0 });
+			r = r == TL_OK ? TL_BEGIN : r;
 			break;
 		}
-		struct eng_pos start;
-		eng_where(&tl->eng, &start);
-		bool start_known = ws && tl_watchset_here(tl, &ws[1]) == 0;
-		struct tl_dirty_pass dp = { .tl = tl, .ws = ws ? &ws[1] : NULL };
-		size_t mark = 0;
-		bool invalid = false;
-		r = rc_forward(tl, &upto, upto_is_end, upto_is_cur, &f, start_known ? &dp : NULL, &mark, &invalid);
-		bool paged = start_known && !invalid;
-		if (r == TL_OK && invalid) {
-			/* The translation moved: this interval the old way, from
-			 * its start (the pass took snapshots after it; if the
-			 * start's own was dropped meanwhile, from before it). */
-			log_debug("reverse-continue: the watched translation changed before exit %" PRIu64
-				  ": single steps", upto.e);
-			if ((r = tl_restore_before(tl, &start))) {
-				snprintf(tl->msg, sizeof(tl->msg), "no restore point: %s", strerror(-r));
-				r = TL_ERROR;
-				break;
-			}
-			eng_where(&tl->eng, &start);
-			start_known = ws && tl_watchset_here(tl, &ws[1]) == 0;
-			r = rc_forward(tl, &upto, upto_is_end, upto_is_cur, &f, NULL, &mark, &invalid);
-		} else if (r == TL_OK && paged) {
-			tl->rc_paged++;
-		}
-		if (r != TL_OK) {
-			free(dp.cand);
+		if ((r = rc_interval(&rc, &before, &start, &start_known)) != TL_OK)
+			break;
+		if (rc.f.n) {
+			r = rc_found(&rc);
 			break;
 		}
-		if (paged && f.n == mark && (dp.n || mark)) {
-			/* Nothing in the stepped part: the stretches that wrote a
-			 * watched page, and those where another trap fired. */
-			for (size_t i = 0; i < mark && !dp.err; i++)
-				tl_cand_add(&dp, fire_stretch(&f.pos[i]));
-			if (dp.err) {
-				snprintf(tl->msg, sizeof(tl->msg), "out of memory for candidate stretches");
-				free(dp.cand);
-				r = TL_ERROR;
-				break;
-			}
-			dp.n = tl_sort_unique(dp.cand, (unsigned)dp.n);
-			r = rc_candidates(tl, &upto, upto_is_end, upto_is_cur, dp.cand, dp.n, &f);
-			if (r != TL_OK) {
-				free(dp.cand);
-				break;
-			}
-		}
-		free(dp.cand);
-		if (f.n) {
-			struct eng_pos hit = f.pos[f.n - 1];
-			int trap = f.trap[f.n - 1];
-			fires_free(&f);
-			free(ws);
-			log_debug("reverse-continue: %" PRIu64 " intervals skipped, %" PRIu64 " replayed by pages, %" PRIu64
-				  " stretches stepped", tl->rc_skipped, tl->rc_paged, tl->rc_stepped);
-			r = tl_goto(tl, &hit);
-			/* A data trap fires after the access: going backwards, stop
-			 * before the instruction that made it, as gdb expects. */
-			if (r == TL_OK && tl->eng.traps[trap].type != ENG_EXEC)
-				r = tl_reverse_stepi(tl);
-			if (r != TL_OK)
-				return r;
-			tl->eng.hit = trap;
-			tl->eng.hit_addr = tl->eng.traps[trap].addr;
-			return TL_TRAP;
-		}
-		upto_is_end = false;
-		upto_is_cur = false;
+		rc.upto_is_end = false;
+		rc.upto_is_cur = false;
 		if (start.e == 0 && start.k == 0) {
 			r = tl_goto_canonical(tl, &start);
-			fires_free(&f);
-			free(ws);
-			return r == TL_OK ? TL_BEGIN : r;
+			r = r == TL_OK ? TL_BEGIN : r;
+			break;
 		}
-		upto = start;
+		rc.upto = start;
 		if (start_known)
-			ws[0] = ws[1];
-		ws_known = start_known;
+			rc.ws[0] = rc.ws[1];
+		rc.ws_known = start_known;
 	}
-	fires_free(&f);
-	free(ws);
+	fires_free(&rc.f);
+	free(rc.ws);
 	return r;
 }
