@@ -164,21 +164,6 @@ int rr_ckpt_read(struct vm *vm, uint64_t id, const void **blob, size_t *len, cha
 	return 0;
 }
 
-void rr_ckpt_seen(struct vm *vm, const struct trace_event *e)
-{
-	struct rr *rr = rr_of(vm);
-	const unsigned cap = sizeof(rr->ckpt_wait) / sizeof(rr->ckpt_wait[0]);
-
-	/* Many checkpoints in a row without an event that positions the guest
-	 * (a long stretch of output-only exits): the oldest go unchecked. */
-	if (rr->ckpt_nwait == cap) {
-		log_debug("replay: checkpoint %" PRIu64 " not checked (too many ahead)", rr->ckpt_wait[0].id);
-		memmove(rr->ckpt_wait, rr->ckpt_wait + 1, (cap - 1) * sizeof(rr->ckpt_wait[0]));
-		rr->ckpt_nwait--;
-	}
-	rr->ckpt_wait[rr->ckpt_nwait++] = (struct rr_ckpt_wait){ e->seq, e->exit_no, e->u.ckpt.id };
-}
-
 static void check(struct vm *vm, const struct rr_ckpt_wait *w)
 {
 	struct trace_event ev;

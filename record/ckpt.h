@@ -45,8 +45,6 @@ void record_after_exit(struct vm *vm);
  * holds for this exit (a mismatch stops the VM with ST_DIVERGED).  No-op
  * when the VM is stopped. */
 void replay_after_exit(struct vm *vm);
-/* Replay: rr_peek() read checkpoint event e; keep it for replay_after_exit(). */
-void rr_ckpt_seen(struct vm *vm, const struct trace_event *e);
 /* Check a checkpoint's vCPU blob; on success *h is its header and
  * *state / *state_len the machine state in it.  0 or -EBADMSG. */
 int rr_ckpt_parse(const void *blob, size_t len, struct rr_ckpt_header *h, const void **state,

@@ -1,4 +1,4 @@
-/* The record/replay engine's shared part: attaching it to a VM, the
+/* The record/replay engine's shared part: the
  * fingerprints, appending and reading events, divergence reports, and the
  * memory digest.  The event sources are in ev_*.c and ckpt.c. */
 #include "record/rr.h"
@@ -13,32 +13,7 @@
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/vm.h"
-#include "record/ckpt.h"
 #include "storage/hash.h"
-
-const struct vm_hooks record_hooks = {
-	.io_read = record_io_read,
-	.rdtsc = record_rdtsc,
-	.rdrand = record_rdrand,
-	.serial_in = record_serial_in,
-	.irq_point = record_irq_point,
-	.irq = record_irq,
-	.after_exit = record_after_exit,
-};
-
-/* Only what exit_dispatch() calls: replay runs the guest from its own loop
- * (replay/engine.c), which injects interrupts and checks checkpoints. */
-const struct vm_hooks replay_hooks = {
-	.io_read = replay_io_read,
-	.rdtsc = replay_rdtsc,
-	.rdrand = replay_rdrand,
-};
-
-void rr_attach(struct vm *vm, struct rr *rr)
-{
-	vm->hook_ctx = rr;
-	vm->hooks = !rr ? NULL : rr->mode == RR_RECORD ? &record_hooks : rr->mode == RR_REPLAY ? &replay_hooks : NULL;
-}
 
 uint64_t rr_regs_hash(const struct kvm_regs *regs)
 {
@@ -92,6 +67,23 @@ bool rr_fp_matches(const struct trace_event *e, const struct trace_fp *fp)
 	       (e->fp.exit_reason == fp->exit_reason && e->fp.rip == fp->rip && e->fp.regs_hash == fp->regs_hash);
 }
 
+/* rr_peek() read checkpoint event e: keep it for replay_after_exit(), which
+ * checks it when the guest gets there. */
+static void ckpt_seen(struct vm *vm, const struct trace_event *e)
+{
+	struct rr *rr = rr_of(vm);
+	const unsigned cap = sizeof(rr->ckpt_wait) / sizeof(rr->ckpt_wait[0]);
+
+	/* Many checkpoints in a row without an event that positions the guest
+	 * (a long stretch of output-only exits): the oldest go unchecked. */
+	if (rr->ckpt_nwait == cap) {
+		log_debug("replay: checkpoint %" PRIu64 " not checked (too many ahead)", rr->ckpt_wait[0].id);
+		memmove(rr->ckpt_wait, rr->ckpt_wait + 1, (cap - 1) * sizeof(rr->ckpt_wait[0]));
+		rr->ckpt_nwait--;
+	}
+	rr->ckpt_wait[rr->ckpt_nwait++] = (struct rr_ckpt_wait){ e->seq, e->exit_no, e->u.ckpt.id };
+}
+
 /* Replay has met (or read past) event seq: replay --from shows the serial
  * output from here on. */
 static void passed(struct vm *vm, uint64_t seq)
@@ -117,7 +109,7 @@ const struct trace_event *rr_peek(struct vm *vm)
 			if (k != TRACE_EV_SERIAL_IN && k != TRACE_EV_CPUID && k != TRACE_EV_CHECKPOINT)
 				return &rr->next;
 			if (k == TRACE_EV_CHECKPOINT)
-				rr_ckpt_seen(vm, &rr->next);
+				ckpt_seen(vm, &rr->next);
 			passed(vm, rr->next.seq);
 		}
 		int r = trace_reader_next(rr->r, &rr->next);

@@ -14,8 +14,8 @@
 #include "record/ckpt.h"
 #include "record/rr.h"
 #include "replay/seek.h"
-#include "storage/checkpoint.h"
 #include "replay/tl_internal.h"
+#include "storage/checkpoint.h"
 
 bool tl_canonical(const struct eng_pos *p)
 {
@@ -191,27 +191,6 @@ int tl_canonicalize(struct timeline *tl)
 	return r;
 }
 
-/* Forward until a trap fires, every trap checked as the host allows
- * (software write watches by single steps). */
-int tl_continue_plain(struct timeline *tl)
-{
-	struct eng_goal g = { .to_e = UINT64_MAX, .traps = true, .poll = tl_poll_cb, .poll_ctx = tl };
-	int r;
-	for (;;) {
-		/* Full speed, with a snapshot at a boundary now and then. */
-		g.to_e = tl->eng.k != ENG_K_UNKNOWN ? tl->vm->guest_exits + 512 : UINT64_MAX;
-		g.to_k = 0;
-		r = tl_run_goal(tl, &g);
-		if (r != TL_OK)
-			break;
-		if (host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS)
-			tl_snapshot(tl);
-	}
-	if (r == TL_OK || r == TL_TRAP || r == TL_INTERRUPTED)
-		tl_snapshot(tl);
-	return r;
-}
-
 int tl_stepi(struct timeline *tl)
 {
 	if (tl->at_end)
@@ -266,16 +245,6 @@ int tl_reverse_stepi(struct timeline *tl)
 		p.k = len;
 	}
 	return tl_goto_canonical(tl, &p);
-}
-
-int tl_continue(struct timeline *tl)
-{
-	bool by_pages, skip;
-
-	if (tl->at_end)
-		return TL_END;
-	tl_watch_mode(tl, &by_pages, &skip);
-	return by_pages ? tl_continue_by_pages(tl) : tl_continue_plain(tl);
 }
 
 int tl_goto_exit(struct timeline *tl, uint64_t e)

@@ -72,10 +72,6 @@ int tl_goto_canonical(struct timeline *tl, const struct eng_pos *p);
  * steps from its base. */
 int tl_canonicalize(struct timeline *tl);
 
-/* Forward until a trap fires, every trap checked as the host allows
- * (software write watches by single steps). */
-int tl_continue_plain(struct timeline *tl);
-
 struct tl_fires {
 	struct eng_pos *pos;
 	int *trap;
@@ -142,6 +138,10 @@ struct tl_dirty_pass {
 /* Note stretch (an exit number) as one that wrote a watched page. */
 void tl_cand_add(struct tl_dirty_pass *dp, uint64_t stretch);
 
+/* The stretch that just ended (exit number stretch): did it write a
+ * watched page?  Then note it (tl_cand_add). */
+void tl_dp_look(struct tl_dirty_pass *dp, uint64_t stretch);
+
 /* From where the guest is to boundary (to_e, 0) at full speed, write
  * watches by pages, other traps' fires into f, snapshots on the way (they
  * make the later stepping of a stretch start near it).  may_end: the
@@ -152,8 +152,5 @@ int tl_dirty_pass(struct timeline *tl, struct tl_dirty_pass *dp, struct tl_fires
  * pages when no other trap needs single steps; with no trap but them,
  * whole restore-point intervals can be skipped. */
 void tl_watch_mode(struct timeline *tl, bool *by_pages, bool *skip);
-
-/* Forward continue with write watches by pages (timeline.h, tl_continue). */
-int tl_continue_by_pages(struct timeline *tl);
 
 #endif

@@ -16,8 +16,8 @@
 #include "record/ckpt.h"
 #include "record/rr.h"
 #include "replay/seek.h"
-#include "storage/checkpoint.h"
 #include "replay/tl_internal.h"
+#include "storage/checkpoint.h"
 
 /* ---- write watches by pages (hosts without data breakpoints) ---- */
 
@@ -212,7 +212,7 @@ void tl_cand_add(struct tl_dirty_pass *dp, uint64_t stretch)
 }
 
 /* The stretch that just ended: did it write a watched page? */
-static void dp_look(struct tl_dirty_pass *dp, uint64_t stretch)
+void tl_dp_look(struct tl_dirty_pass *dp, uint64_t stretch)
 {
 	struct vm *vm = dp->tl->vm;
 	int r;
@@ -237,7 +237,7 @@ static void dp_look(struct tl_dirty_pass *dp, uint64_t stretch)
 static int dp_boundary(void *ctx)
 {
 	struct tl_dirty_pass *dp = ctx;
-	dp_look(dp, dp->tl->vm->guest_exits - 1);
+	tl_dp_look(dp, dp->tl->vm->guest_exits - 1);
 	return 0;
 }
 
@@ -261,7 +261,7 @@ int tl_dirty_pass(struct timeline *tl, struct tl_dirty_pass *dp, struct tl_fires
 				      .on_boundary = dp_boundary, .boundary_ctx = dp };
 		r = tl_run_goal(tl, &g);
 		if (r == TL_END && may_end) {
-			dp_look(dp, vm->guest_exits - 1); /* the guest's last exit is no boundary the run reached */
+			tl_dp_look(dp, vm->guest_exits - 1); /* the guest's last exit is no boundary the run reached */
 			break;
 		}
 		if (r != TL_OK)
@@ -278,138 +278,26 @@ int tl_dirty_pass(struct timeline *tl, struct tl_dirty_pass *dp, struct tl_fires
 	return TL_OK;
 }
 
-/* Forward `continue` with write watches on a host without data
- * breakpoints, without single-stepping everything: full speed, the dirty
- * log looked at every boundary; a stretch that wrote a watched page (or a
- * page of its translation) is gone through again from its start by single
- * steps, which compare the watched bytes.  Where that keeps happening
- * without a fire (the guest writes the watched page all the time), plain
- * single steps are cheaper (a stretch again costs a restore and up to
- * TL_SNAP_MS of replay): after FW_MAX_MISSES such stretches, if they were
- * more than one in FW_MISS_RATIO, the rest of this continue goes that way. */
-#define FW_MAX_MISSES 16
-#define FW_MISS_RATIO 32 /* ... when more than one stretch in this many is such */
-#define FW_CHUNK 512 /* boundaries between looks at the snapshot clock and the translation */
-
-struct fw_pass {
-	struct tl_dirty_pass dp;
-	unsigned boundaries;
-	uint64_t total;   /* boundaries passed at full speed in this continue */
-	uint64_t stretch; /* the stretch looked at last */
-};
-
-/* Did stretch s write a watched page or a page of its translation? */
-static bool fw_look(struct fw_pass *fw, uint64_t s)
+/* Which traps are set: write traps checked by value can be watched by
+ * pages when no other trap needs single steps; with no trap but them,
+ * whole restore-point intervals can be skipped. */
+void tl_watch_mode(struct timeline *tl, bool *by_pages, bool *skip)
 {
-	uint64_t before = fw->dp.n;
+	const struct engine *eng = &tl->eng;
+	unsigned n_exec = 0, n_write = 0, n_other = 0;
 
-	fw->stretch = s;
-	dp_look(&fw->dp, s);
-	return fw->dp.err || fw->dp.n != before || fw->dp.tables_written;
-}
-
-static int fw_boundary(void *ctx)
-{
-	struct fw_pass *fw = ctx;
-
-	fw->total++;
-	return fw_look(fw, fw->dp.tl->vm->guest_exits - 1) || ++fw->boundaries >= FW_CHUNK;
-}
-
-/* Single steps from `from` (or the start of stretch s, whichever is later)
- * to boundary s + 1 (to_end: until a fire or the end).  TL_OK: no fire. */
-static int fw_redo(struct timeline *tl, const struct eng_pos *from, uint64_t s, bool to_end)
-{
-	struct eng_pos a = { .e = s, .k = 0 };
-	int r;
-
-	if (from->e >= s)
-		a = *from;
-	if ((r = tl_goto(tl, &a)) != TL_OK)
-		return r;
-	tl->fw_stepped++;
-	struct eng_goal g = { .to_e = to_end ? UINT64_MAX : s + 1, .to_k = 0, .traps = true, .poll = tl_poll_cb,
-			      .poll_ctx = tl };
-	return tl_run_goal(tl, &g);
-}
-
-int tl_continue_by_pages(struct timeline *tl)
-{
-	struct vm *vm = tl->vm;
-	struct tl_watchset *ws = malloc(2 * sizeof(*ws)); /* [0] in use, [1] scratch */
-	struct fw_pass fw = { .dp = { .tl = tl } };
-	unsigned misses = 0;
-	int r;
-
-	if (!ws || tl_watchset_here(tl, &ws[0])) {
-		free(ws);
-		return tl_continue_plain(tl); /* no translation for a watch: the watch by steps sees it */
+	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+		if (!eng->trap_used[i])
+			continue;
+		if (eng->traps[i].type == ENG_EXEC)
+			n_exec++;
+		else if (eng->traps[i].type == ENG_WRITE)
+			n_write++;
+		else
+			n_other++;
 	}
-	fw.dp.ws = &ws[0];
-	for (;;) {
-		struct eng_pos from;
-		eng_where(&tl->eng, &from);
-		if ((r = vm_dirty_sync(vm))) {
-			snprintf(tl->msg, sizeof(tl->msg), "dirty log: %s", strerror(-r));
-			r = TL_ERROR;
-			break;
-		}
-		fw.dp.gen = vm->dirty_gen;
-		fw.dp.n = 0;
-		fw.dp.tables_written = false;
-		fw.boundaries = 0;
-		struct eng_goal g = { .to_e = UINT64_MAX, .traps = true, .poll = tl_poll_cb, .poll_ctx = tl,
-				      .watch_by_pages = true, .on_boundary = fw_boundary, .boundary_ctx = &fw };
-		r = tl_run_goal(tl, &g);
-		if (r == TL_TRAP || r == TL_END)
-			fw_look(&fw, tl->eng.end_at_boundary ? vm->guest_exits - 1 : vm->guest_exits);
-		if (fw.dp.err) {
-			snprintf(tl->msg, sizeof(tl->msg), "dirty log: %s", strerror(-fw.dp.err));
-			r = TL_ERROR;
-			break;
-		}
-		bool dirty = fw.dp.n || fw.dp.tables_written;
-		if (r != TL_OK && r != TL_TRAP && r != TL_END)
-			break; /* interrupted (at a boundary, whose stretch was looked at) or an error */
-		if (!dirty && r != TL_OK)
-			break; /* a breakpoint or the end, no watched write before it */
-		if (!dirty) {
-			/* A chunk without writes to the watched pages: unless the
-			 * translation moved meanwhile (other paging controls, no
-			 * page-table write seen), then the chunk again by steps. */
-			if (tl_watchset_here(tl, &ws[1]) == 0 && tl_watchset_same(&ws[0], &ws[1])) {
-				if (host_mono_ns() / 1000000 - tl->last_snap_ms >= TL_SNAP_MS)
-					tl_snapshot(tl);
-				continue;
-			}
-			log_debug("continue: the watched translation changed before exit %" PRIu64 ": single steps",
-				  vm->guest_exits);
-			uint64_t here = vm->guest_exits;
-			if ((r = tl_goto(tl, &from)) != TL_OK)
-				break;
-			struct eng_goal gs = { .to_e = here, .to_k = 0, .traps = true, .poll = tl_poll_cb, .poll_ctx = tl };
-			if ((r = tl_run_goal(tl, &gs)) != TL_OK)
-				break;
-		} else {
-			/* The stretch with the write once more, by steps: to its
-			 * end, or (a breakpoint fired in it, or it is the last)
-			 * to the first fire, which comes no later than that. */
-			if ((r = fw_redo(tl, &from, fw.stretch, r != TL_OK)) != TL_OK)
-				break;
-			if (++misses >= FW_MAX_MISSES && misses * FW_MISS_RATIO > fw.total) {
-				log_debug("continue: %u stretches wrote a watched page without a change: single steps", misses);
-				r = tl_continue_plain(tl);
-				free(fw.dp.cand);
-				free(ws);
-				return r;
-			}
-		}
-		if (tl_watchset_here(tl, &ws[1]) == 0)
-			ws[0] = ws[1];
-	}
-	free(fw.dp.cand);
-	free(ws);
-	if (r == TL_OK || r == TL_TRAP || r == TL_INTERRUPTED)
-		tl_snapshot(tl);
-	return r;
+	/* Three execution traps always fit the debug registers next to the
+	 * kick-point breakpoint; more may need steps anyway. */
+	*by_pages = !eng->hw_data && n_write && !n_other && (!n_exec || (eng->hw_exec && n_exec <= 3));
+	*skip = *by_pages && !n_exec;
 }

@@ -15,8 +15,8 @@
 #include "record/ckpt.h"
 #include "record/rr.h"
 #include "replay/seek.h"
-#include "storage/checkpoint.h"
 #include "replay/tl_internal.h"
+#include "storage/checkpoint.h"
 
 static void snap_free(struct tl_snap *s)
 {

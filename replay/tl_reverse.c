@@ -14,8 +14,8 @@
 #include "record/ckpt.h"
 #include "record/rr.h"
 #include "replay/seek.h"
-#include "storage/checkpoint.h"
 #include "replay/tl_internal.h"
+#include "storage/checkpoint.h"
 
 void tl_on_fire(void *ctx, const struct eng_pos *p, int trap)
 {
@@ -235,30 +235,6 @@ static int rc_candidates(struct timeline *tl, const struct eng_pos *upto, bool u
 	}
 	f->n = 0;
 	return TL_OK;
-}
-
-/* Which traps are set: write traps checked by value can be watched by
- * pages when no other trap needs single steps; with no trap but them,
- * whole restore-point intervals can be skipped. */
-void tl_watch_mode(struct timeline *tl, bool *by_pages, bool *skip)
-{
-	const struct engine *eng = &tl->eng;
-	unsigned n_exec = 0, n_write = 0, n_other = 0;
-
-	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
-		if (!eng->trap_used[i])
-			continue;
-		if (eng->traps[i].type == ENG_EXEC)
-			n_exec++;
-		else if (eng->traps[i].type == ENG_WRITE)
-			n_write++;
-		else
-			n_other++;
-	}
-	/* Three execution traps always fit the debug registers next to the
-	 * kick-point breakpoint; more may need steps anyway. */
-	*by_pages = !eng->hw_data && n_write && !n_other && (!n_exec || (eng->hw_exec && n_exec <= 3));
-	*skip = *by_pages && !n_exec;
 }
 
 /* reverse-continue's state from one restore-point interval to the one
