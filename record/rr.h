@@ -90,7 +90,8 @@ struct rr {
 	uint64_t from_event;
 };
 
-/* The hooks of each mode (the table in core/hooks.h says which are set). */
+/* The hooks of each mode (hooks.c; the table in core/hooks.h says which
+ * are set). */
 extern const struct vm_hooks record_hooks, replay_hooks;
 /* Make rr the engine of vm: vm->hook_ctx = rr, and the hooks of rr->mode
  * (none for another mode: the memory digest alone, for tests). */
