@@ -90,7 +90,7 @@ struct rr {
 	uint64_t from_event;
 };
 
-/* The hooks of each mode (hooks.c; the table in core/hooks.h says which
+/* The hooks of each mode (rr_hooks.c; the table in core/hooks.h says which
  * are set). */
 extern const struct vm_hooks record_hooks, replay_hooks;
 /* Make rr the engine of vm: vm->hook_ctx = rr, and the hooks of rr->mode

@@ -1,13 +1,56 @@
-/* gdb remote serial protocol: parsing a packet into a request (gdbproto.h);
- * the packet syntax is the one of gdb's manual, "Remote Protocol".  Framing,
- * replies and the connection are gdbproto.c. */
-#include "replay/gdbproto.h"
+/* gdb remote serial protocol: parsing a packet into a request, and hex
+ * (gdbparse.h); the packet syntax is the one of gdb's manual, "Remote
+ * Protocol".  Framing, replies and the connection are gdbproto.c. */
+#include "replay/gdbparse.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* hex */
+
+int gdb_hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+const char gdb_hexdigits[17] = "0123456789abcdef";
+
+void gdb_hex_encode(char *out, const void *in, size_t n)
+{
+	const uint8_t *b = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = gdb_hexdigits[b[i] >> 4];
+		out[2 * i + 1] = gdb_hexdigits[b[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/* Safe in place (out == in): byte i is written after chars 2i, 2i+1 are read. */
+int gdb_hex_decode(uint8_t *out, const char *in, size_t nchars)
+{
+	if (nchars % 2)
+		return -EINVAL;
+	for (size_t i = 0; i < nchars / 2; i++) {
+		int hi = gdb_hexval((unsigned char)in[2 * i]);
+		int lo = gdb_hexval((unsigned char)in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* parsing */

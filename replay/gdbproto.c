@@ -19,49 +19,6 @@
 #include "core/log.h"
 
 /* ------------------------------------------------------------------ */
-/* hex */
-
-int gdb_hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-static const char hexdigits[] = "0123456789abcdef";
-
-void gdb_hex_encode(char *out, const void *in, size_t n)
-{
-	const uint8_t *b = in;
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexdigits[b[i] >> 4];
-		out[2 * i + 1] = hexdigits[b[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
-/* Safe in place (out == in): byte i is written after chars 2i, 2i+1 are read. */
-int gdb_hex_decode(uint8_t *out, const char *in, size_t nchars)
-{
-	if (nchars % 2)
-		return -EINVAL;
-	for (size_t i = 0; i < nchars / 2; i++) {
-		int hi = gdb_hexval((unsigned char)in[2 * i]);
-		int lo = gdb_hexval((unsigned char)in[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* reply builders */
 
 /* An output buffer that remembers running out of room. */
@@ -104,7 +61,7 @@ static void put_hex(struct out *o, const void *data, size_t n)
 	const uint8_t *b = data;
 
 	for (size_t i = 0; i < n && !o->full; i++) {
-		char two[2] = { hexdigits[b[i] >> 4], hexdigits[b[i] & 15] };
+		char two[2] = { gdb_hexdigits[b[i] >> 4], gdb_hexdigits[b[i] & 15] };
 
 		put(o, two, 2);
 	}
@@ -531,8 +488,8 @@ int gdb_send_packet(struct gdb_conn *c, const void *data, size_t len)
 		sum = (uint8_t)(sum + b);
 	}
 	c->tx[n++] = '#';
-	c->tx[n++] = hexdigits[sum >> 4];
-	c->tx[n++] = hexdigits[sum & 15];
+	c->tx[n++] = gdb_hexdigits[sum >> 4];
+	c->tx[n++] = gdb_hexdigits[sum & 15];
 	c->tx_len = n;
 	c->nak_in_row = 0;
 	return write_all(c->fd, c->tx, n);

@@ -27,7 +27,8 @@ if(TTVM_CLANG AND TTVM_CLANG_FUZZER_WORKS)
             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
             -I${PROJECT_SOURCE_DIR} -I${PROJECT_BINARY_DIR} ${gdbfuzz_srcs} -pthread
             -o ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto
-    DEPENDS ${gdbfuzz_srcs} ${PROJECT_SOURCE_DIR}/replay/gdbproto.h ${PROJECT_SOURCE_DIR}/replay/gdbregs.h
+    DEPENDS ${gdbfuzz_srcs} ${PROJECT_SOURCE_DIR}/replay/gdbproto.h ${PROJECT_SOURCE_DIR}/replay/gdbparse.h
+            ${PROJECT_SOURCE_DIR}/replay/gdbregs.h
     COMMENT "Building the gdb protocol fuzz target with clang"
     VERBATIM)
   add_custom_target(fuzz_gdbproto ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto)
