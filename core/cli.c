@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "record/tsc.h"
+#include "core/tsc.h"
 
 #define MIN_MEM_MIB 2
 #define MAX_MEM_MIB (1024 * 1024)

@@ -1,10 +1,11 @@
 /* The virtual clock: the only source of time for device models.
  *
- * Devices never read host time themselves; they ask this interface.  In a
- * plain run it follows the host's CLOCK_MONOTONIC from VM creation; the
- * record/replay engine hooks here (record logs what devices observe, replay
- * returns the logged values).  A manual clock, moved only by clock_set(),
- * serves unit tests. */
+ * Devices never read host time themselves; they ask this interface.  It
+ * follows the host's CLOCK_MONOTONIC from VM creation (a snapshot restore
+ * moves it).  It has no record/replay hook of its own: the guest only sees
+ * time through device reads (the PIT's counters, the RTC), which the
+ * io_read hook (core/hooks.h) logs and replays.  A manual clock, moved only
+ * by clock_set(), serves unit tests. */
 #ifndef TTVM_CORE_CLOCK_H
 #define TTVM_CORE_CLOCK_H
 #include <stdint.h>

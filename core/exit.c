@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hooks.h"
 #include "core/log.h"
+#include "core/tsc.h"
 #include "core/vm.h"
-#include "record/rr.h"
-#include "record/tsc.h"
 
 const char *exit_reason_name(unsigned reason)
 {
@@ -84,8 +84,8 @@ static void do_access(struct vm *vm, enum bus_space space, uint64_t addr, uint8_
 		unknown_access(vm, space, addr, data, len, is_write);
 	/* Every value the guest reads from a device is an input: logged when
 	 * recording, taken from the trace when replaying. */
-	if (vm->rr && !is_write && !vm->stop)
-		rr_io_read(vm, space, addr, data, len);
+	if (vm->hooks && vm->hooks->io_read && !is_write && !vm->stop)
+		vm->hooks->io_read(vm, space, addr, data, len);
 }
 
 static enum exit_action handle_io(struct vm *vm)
@@ -103,7 +103,7 @@ static enum exit_action handle_io(struct vm *vm)
 				run->io.port, size, count);
 		return EXIT_STOP;
 	}
-	/* A patched RDTSC-family site (record/tsc.h) before the bus. */
+	/* A patched RDTSC-family site (core/tsc.h) before the bus. */
 	if (vm->tsc && run->io.port == TSC_PORT && tsc_handle_io(vm))
 		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -134,7 +134,7 @@ static enum exit_action stop_with_insn(struct vm *vm, int status, const char *wh
 	return EXIT_STOP;
 }
 
-/* #BP exits come only while USE_SW_BP is on (record/tsc.h's INT3 traps, or a
+/* #BP exits come only while USE_SW_BP is on (core/tsc.h's INT3 traps, or a
  * debugger's software breakpoints, handled before this dispatcher). */
 static enum exit_action handle_debug(struct vm *vm)
 {

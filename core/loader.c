@@ -128,7 +128,7 @@ static int put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint6
 	return 0;
 }
 
-/* Tell record/tsc.c where code lies; more ranges than fit go unscanned. */
+/* Tell core/tsc.c where code lies; more ranges than fit go unscanned. */
 static void add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
 {
 	if (vm->nexec == VM_MAX_EXEC) {
@@ -218,14 +218,14 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
-		   const struct multiboot_args *a, struct boot_state *st)
+/* The kernel image of a multiboot file (a.out kludge or ELF): its entry
+ * point and the end of what it occupies.  0 or -errno (message printed). */
+static int load_kernel(struct vm *vm, const uint8_t *img, size_t size, const char *name, uint64_t *entry,
+		       uint64_t *end)
 {
-	const char *name = a->kernel_path;
 	size_t hoff;
 	const struct mb_header *hp = mb_find(img, size, &hoff);
 	struct mb_header h = { 0 };
-	uint64_t entry, end;
 	int r;
 
 	if (!hp) {
@@ -255,16 +255,51 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 			return r;
 		if (load_len)
 			add_exec(vm, h.load_addr, h.load_addr, load_len);
-		entry = h.entry_addr;
-		end = (uint64_t)h.load_addr + mem_len;
+		*entry = h.entry_addr;
+		*end = (uint64_t)h.load_addr + mem_len;
 	} else {
-		if ((r = load_elf(vm, img, size, name, &entry, &end)))
+		if ((r = load_elf(vm, img, size, name, entry, end)))
 			return r;
 	}
-	if (entry >= (1ull << 32)) {
-		log_error("%s: entry point %#llx is above 4 GiB", name, (unsigned long long)entry);
+	if (*entry >= (1ull << 32)) {
+		log_error("%s: entry point %#llx is above 4 GiB", name, (unsigned long long)*entry);
 		return -ENOEXEC;
 	}
+	return 0;
+}
+
+/* The modules, page-aligned from *cur on (moved past them), into mods.
+ * 0 or -errno (message printed). */
+static int load_modules(struct vm *vm, const struct multiboot_args *a, uint64_t *cur, struct mb_mod *mods)
+{
+	int r;
+
+	for (size_t i = 0; i < a->nmodules; i++) {
+		uint8_t *m;
+		size_t msz;
+		if ((r = a->read ? a->read(a->read_ctx, a->modules[i], &m, &msz)
+				 : loader_read_file(a->modules[i], &m, &msz)))
+			return r;
+		r = put(vm, *cur, m, msz, msz ? msz : 1, a->modules[i]);
+		free(m);
+		if (r)
+			return r;
+		mods[i].mod_start = (uint32_t)*cur;
+		mods[i].mod_end = (uint32_t)(*cur + msz);
+		*cur = align_up(*cur + msz, 4096);
+	}
+	return 0;
+}
+
+int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
+		   const struct multiboot_args *a, struct boot_state *st)
+{
+	const char *name = a->kernel_path;
+	uint64_t entry, end;
+	int r;
+
+	if ((r = load_kernel(vm, img, size, name, &entry, &end)))
+		return r;
 
 	/* Boot information goes after the kernel: modules (page-aligned),
 	 * then the info block, memory map and strings. */
@@ -272,20 +307,8 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 	struct mb_mod *mods = calloc(a->nmodules ? a->nmodules : 1, sizeof(*mods));
 	if (!mods)
 		return -ENOMEM;
-	for (size_t i = 0; i < a->nmodules; i++) {
-		uint8_t *m;
-		size_t msz;
-		if ((r = a->read ? a->read(a->read_ctx, a->modules[i], &m, &msz)
-				 : loader_read_file(a->modules[i], &m, &msz)))
-			goto out;
-		r = put(vm, cur, m, msz, msz ? msz : 1, a->modules[i]);
-		free(m);
-		if (r)
-			goto out;
-		mods[i].mod_start = (uint32_t)cur;
-		mods[i].mod_end = (uint32_t)(cur + msz);
-		cur = align_up(cur + msz, 4096);
-	}
+	if ((r = load_modules(vm, a, &cur, mods)))
+		goto out;
 
 	struct mb_mmap mmap[4];
 	int nmap = 0;

@@ -3,7 +3,12 @@
 #define TTVM_CORE_LOG_H
 #include <stdio.h>
 
-extern int ttvm_verbosity; /* 0 = errors only, 1 = -v, 2 = -vv */
+/* One -v per level: 0 = errors only; 1 = -v: log_info; 2 = -vv: log_debug;
+ * 3 = -vvv: also check the record/replay memory digest against every page
+ * at each look (slow: finds writes the dirty log missed); 4 = -vvvv: also
+ * every page digest change and every exit and debug exit the replay engine
+ * sees. */
+extern int ttvm_verbosity;
 
 #define log_error(...) (fprintf(stderr, "ttvm: " __VA_ARGS__), fputc('\n', stderr))
 #define log_info(...)                                                        \

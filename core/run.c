@@ -13,10 +13,9 @@
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/vm.h"
+#include "core/hooks.h"
 #include "devices/pic.h"
 #include "devices/uart.h"
-#include "record/ckpt.h"
-#include "record/rr.h"
 
 #define NS_PER_MS 1000000ull
 /* How often the loop may poll the serial input while the guest runs: a read()
@@ -100,44 +99,28 @@ static bool serial_feed(struct vm *vm, bool may_read)
 	}
 	if (vm->in_pos < vm->in_len) {
 		size_t n = uart_rx_push(vm->uart, vm->in_buf + vm->in_pos, vm->in_len - vm->in_pos);
-		if (vm->rr)
-			rr_serial_in(vm, vm->in_buf + vm->in_pos, n);
+		if (vm->hooks && vm->hooks->serial_in)
+			vm->hooks->serial_in(vm, vm->in_buf + vm->in_pos, n);
 		vm->in_pos += n;
 	}
 	return vm->in_pos < vm->in_len || !vm->serial_in_eof;
 }
 
-static void inject(struct vm *vm, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem)
+/* pt: where, for the hooks (NULL: right after the guest's exit). */
+static void inject(struct vm *vm, const struct vm_irq_point *pt)
 {
+	static const struct vm_irq_point at_exit;
 	uint8_t vector = (uint8_t)pic_ack(vm->pic);
 
+	if (!pt)
+		pt = &at_exit;
 	log_debug("inject %#x after guest exit %llu%s", vector, (unsigned long long)vm->guest_exits,
-		  kick_hash ? " at a kick point" : "");
+		  pt->regs_hash ? " at a kick point" : "");
 	if (vcpu_interrupt(vm, vector))
 		return;
 	vm->irq_in_flight = true;
-	if (vm->rr)
-		rr_irq(vm, vector, kick_rip, kick_hash, kick_mem);
-}
-
-/* Record: may an interrupt be injected where a kick stopped the guest?  Only
- * where replay can find the same point again: a hardware breakpoint at the
- * linear RIP plus a register comparison.  PVM gives no debug exits at CPL3,
- * so there the interrupt waits for the guest's next exit. */
-static bool kick_point(struct vm *vm, uint64_t *lin_rip, uint64_t *hash)
-{
-	struct kvm_sregs s;
-	struct kvm_regs regs;
-
-	if (vcpu_get_sregs(vm, &s) || vcpu_get_regs(vm, &regs))
-		return false;
-	if (vm->flavour == KVM_FLAVOUR_PVM && (s.cs.selector & 3) == 3) {
-		vm->rr->kicks_skipped++;
-		return false;
-	}
-	*lin_rip = s.cs.base + regs.rip;
-	*hash = rr_regs_hash(&regs);
-	return true;
+	if (vm->hooks && vm->hooks->irq)
+		vm->hooks->irq(vm, vector, pt);
 }
 
 /* Deliver the PIC's pending interrupt when the guest can take it.
@@ -145,23 +128,23 @@ static bool kick_point(struct vm *vm, uint64_t *lin_rip, uint64_t *hash)
  * at_exit: the last KVM_RUN ended with an exit the guest caused (I/O, MMIO,
  * HLT) or has not run yet: a point replay finds by counting exits.  Every
  * other return (a kick by ttvm's timer signal, an interrupt-window exit,
- * whose position the host does not make reproducible) is not, so when
- * recording an injection there is logged with its position (linear RIP,
- * register hash, memory digest), or deferred to the next exit where the
- * host cannot position it. */
+ * whose position the host does not make reproducible) is not: there the
+ * irq_point hook (when set: recording) says whether and where the injection
+ * may happen, or defers it to the guest's next exit. */
 static void inject_interrupts(struct vm *vm, bool at_exit)
 {
 	struct kvm_run *run = vm->run;
 	bool ready = run->ready_for_interrupt_injection && run->if_flag;
-	uint64_t rip, hash;
+	const struct vm_hooks *h = vm->hooks;
+	struct vm_irq_point pt;
 
 	if (!pic_pending(vm->pic)) {
 		run->request_interrupt_window = 0;
 		return;
 	}
-	if (!vm->rr || at_exit) {
+	if (!h || !h->irq_point || at_exit) {
 		if (ready)
-			inject(vm, 0, 0, 0);
+			inject(vm, NULL);
 		else
 			run->request_interrupt_window = 1;
 		return;
@@ -170,8 +153,8 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 	 * yet (the signal can end KVM_RUN before the guest ran); KVM may still
 	 * call the vCPU ready.  A second one now would be found nowhere. */
 	if (ready && !vm->irq_in_flight) {
-		if (kick_point(vm, &rip, &hash))
-			inject(vm, rip, hash, rr_mem_digest(vm));
+		if (h->irq_point(vm, &pt))
+			inject(vm, &pt);
 		else
 			run->request_interrupt_window = 0; /* wait for the guest's next exit */
 	}
@@ -298,8 +281,8 @@ int vm_run(struct vm *vm)
 		enum exit_action act = exit_dispatch(vm);
 		at_exit = vm->guest_exits != guest_exits;
 		/* A quiet point that replay passes too: checkpoints go here. */
-		if (at_exit && act != EXIT_STOP)
-			rr_after_exit(vm);
+		if (at_exit && act != EXIT_STOP && !vm->stop && vm->hooks && vm->hooks->after_exit)
+			vm->hooks->after_exit(vm);
 		switch (act) {
 		case EXIT_CONTINUE:
 			break;

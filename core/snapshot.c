@@ -485,6 +485,32 @@ static int complete_pending(struct vm *vm)
 		}                                                                     \
 	} while (0)
 
+/* The device models' records. */
+static void put_devices(struct sbuf *b, struct vm *vm)
+{
+	struct pic_state pics;
+	struct pit_state pits;
+	struct uart_state us;
+	struct cmos_state cs;
+	struct i8042_state ks;
+	struct pci_state ps;
+	struct fwcfg_state fs;
+	pic_save(vm->pic, &pics);
+	pit_save(vm->pit, &pits);
+	uart_save(vm->uart, &us);
+	cmos_save(vm->cmos, &cs);
+	i8042_save(vm->kbd, &ks);
+	pci_save(vm->pci, &ps);
+	fwcfg_save(vm->fwcfg, &fs);
+	put_rec(b, VM_STATE_PIC, &pics, sizeof(pics));
+	put_rec(b, VM_STATE_PIT, &pits, sizeof(pits));
+	put_rec(b, VM_STATE_UART, &us, sizeof(us));
+	put_rec(b, VM_STATE_CMOS, &cs, sizeof(cs));
+	put_rec(b, VM_STATE_I8042, &ks, sizeof(ks));
+	put_rec(b, VM_STATE_PCI, &ps, sizeof(ps));
+	put_rec(b, VM_STATE_FWCFG, &fs, sizeof(fs));
+}
+
 int vm_state_save(struct vm *vm, void **blob, size_t *len)
 {
 	struct sbuf b = { 0 };
@@ -573,27 +599,7 @@ int vm_state_save(struct vm *vm, void **blob, size_t *len)
 	put_rec(&b, VM_STATE_MPSTATE, &mp, sizeof(mp));
 	put_rec(&b, VM_STATE_RUN, &run, sizeof(run));
 
-	struct pic_state pics;
-	struct pit_state pits;
-	struct uart_state us;
-	struct cmos_state cs;
-	struct i8042_state ks;
-	struct pci_state ps;
-	struct fwcfg_state fs;
-	pic_save(vm->pic, &pics);
-	pit_save(vm->pit, &pits);
-	uart_save(vm->uart, &us);
-	cmos_save(vm->cmos, &cs);
-	i8042_save(vm->kbd, &ks);
-	pci_save(vm->pci, &ps);
-	fwcfg_save(vm->fwcfg, &fs);
-	put_rec(&b, VM_STATE_PIC, &pics, sizeof(pics));
-	put_rec(&b, VM_STATE_PIT, &pits, sizeof(pits));
-	put_rec(&b, VM_STATE_UART, &us, sizeof(us));
-	put_rec(&b, VM_STATE_CMOS, &cs, sizeof(cs));
-	put_rec(&b, VM_STATE_I8042, &ks, sizeof(ks));
-	put_rec(&b, VM_STATE_PCI, &ps, sizeof(ps));
-	put_rec(&b, VM_STATE_FWCFG, &fs, sizeof(fs));
+	put_devices(&b, vm);
 
 	if (!b.err) {
 		uint64_t h = hash64(b.p, b.len);

@@ -22,7 +22,7 @@
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "devices/uart.h"
-#include "record/tsc.h"
+#include "core/tsc.h"
 
 /* Where KVM on VMX wants its real-mode TSS and identity page table: the top
  * of the 32-bit space, below the BIOS area, as other monitors place them. */

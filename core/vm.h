@@ -56,11 +56,11 @@ struct i8042;
 struct pci;
 struct fwcfg;
 struct ttvm_clock;
-struct rr;
 struct tsc_table;
+struct vm_hooks;
 
 /* An executable part of the loaded image: [gpa, gpa+size) in RAM, run at
- * linear address vaddr.  Reported by the loader for record/tsc.c. */
+ * linear address vaddr.  Reported by the loader for core/tsc.c. */
 struct vm_exec_range {
 	uint64_t gpa, vaddr, size;
 };
@@ -113,14 +113,17 @@ struct vm {
 	uint64_t exits;       /* every return from KVM_RUN that was an exit */
 	uint64_t guest_exits; /* exits the guest caused (I/O, MMIO, HLT): the
 				 reproducible clock that record/replay positions events by */
-	struct rr *rr;        /* record/replay engine, NULL in a plain run */
+	/* Where nondeterministic inputs go (core/hooks.h): NULL in a plain run;
+	 * hook_ctx belongs to whoever set the hooks (record, replay). */
+	const struct vm_hooks *hooks;
+	void *hook_ctx;
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
-	struct tsc_table *tsc; /* patched RDTSC-family sites (record/tsc.h), NULL = none */
+	struct tsc_table *tsc; /* patched RDTSC-family sites (core/tsc.h), NULL = none */
 	/* KVM_SET_GUEST_DEBUG control bits that must stay on whoever else sets
 	 * guest debugging (replay's breakpoints, the debugger): ENABLE|USE_SW_BP
-	 * while RDTSC sites trap with INT3 (record/tsc.h).  0 = none. */
+	 * while RDTSC sites trap with INT3 (core/tsc.h).  0 = none. */
 	uint32_t guest_debug_keep;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */

@@ -1,6 +1,7 @@
-/* VM state helpers that need no devices and no KVM objects of their own:
- * host probe, checked guest-physical access, stop requests, register access.
- * Kept apart from vm.c so unit tests can use them on a bare struct vm. */
+/* The base of struct vm (core/vm.h) that needs no devices and no KVM objects
+ * of its own: host probe, checked guest-physical access, stop requests,
+ * register access.  Kept apart from vm.c so unit tests can use it on a bare
+ * struct vm.  (The machine state as a blob, vm_state_*, is core/snapshot.c.) */
 #include "core/vm.h"
 
 #include <errno.h>

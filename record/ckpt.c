@@ -1,4 +1,5 @@
-/* Checkpoints while recording (storing) and in replay (checking). */
+/* Event source checkpoint: storing checkpoints while recording, checking
+ * them in replay. */
 #include "record/ckpt.h"
 
 #include <errno.h>
@@ -70,7 +71,7 @@ static void add_page(void *ctx, uint64_t i)
 
 static void take(struct vm *vm)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 	struct rr_ckpt_header h;
 	struct kvm_regs regs;
 	struct page_list pages = { NULL, 0 };
@@ -136,7 +137,7 @@ out:
 
 int rr_ckpt_read(struct vm *vm, uint64_t id, const void **blob, size_t *len, char *err, size_t errlen)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 	int r;
 
 	if (!rr->ckpt_buf) {
@@ -161,23 +162,6 @@ int rr_ckpt_read(struct vm *vm, uint64_t id, const void **blob, size_t *len, cha
 	}
 	*blob = rr->ckpt_buf;
 	return 0;
-}
-
-void rr_ckpt_seen(struct vm *vm, const struct trace_event *e)
-{
-	struct rr *rr = vm->rr;
-	const unsigned cap = sizeof(rr->ckpt_wait) / sizeof(rr->ckpt_wait[0]);
-
-	if (rr->mode != RR_REPLAY)
-		return;
-	/* Many checkpoints in a row without an event that positions the guest
-	 * (a long stretch of output-only exits): the oldest go unchecked. */
-	if (rr->ckpt_nwait == cap) {
-		log_debug("replay: checkpoint %" PRIu64 " not checked (too many ahead)", rr->ckpt_wait[0].id);
-		memmove(rr->ckpt_wait, rr->ckpt_wait + 1, (cap - 1) * sizeof(rr->ckpt_wait[0]));
-		rr->ckpt_nwait--;
-	}
-	rr->ckpt_wait[rr->ckpt_nwait++] = (struct rr_ckpt_wait){ e->seq, e->exit_no, e->u.ckpt.id };
 }
 
 static void check(struct vm *vm, const struct rr_ckpt_wait *w)
@@ -218,25 +202,28 @@ static void check(struct vm *vm, const struct rr_ckpt_wait *w)
 		rr_diverged(vm, what, &ev);
 		return;
 	}
-	vm->rr->ckpt_count++;
-	vm->rr->last_good = w->seq;
+	rr_of(vm)->ckpt_count++;
+	rr_of(vm)->last_good = w->seq;
 	log_debug("replay: checkpoint %" PRIu64 " at guest exit %" PRIu64 " matches", w->id, w->exit_no);
 }
 
-void rr_after_exit(struct vm *vm)
+void record_after_exit(struct vm *vm)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 
-	if (!rr || vm->stop)
+	if (rr->ckpt_interval <= 0 || rr->failed || coarse_ns() < rr->ckpt_due_ns || !quiet(vm))
 		return;
-	if (rr->mode == RR_RECORD) {
-		if (rr->ckpt_interval <= 0 || rr->failed || coarse_ns() < rr->ckpt_due_ns || !quiet(vm))
-			return;
-		take(vm);
-		rr->ckpt_due_ns = coarse_ns() + (uint64_t)(rr->ckpt_interval * 1e9);
+	take(vm);
+	rr->ckpt_due_ns = coarse_ns() + (uint64_t)(rr->ckpt_interval * 1e9);
+}
+
+void replay_after_exit(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (vm->stop)
 		return;
-	}
-	/* Replay: read ahead so that this exit's checkpoints are known. */
+	/* Read ahead so that this exit's checkpoints are known. */
 	rr_peek(vm);
 	while (!vm->stop && rr->ckpt_nwait && rr->ckpt_wait[0].exit_no <= vm->guest_exits) {
 		struct rr_ckpt_wait w = rr->ckpt_wait[0];

@@ -1,4 +1,5 @@
-/* Checkpoints while recording, and their checks in replay.
+/* Event source checkpoint: checkpoints while recording, their checks in
+ * replay.
  *
  * While recording, every rr.ckpt_interval seconds of wall time the recorder
  * stores a checkpoint (storage/checkpoint.h) at the next quiet point: right
@@ -36,18 +37,19 @@ struct rr_ckpt_header {
 	uint64_t saved_regs; /* PIO/MMIO access completed): checked on restore */
 };
 
-/* Run loops, right after a guest exit was handled (before any injection):
- * record takes a checkpoint when one is due and the point is quiet; replay
- * checks the checkpoints the trace holds for this exit (a mismatch stops
- * the VM with ST_DIVERGED).  No-op without vm->rr. */
-void rr_after_exit(struct vm *vm);
-/* Replay: rr_peek() read checkpoint event e; keep it for rr_after_exit(). */
-void rr_ckpt_seen(struct vm *vm, const struct trace_event *e);
+/* Record (the after_exit hook), right after a guest exit was handled and
+ * before any injection: take a checkpoint when one is due and the point is
+ * quiet. */
+void record_after_exit(struct vm *vm);
+/* Replay (the engine, at the same point): check the checkpoints the trace
+ * holds for this exit (a mismatch stops the VM with ST_DIVERGED).  No-op
+ * when the VM is stopped. */
+void replay_after_exit(struct vm *vm);
 /* Check a checkpoint's vCPU blob; on success *h is its header and
  * *state / *state_len the machine state in it.  0 or -EBADMSG. */
 int rr_ckpt_parse(const void *blob, size_t len, struct rr_ckpt_header *h, const void **state,
 		  size_t *state_len);
-/* Replay: the vCPU blob of checkpoint id into vm->rr's scratch buffer.
+/* Replay: the vCPU blob of checkpoint id into rr_of(vm)'s scratch buffer.
  * 0, or -errno with a one-line message in err. */
 int rr_ckpt_read(struct vm *vm, uint64_t id, const void **blob, size_t *len, char *err, size_t errlen);
 

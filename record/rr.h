@@ -1,11 +1,35 @@
-/* The record/replay engine's entry points.
+/* The record/replay engine: its state and one place per event source.
  *
- * One call per source of nondeterminism, serving both modes (as QEMU's
- * replay/ does): when recording it logs the live value, when replaying it
- * checks that the guest asks for the same thing at the same place and
- * returns the logged value.  Events are positioned by vm->guest_exits, the
- * count of exits the guest itself caused, and carry a fingerprint (exit
- * reason, RIP, hash of the general registers) that replay compares. */
+ * Every nondeterministic input reaches this layer through the run loop's
+ * hooks (core/hooks.h): rr_attach() installs record_hooks or replay_hooks.
+ * Each source of nondeterminism has one file here with a pair of
+ * functions: record_X() logs the live value, replay_X() checks that the
+ * guest asks for the same thing at the same place and hands back the
+ * logged value (or stops the VM with ST_DIVERGED and a report).  Events are
+ * positioned by vm->guest_exits, the count of exits the guest itself caused,
+ * and most carry a fingerprint (exit reason, RIP, hash of the general
+ * registers) that replay compares.  The trace format is storage/trace.h.
+ *
+ * | kind       | recorded by (hook)                | fed back by                        | replay checks                   |
+ * |------------|-----------------------------------|------------------------------------|---------------------------------|
+ * | pio_read   | record_io_read (io_read), ev_io.c | replay_io_read (io_read), ev_io.c  | exit no., port, size, fingerprint |
+ * | mmio_read  | record_io_read (io_read), ev_io.c | replay_io_read (io_read), ev_io.c  | exit no., address, size, fingerprint |
+ * | rdtsc      | record_rdtsc (rdtsc), ev_insn.c   | replay_rdtsc (rdtsc), ev_insn.c    | exit no., kind, fingerprint     |
+ * | rdtscp     | record_rdtsc (rdtsc), ev_insn.c   | replay_rdtsc (rdtsc), ev_insn.c    | exit no., kind, fingerprint     |
+ * | rdrand     | record_rdrand (rdrand), ev_insn.c | replay_rdrand (rdrand), ev_insn.c  | exit no., RDRAND/RDSEED, fingerprint |
+ * | irq        | record_irq (irq), ev_irq.c; the   | replay_irq_at_exit /               | at an exit: exit no., the guest |
+ * |            |   point: record_irq_point         |   replay_irq_at_kick, ev_irq.c     |   can take it; at a kick: linear |
+ * |            |   (irq_point)                     |   (called by replay/engine.c)      |   RIP, register hash, memory digest |
+ * | serial_in  | record_serial_in (serial_in),     | not fed back: informational (the  | nothing (rr_peek skips it)      |
+ * |            |   ev_io.c                         |   guest sees the bytes through     |                                 |
+ * |            |                                   |   logged port reads)               |                                 |
+ * | checkpoint | record_after_exit (after_exit),   | replay_after_exit, ckpt.c (called  | exit no., memory digest and     |
+ * |            |   ckpt.c                          |   by the engine at every boundary) |   register hash after the exit  |
+ * | end        | record_end_event, ev_end.c (by    | replay_check_end / replay_end_cut, | exit no. and status of the end  |
+ * |            |   record_main when it closes)     |   ev_end.c (called by the engine)  |                                 |
+ * | cpuid      | reserved: no writer (the CPUID policy is the trace's cpuid_policy metadata); storage reads it,    |
+ * |            |   inspect shows it, rr_peek skips it                                                             |
+ */
 #ifndef TTVM_RECORD_RR_H
 #define TTVM_RECORD_RR_H
 #include <stdbool.h>
@@ -14,12 +38,11 @@
 #include <stdio.h>
 #include <linux/kvm.h>
 
+#include "core/hooks.h"
+#include "core/tsc.h"
+#include "core/vm.h"
 #include "devices/bus.h"
-#include "record/tsc.h"
 #include "storage/trace.h"
-
-struct vm;
-struct run_config;
 
 enum rr_mode { RR_RECORD = 1, RR_REPLAY = 2 };
 
@@ -67,6 +90,20 @@ struct rr {
 	uint64_t from_event;
 };
 
+/* The hooks of each mode (rr_hooks.c; the table in core/hooks.h says which
+ * are set). */
+extern const struct vm_hooks record_hooks, replay_hooks;
+/* Make rr the engine of vm: vm->hook_ctx = rr, and the hooks of rr->mode
+ * (none for another mode: the memory digest alone, for tests). */
+void rr_attach(struct vm *vm, struct rr *rr);
+/* The engine rr_attach() gave vm, or NULL (a plain run). */
+static inline struct rr *rr_of(const struct vm *vm)
+{
+	return (struct rr *)vm->hook_ctx;
+}
+
+/* ---- shared by record and replay (rr.c) ---- */
+
 /* Start tracking the memory digest (dirty logging on, every page hashed). 0 or -errno. */
 int rr_mem_digest_init(struct vm *vm);
 /* Bring the memory digest up to date and return it. */
@@ -75,49 +112,66 @@ uint64_t rr_mem_digest(struct vm *vm);
  * others' digest share is a zero page's), in index order, into list (room
  * for every page).  Returns how many. */
 uint64_t rr_mem_nonzero_pages(struct vm *vm, uint64_t *list);
-
 /* Hash of the general registers, RIP and RFLAGS (the divergence fingerprint). */
 uint64_t rr_regs_hash(const struct kvm_regs *regs);
-
-/* A device read has just produced data[0..len): log it, or (replay) check the
- * request against the trace and replace data with the logged value.  A
- * mismatch stops the VM with ST_DIVERGED. */
-void rr_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len);
-/* A trapped RDTSC or RDTSCP (record/tsc.c) is about to return *value (and
- * *aux, RDTSCP's TSC_AUX): log them, or (replay) check the kind and the
- * point against the trace and replace them with the logged values.
- * at: the registers with RIP at the original instruction (the fingerprint). */
-void rr_tsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux);
-/* The same for a trapped RDRAND or RDSEED (kind): *value is what the
- * destination register gets, *cf the carry flag (success). */
-void rr_rand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
-/* Record: an interrupt was injected at the current point.  kick_rip/hash
- * are 0 when the point is "after exit vm->guest_exits" (at the first
- * interrupt window after it); else the linear RIP, register hash and memory
- * digest where a kick stopped the guest: the registers alone are ambiguous
- * in a loop that keeps its state in memory. */
-void rr_irq(struct vm *vm, uint8_t vector, uint64_t kick_rip, uint64_t kick_hash, uint64_t kick_mem);
-/* Record: bytes went into the UART's receive FIFO (informational: the guest
- * only sees them through logged port reads). */
-void rr_serial_in(struct vm *vm, const uint8_t *buf, size_t n);
-
-/* `ttvm record -o TRACE [run options] KERNEL`. */
-int record_main(int argc, char **argv);
-/* `ttvm replay [options] TRACE`. */
-int replay_main(int argc, char **argv);
-
-/* Shared by record and replay (record/rr.c). */
+/* The fingerprint of the current exit: exit reason, RIP, register hash. */
+void rr_fingerprint(struct vm *vm, struct trace_fp *fp);
+/* Does e's fingerprint (when it has one) match fp? */
+bool rr_fp_matches(const struct trace_event *e, const struct trace_fp *fp);
+/* Record: append ev at exit vm->guest_exits; a write error stops the VM. */
+void rr_append(struct vm *vm, struct trace_event *ev);
 /* Replay: the next event that positions the guest (skipping informational
  * kinds), or NULL at the end of the trace / on a read error (VM stopped). */
 const struct trace_event *rr_peek(struct vm *vm);
 /* Replay: the event returned by rr_peek() was met. */
 void rr_consume(struct vm *vm);
-/* Replay: stop with a divergence report. */
+/* Replay: stop with a divergence report (expected NULL: the end of the trace). */
 void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expected);
 /* "regs=HASH sregs=HASH mem=HASH": digest of the vCPU registers and all of
  * guest RAM, compared between a recording and its replay. */
 void rr_state_digest(struct vm *vm, char *buf, size_t len);
-/* Map a run's status to the trace's end record. */
-void rr_end_event(const struct vm *vm, struct trace_event *ev);
+
+/* ---- one pair per event source ---- */
+
+/* pio_read, mmio_read (ev_io.c): a device read has just produced data[0..len). */
+void record_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len);
+/* Replay: check the read against the trace and replace data with the logged value. */
+void replay_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t *data, uint32_t len);
+/* serial_in (ev_io.c): bytes went into the UART's receive FIFO. */
+void record_serial_in(struct vm *vm, const uint8_t *buf, size_t n);
+
+/* rdtsc, rdtscp (ev_insn.c): a trapped RDTSC/RDTSCP (core/tsc.c) is about to
+ * return *value (and *aux); at: the registers with RIP at the instruction. */
+void record_rdtsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux);
+/* Replay: check kind and point, replace *value and *aux with the logged ones. */
+void replay_rdtsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, uint32_t *aux);
+/* rdrand (ev_insn.c): a trapped RDRAND or RDSEED returns *value with carry *cf. */
+void record_rdrand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
+/* Replay: check the instruction and point, replace *value and *cf. */
+void replay_rdrand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
+
+/* irq (ev_irq.c).  Record: may the pending interrupt go in where a kick or
+ * window stopped the guest?  Only where replay can find the point again;
+ * true with *pt (linear RIP, register hash, memory digest). */
+bool record_irq_point(struct vm *vm, struct vm_irq_point *pt);
+/* Record: vector was injected at pt (all zero: right after the exit). */
+void record_irq(struct vm *vm, uint8_t vector, const struct vm_irq_point *pt);
+/* Replay: e is an irq event recorded right at this exit: inject it.  0, or
+ * -1 after a divergence report (the guest cannot take it). */
+int replay_irq_at_exit(struct vm *vm, const struct trace_event *e);
+/* Replay: is the guest at e's kick point (RIP, registers, memory)?  Then
+ * inject (debugger RFLAGS bits cleared) and consume e: 1; 0: not the point;
+ * -1: host error (VM stopped). */
+int replay_irq_at_kick(struct vm *vm, const struct trace_event *e);
+
+/* end (ev_end.c).  Record: the trace's end record for the run's status. */
+void record_end_event(const struct vm *vm, struct trace_event *ev);
+/* Replay: the guest stopped by itself: the trace must end here the same way
+ * (else a divergence); the VM stays stopped with the recorded status. */
+void replay_check_end(struct vm *vm);
+/* Replay: e is the next event at this exit.  When it is the end of a
+ * recording that was cut here (timeout, signal, host error, halted for
+ * good), consume it, stop the VM with its status and return true. */
+bool replay_end_cut(struct vm *vm, const struct trace_event *e);
 
 #endif

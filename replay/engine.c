@@ -1,6 +1,6 @@
 /* The replay engine: one loop for plain replay and for the gdb stub.
  *
- * Device reads take the logged values (rr_io_read), interrupts are injected
+ * Device reads take the logged values (replay_io_read), interrupts are injected
  * where the trace says: right after guest exit N (at the first interrupt
  * window after it), or at a kick point found again with a hardware
  * breakpoint on its linear RIP (or, while single-stepping, by looking at
@@ -347,65 +347,21 @@ int eng_settle(struct engine *eng)
 	return 0;
 }
 
-/* The guest stopped by itself: the trace must end here, the same way. */
-static void check_end(struct vm *vm)
-{
-	int status = vm->status;
-	char msg[sizeof(vm->stop_msg)];
-	const struct trace_event *e;
 
-	memcpy(msg, vm->stop_msg, sizeof(msg));
-	vm->stop = false;
-	e = rr_peek(vm);
-	if (vm->stop)
-		return;
-	if (!e || e->kind != TRACE_EV_END || e->exit_no != vm->guest_exits || e->u.end.status != status) {
-		char what[sizeof(msg) + 64];
-		snprintf(what, sizeof(what), "the guest ended (%s)", msg);
-		rr_diverged(vm, what, e);
-		return;
-	}
-	rr_consume(vm);
-	vm_request_stop(vm, status, "%s", msg);
-}
-
-static bool recording_stopped_here(const struct trace_event *e)
-{
-	return e->kind == TRACE_EV_END &&
-	       (e->u.end.reason == TRACE_END_LIMIT || e->u.end.reason == TRACE_END_USER ||
-		e->u.end.reason == TRACE_END_HOST_ERROR || e->u.end.status == ST_HALTED);
-}
-
-/* Inject at a kick point once registers and memory match the recording.
- * Returns 1 when injected, 0 when this is not the point, -1 on error. */
+/* Inject at a kick point once registers and memory match the recording
+ * (record/ev_irq.c).  Returns 1 when injected, 0 when this is not the point,
+ * -1 on error. */
 static int try_kick_point(struct engine *eng, const struct trace_event *e)
 {
-	struct vm *vm = eng->vm;
-	struct kvm_regs regs;
+	uint8_t vector = e->u.irq.vector;
+	int r = replay_irq_at_kick(eng->vm, e);
 
-	/* Registers first (cheap), then the memory digest: a loop that keeps
-	 * its counter in memory repeats its registers. */
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip || rr_regs_hash(&regs) != e->u.irq.regs_hash ||
-	    rr_mem_digest(vm) != e->u.irq.mem_hash)
-		return 0;
-	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
-	 * frame would carry them onto the guest's stack, which the recording
-	 * never had. */
-	if (regs.rflags & RR_RFLAGS_DEBUG_BITS) {
-		regs.rflags &= ~RR_RFLAGS_DEBUG_BITS;
-		if (vcpu_set_regs(vm, &regs)) {
-			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
-			return -1;
-		}
+	if (r > 0) {
+		eng->injected_vector = vector;
+		eng->injected = true;
+		eng->bp = ENG_BP_NONE;
 	}
-	vcpu_interrupt(vm, e->u.irq.vector);
-	eng->injected_vector = e->u.irq.vector;
-	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, e->u.irq.vector,
-		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
-	rr_consume(vm);
-	eng->injected = true;
-	eng->bp = ENG_BP_NONE;
-	return 1;
+	return r;
 }
 
 static void fire(struct engine *eng, int i, const struct eng_goal *goal, int *stop, uint64_t addr)
@@ -506,136 +462,315 @@ static void enter_boundary(struct engine *eng)
 	memset(eng->fires, 0, sizeof(eng->fires));
 }
 
+/* One eng_run() call's state between its phases. */
+struct run_state {
+	const struct eng_goal *goal;
+	int slot_of[ENG_MAX_TRAPS];
+	int stop;            /* ENG_STOP_TRAP once a trap fired */
+	bool want_int;       /* goal.poll asked to stop */
+	bool first;          /* before the first KVM_RUN */
+	bool use_traps;      /* the goal looks at user traps */
+	uint64_t last_poll;  /* ms */
+	struct dbg_setup ds; /* how this KVM_RUN goes */
+};
+
+/* Phase result: go on with the loop's next phase, start the loop over, or
+ * leave it (ENG_STOP_END: the VM is stopped). */
+enum { PH_GO = 0, PH_AGAIN = -1, PH_END = -2 };
+
+/* Before a run: a signal, the goal's target or a poll may end eng_run here.
+ * Returns PH_GO, PH_END or an enum eng_stop. */
+static int check_goal(struct engine *eng, struct run_state *rs)
+{
+	struct vm *vm = eng->vm;
+	const struct eng_goal *goal = rs->goal;
+	int sig = run_signal_stop();
+
+	if (sig) {
+		vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64,
+				sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits);
+		return PH_END;
+	}
+	if (goal->to_e == vm->guest_exits && k_known(eng) && eng->k == goal->to_k && !eng->injected)
+		return ENG_STOP_TARGET;
+	if (goal->pending && k_known(eng) && vm->guest_exits == goal->pending->e && eng->k == goal->pending->kbase)
+		memset(eng->fires, 0, sizeof(eng->fires)); /* count from the pending point's base */
+	if (goal->poll && (rs->first || host_mono_ns() / 1000000 - rs->last_poll >= 20)) {
+		rs->last_poll = host_mono_ns() / 1000000;
+		if (goal->poll(goal->poll_ctx))
+			rs->want_int = true;
+	}
+	if (rs->want_int && k_known(eng) && !eng->injected)
+		return ENG_STOP_INTERRUPT;
+	return PH_GO;
+}
+
+/* The trace's next event where the guest is: the end of a cut recording,
+ * an interrupt to inject at this exit, or a kick point to look for.
+ * PH_GO or PH_END. */
+static int meet_event(struct engine *eng)
+{
+	struct vm *vm = eng->vm;
+	const struct trace_event *e = rr_peek(vm);
+
+	if (vm->stop)
+		return PH_END;
+	if (!e) {
+		vm_request_stop(vm, ST_OK, "replay reached the end of an incomplete trace after guest exit %" PRIu64,
+				vm->guest_exits);
+		return PH_END;
+	}
+	if (e->exit_no < vm->guest_exits) {
+		rr_diverged(vm, "the guest went past the point of the next event", e);
+		return PH_END;
+	}
+	vm->run->request_interrupt_window = 0;
+	if (ttvm_verbosity >= 4)
+		log_debug("engine: exit %" PRIu64 " k %" PRIu64 " next event %" PRIu64 " (kind %u at exit %" PRIu64 ")%s",
+			  vm->guest_exits, eng->k, e->seq, e->kind, e->exit_no, eng->injected ? " injected" : "");
+	if (e->exit_no != vm->guest_exits || eng->injected)
+		return PH_GO;
+	if (replay_end_cut(vm, e))
+		return PH_END;
+	if (e->kind == TRACE_EV_IRQ && e->u.irq.regs_hash == 0) {
+		/* Recorded right at this exit, where the guest could take it. */
+		uint8_t vector = e->u.irq.vector;
+		if (replay_irq_at_exit(vm, e))
+			return PH_END;
+		eng->injected_vector = vector;
+		eng->injected = true;
+	} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
+		eng->bp_addr = e->u.irq.rip;
+		eng->bp = ((e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) || !eng->hw_exec
+				  ? ENG_BP_SEARCH_STEP
+				  : ENG_BP_ARMED;
+	}
+	return PH_GO;
+}
+
+/* How to run this time: single steps or full speed, which breakpoints.
+ * While stepping, a kick point is looked for at every stop (PH_AGAIN once
+ * injected).  Applies the debug registers.  PH_GO, PH_AGAIN or PH_END. */
+static int plan_run(struct engine *eng, struct run_state *rs)
+{
+	struct vm *vm = eng->vm;
+	const struct eng_goal *goal = rs->goal;
+	struct dbg_setup *ds = &rs->ds;
+	struct kvm_regs regs;
+	bool trap_step = false;
+	bool to_target = goal->to_e == vm->guest_exits && k_known(eng) && eng->k < goal->to_k;
+
+	memset(ds, 0, sizeof(*ds));
+	if (vcpu_get_regs(vm, &regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
+		return PH_END;
+	}
+	if (rs->use_traps)
+		ds->user_mask = hw_traps(eng, eng->bp == ENG_BP_ARMED ? 3 : 4, &trap_step);
+	if (trap_step && goal->watch_by_pages)
+		trap_step = steps_beyond_pages(eng, ds->user_mask);
+	ds->step = goal->step || goal->single || trap_step || to_target || rs->want_int || eng->bp == ENG_BP_STEP ||
+		   eng->bp == ENG_BP_SEARCH_STEP;
+	if (!ds->step && eng->fired_rip == regs.rip)
+		ds->step = true; /* resume over an execution trap that fired here (PVM ignores RF) */
+	if (ds->step && !eng->injected && (eng->bp == ENG_BP_ARMED || eng->bp == ENG_BP_SEARCH_STEP) &&
+	    regs.rip == eng->bp_addr) {
+		/* Stepping: the kick point is looked for at every stop. */
+		int r = try_kick_point(eng, rr_peek(vm));
+		if (r < 0)
+			return PH_END;
+		if (r > 0)
+			return PH_AGAIN;
+	}
+	if (ds->step) {
+		/* Execution traps are compared at every step instead. */
+		for (int i = 0; i < ENG_MAX_TRAPS; i++)
+			if (eng->trap_used[i] && eng->traps[i].type == ENG_EXEC)
+				ds->user_mask &= ~(1ull << i);
+	}
+	ds->kick_bp = eng->bp == ENG_BP_ARMED && !ds->step;
+	if (ds->step && eng->injected && eng->hw_exec) {
+		/* A single step that delivers an injected interrupt pushes
+		 * RFLAGS with TF onto the guest's stack (seen on PVM), and
+		 * its IRET would then trap into the guest: run to the
+		 * handler's entry with a breakpoint instead. */
+		uint64_t h;
+		if (idt_handler(vm, eng->injected_vector, &h) == 0) {
+			ds->step = false;
+			ds->kick_bp = false;
+			ds->entry_bp = h;
+			ds->user_mask = 0;
+		}
+	}
+	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
+		return PH_END;
+	if (apply_debug(eng, ds, rs->slot_of))
+		return PH_END;
+	return PH_GO;
+}
+
+/* A debug exit (not #BP: exit_dispatch() handles those, RDTSC sites' INT3
+ * and the guest's own): count the step, look for the kick point at a
+ * breakpoint on it, check the user traps.  PH_AGAIN, PH_END or an enum
+ * eng_stop. */
+static int on_debug_exit(struct engine *eng, struct run_state *rs)
+{
+	struct vm *vm = eng->vm;
+	const struct eng_goal *goal = rs->goal;
+	const struct dbg_setup *ds = &rs->ds;
+	uint64_t pc = vm->run->debug.arch.pc;
+	uint64_t dr6 = vm->run->debug.arch.dr6;
+	bool stepped = ds->step || (ds->entry_bp && pc == ds->entry_bp);
+
+	if (ttvm_verbosity >= 4)
+		log_debug("engine: debug exit at %#llx, dr6 %#llx%s", (unsigned long long)pc, (unsigned long long)dr6,
+			  stepped ? " (step)" : "");
+	if (stepped) {
+		eng->steps++;
+		if (k_known(eng))
+			eng->k++;
+		else
+			eng->after++;
+	} else {
+		eng->anchored = false;
+	}
+	if (eng->bp == ENG_BP_STEP) {
+		eng->bp = ENG_BP_ARMED;
+	} else if (ds->kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
+		const struct trace_event *e = rr_peek(vm);
+		if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
+			rr_diverged(vm, "unexpected debug exit", e);
+			return PH_END;
+		}
+		int r = try_kick_point(eng, e);
+		if (r < 0)
+			return PH_END;
+		if (r == 0)
+			eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
+	} else if (ds->entry_bp) {
+		/* at the handler's entry: counted as the step */
+	} else if (!stepped && !(dr6 & 0xf)) {
+		rr_diverged(vm, "unexpected debug exit", rr_peek(vm));
+		return PH_END;
+	}
+	if (rs->use_traps)
+		check_traps(eng, goal, pc, dr6, rs->slot_of, stepped, &rs->stop);
+	if (rs->stop == ENG_STOP_TRAP) {
+		anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
+		return ENG_STOP_TRAP;
+	}
+	if (goal->pending && pending_reached(eng, goal->pending)) {
+		anchor(eng, &goal->pending->trap, goal->pending->m);
+		return ENG_STOP_TARGET;
+	}
+	if (goal->step && stepped)
+		return ENG_STOP_STEP;
+	if (rs->want_int && k_known(eng))
+		return ENG_STOP_INTERRUPT;
+	return PH_AGAIN;
+}
+
+/* An exit the dispatcher handles: the guest's own exits (the next
+ * boundary, where checkpoints are checked and execution traps at the new
+ * RIP fire) and the end of the replay.  PH_AGAIN, PH_END or an enum
+ * eng_stop. */
+static int on_guest_exit(struct engine *eng, struct run_state *rs)
+{
+	struct vm *vm = eng->vm;
+	const struct eng_goal *goal = rs->goal;
+
+	if (eng->loud)
+		vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
+	uint64_t exits_before = vm->guest_exits;
+	enum exit_action act = exit_dispatch(vm);
+	if (vm->guest_exits > eng->frontier)
+		eng->frontier = vm->guest_exits;
+	eng->end_at_boundary = false;
+	if (act == EXIT_STOP && vm->guest_exits != exits_before) {
+		/* The guest's own last exit (debug-exit port, HLT for good):
+		 * the end is its boundary. */
+		enter_boundary(eng);
+		eng->end_at_boundary = true;
+	}
+	if (act == EXIT_STOP) {
+		if (vm->status != ST_DIVERGED && vm->status != ST_BADTRACE)
+			replay_check_end(vm);
+		return PH_END;
+	}
+	enter_boundary(eng);
+	bool boundary_stop = goal->on_boundary && goal->on_boundary(goal->boundary_ctx);
+	const struct trace_event *e = rr_peek(vm);
+	if (vm->stop)
+		return PH_END;
+	/* Where the recorder took its checkpoints: compare digests. */
+	replay_after_exit(vm);
+	if (vm->stop)
+		return PH_END;
+	if (eng->bp != ENG_BP_NONE && e && e->exit_no < vm->guest_exits) {
+		rr_diverged(vm, "the kick point of an interrupt was not met before the guest's next exit", e);
+		return PH_END;
+	}
+	if (act == EXIT_HALT && (!e || e->exit_no != vm->guest_exits)) {
+		rr_diverged(vm, "the guest halted where the recording has no interrupt", e);
+		return PH_END;
+	}
+	if (rs->use_traps)
+		check_arrival(eng, goal, &rs->stop);
+	if (rs->stop == ENG_STOP_TRAP)
+		return ENG_STOP_TRAP;
+	if (goal->step)
+		return ENG_STOP_STEP; /* the instruction exited to ttvm: done */
+	if (boundary_stop)
+		return ENG_STOP_TARGET;
+	return PH_AGAIN;
+}
+
+/* KVM_RUN once.  PH_GO after an exit, PH_AGAIN after a signal, PH_END on a
+ * host error. */
+static int run_vcpu(struct engine *eng)
+{
+	struct vm *vm = eng->vm;
+
+	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			vm->run->immediate_exit = 0;
+			return PH_AGAIN;
+		}
+		vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));
+		return PH_END;
+	}
+	vm->exits++;
+	eng->injected = false;
+	eng->fired_rip = UINT64_MAX;
+	return PH_GO;
+}
+
 int eng_run(struct engine *eng, const struct eng_goal *goal)
 {
 	struct vm *vm = eng->vm;
-	struct kvm_run *run = vm->run;
-	int slot_of[ENG_MAX_TRAPS];
-	int stop = 0;
-	bool want_int = false;
-	bool first = true;
-	uint64_t last_poll = host_mono_ns() / 1000000;
+	struct run_state rs;
+	int r;
 
+	memset(&rs, 0, sizeof(rs));
+	rs.goal = goal;
+	rs.first = true;
+	rs.use_traps = goal->traps || goal->on_fire || goal->pending;
+	rs.last_poll = host_mono_ns() / 1000000;
 	eng->hit = -1;
 	for (int i = 0; i < ENG_MAX_TRAPS; i++)
 		if (eng->trap_used[i] && eng->traps[i].type == ENG_WRITE)
 			eng->watch_val[i] = watch_value(eng, &eng->traps[i]);
 	while (!vm->stop) {
-		int sig = run_signal_stop();
-		if (sig) {
-			vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64,
-					sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits);
-			break;
-		}
-		if (goal->to_e == vm->guest_exits && k_known(eng) && eng->k == goal->to_k && !eng->injected)
-			return ENG_STOP_TARGET;
-		if (goal->pending && k_known(eng) && vm->guest_exits == goal->pending->e && eng->k == goal->pending->kbase)
-			memset(eng->fires, 0, sizeof(eng->fires)); /* count from the pending point's base */
-		if (goal->poll && (first || host_mono_ns() / 1000000 - last_poll >= 20)) {
-			last_poll = host_mono_ns() / 1000000;
-			if (goal->poll(goal->poll_ctx))
-				want_int = true;
-		}
-		if (want_int && k_known(eng) && !eng->injected)
-			return ENG_STOP_INTERRUPT;
-		const struct trace_event *e = rr_peek(vm);
-		if (vm->stop)
-			break;
-		if (!e) {
-			vm_request_stop(vm, ST_OK, "replay reached the end of an incomplete trace after guest exit %" PRIu64,
-					vm->guest_exits);
-			break;
-		}
-		if (e->exit_no < vm->guest_exits) {
-			rr_diverged(vm, "the guest went past the point of the next event", e);
-			break;
-		}
-		run->request_interrupt_window = 0;
-		if (ttvm_verbosity >= 4)
-			log_debug("engine: exit %" PRIu64 " k %" PRIu64 " next event %" PRIu64 " (kind %u at exit %" PRIu64 ")%s",
-				  vm->guest_exits, eng->k, e->seq, e->kind, e->exit_no, eng->injected ? " injected" : "");
-		if (e->exit_no == vm->guest_exits && !eng->injected) {
-			if (recording_stopped_here(e)) {
-				int st = e->u.end.status;
-				rr_consume(vm);
-				vm->rr->ended_early = e->u.end.status != ST_HALTED;
-				vm_request_stop(vm, st, "replay reached the end of the recording (it ended with status %d: %s)",
-						st, trace_end_reason_name(e->u.end.reason));
-				break;
-			}
-			if (e->kind == TRACE_EV_IRQ && e->u.irq.regs_hash == 0) {
-				/* Recorded right at this exit, where the guest could take it. */
-				if (!run->ready_for_interrupt_injection || !run->if_flag) {
-					rr_diverged(vm, "the guest cannot take the interrupt the recording injected here", e);
-					break;
-				}
-				vcpu_interrupt(vm, e->u.irq.vector);
-				eng->injected_vector = e->u.irq.vector;
-				log_debug("replay: inject %#x after guest exit %" PRIu64, e->u.irq.vector, vm->guest_exits);
-				rr_consume(vm);
-				eng->injected = true;
-			} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
-				eng->bp_addr = e->u.irq.rip;
-				eng->bp = ((e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) ||
-						  !eng->hw_exec
-						  ? ENG_BP_SEARCH_STEP
-						  : ENG_BP_ARMED;
-			}
-		}
-
-		/* How to run this time. */
-		struct dbg_setup ds = { 0 };
-		struct kvm_regs regs;
-		bool trap_step = false;
-		bool use_traps = goal->traps || goal->on_fire || goal->pending;
-		bool to_target = goal->to_e == vm->guest_exits && k_known(eng) && eng->k < goal->to_k;
-		if (vcpu_get_regs(vm, &regs)) {
-			vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
-			break;
-		}
-		if (use_traps)
-			ds.user_mask = hw_traps(eng, eng->bp == ENG_BP_ARMED ? 3 : 4, &trap_step);
-		if (trap_step && goal->watch_by_pages)
-			trap_step = steps_beyond_pages(eng, ds.user_mask);
-		ds.step = goal->step || goal->single || trap_step || to_target || want_int || eng->bp == ENG_BP_STEP ||
-			  eng->bp == ENG_BP_SEARCH_STEP;
-		if (!ds.step && eng->fired_rip == regs.rip)
-			ds.step = true; /* resume over an execution trap that fired here (PVM ignores RF) */
-		if (ds.step && !eng->injected && (eng->bp == ENG_BP_ARMED || eng->bp == ENG_BP_SEARCH_STEP) &&
-		    regs.rip == eng->bp_addr) {
-			/* Stepping: the kick point is looked for at every stop. */
-			int r = try_kick_point(eng, rr_peek(vm));
-			if (r < 0)
-				break;
-			if (r > 0)
+		if ((r = check_goal(eng, &rs)) != PH_GO || (r = meet_event(eng)) != PH_GO ||
+		    (r = plan_run(eng, &rs)) != PH_GO) {
+			if (r == PH_AGAIN)
 				continue;
+			if (r == PH_END)
+				break;
+			return r;
 		}
-		if (ds.step) {
-			/* Execution traps are compared at every step instead. */
-			for (int i = 0; i < ENG_MAX_TRAPS; i++)
-				if (eng->trap_used[i] && eng->traps[i].type == ENG_EXEC)
-					ds.user_mask &= ~(1ull << i);
-		}
-		ds.kick_bp = eng->bp == ENG_BP_ARMED && !ds.step;
-		if (ds.step && eng->injected && eng->hw_exec) {
-			/* A single step that delivers an injected interrupt pushes
-			 * RFLAGS with TF onto the guest's stack (seen on PVM), and
-			 * its IRET would then trap into the guest: run to the
-			 * handler's entry with a breakpoint instead. */
-			uint64_t h;
-			if (idt_handler(vm, eng->injected_vector, &h) == 0) {
-				ds.step = false;
-				ds.kick_bp = false;
-				ds.entry_bp = h;
-				ds.user_mask = 0;
-			}
-		}
-		if (ds.step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
-			break;
-		if (apply_debug(eng, &ds, slot_of))
-			break;
-		first = false;
-		if (!ds.step && !ds.entry_bp && k_known(eng)) {
+		rs.first = false;
+		if (!rs.ds.step && !rs.ds.entry_bp && k_known(eng)) {
 			/* At full speed the instructions are not counted: from here
 			 * on the point is "base + trap fires" until the next exit. */
 			eng->kbase = eng->k;
@@ -643,114 +778,16 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			memset(eng->fires, 0, sizeof(eng->fires));
 			eng->anchored = false;
 		}
-
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				run->immediate_exit = 0;
-				continue;
-			}
-			vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));
-			break;
+		if ((r = run_vcpu(eng)) == PH_GO) {
+			if (vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3)
+				r = on_debug_exit(eng, &rs);
+			else
+				r = on_guest_exit(eng, &rs);
 		}
-		vm->exits++;
-		eng->injected = false;
-		eng->fired_rip = UINT64_MAX;
-		/* #BP (exception 3) is an INT3 trap of an RDTSC site or the
-		 * guest's own INT3: exit_dispatch() handles those. */
-		if (run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception != 3) {
-			uint64_t pc = run->debug.arch.pc;
-			uint64_t dr6 = run->debug.arch.dr6;
-			bool stepped = ds.step || (ds.entry_bp && pc == ds.entry_bp);
-			if (ttvm_verbosity >= 4)
-				log_debug("engine: debug exit at %#llx, dr6 %#llx%s", (unsigned long long)pc,
-					  (unsigned long long)dr6, stepped ? " (step)" : "");
-			if (stepped) {
-				eng->steps++;
-				if (k_known(eng))
-					eng->k++;
-				else
-					eng->after++;
-			} else {
-				eng->anchored = false;
-			}
-			if (eng->bp == ENG_BP_STEP) {
-				eng->bp = ENG_BP_ARMED;
-			} else if (ds.kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
-				e = rr_peek(vm);
-				if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
-					rr_diverged(vm, "unexpected debug exit", e);
-					break;
-				}
-				int r = try_kick_point(eng, e);
-				if (r < 0)
-					break;
-				if (r == 0)
-					eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
-			} else if (ds.entry_bp) {
-				/* at the handler's entry: counted as the step */
-			} else if (!stepped && !(dr6 & 0xf)) {
-				rr_diverged(vm, "unexpected debug exit", rr_peek(vm));
-				break;
-			}
-			if (use_traps)
-				check_traps(eng, goal, pc, dr6, slot_of, stepped, &stop);
-			if (stop == ENG_STOP_TRAP) {
-				anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
-				return ENG_STOP_TRAP;
-			}
-			if (goal->pending && pending_reached(eng, goal->pending)) {
-				anchor(eng, &goal->pending->trap, goal->pending->m);
-				return ENG_STOP_TARGET;
-			}
-			if (goal->step && stepped)
-				return ENG_STOP_STEP;
-			if (want_int && k_known(eng))
-				return ENG_STOP_INTERRUPT;
-			continue;
-		}
-		if (eng->loud)
-			vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
-		uint64_t exits_before = vm->guest_exits;
-		enum exit_action act = exit_dispatch(vm);
-		if (vm->guest_exits > eng->frontier)
-			eng->frontier = vm->guest_exits;
-		eng->end_at_boundary = false;
-		if (act == EXIT_STOP && vm->guest_exits != exits_before) {
-			/* The guest's own last exit (debug-exit port, HLT for good):
-			 * the end is its boundary. */
-			enter_boundary(eng);
-			eng->end_at_boundary = true;
-		}
-		if (act == EXIT_STOP) {
-			if (vm->status != ST_DIVERGED && vm->status != ST_BADTRACE)
-				check_end(vm);
+		if (r == PH_END)
 			break;
-		}
-		enter_boundary(eng);
-		bool boundary_stop = goal->on_boundary && goal->on_boundary(goal->boundary_ctx);
-		e = rr_peek(vm);
-		if (vm->stop)
-			break;
-		/* Where the recorder took its checkpoints: compare digests. */
-		rr_after_exit(vm);
-		if (vm->stop)
-			break;
-		if (eng->bp != ENG_BP_NONE && e && e->exit_no < vm->guest_exits) {
-			rr_diverged(vm, "the kick point of an interrupt was not met before the guest's next exit", e);
-			break;
-		}
-		if (act == EXIT_HALT && (!e || e->exit_no != vm->guest_exits)) {
-			rr_diverged(vm, "the guest halted where the recording has no interrupt", e);
-			break;
-		}
-		if (use_traps)
-			check_arrival(eng, goal, &stop);
-		if (stop == ENG_STOP_TRAP)
-			return ENG_STOP_TRAP;
-		if (goal->step)
-			return ENG_STOP_STEP; /* the instruction exited to ttvm: done */
-		if (boundary_stop)
-			return ENG_STOP_TARGET;
+		if (r != PH_AGAIN)
+			return r;
 	}
 	return ENG_STOP_END;
 }

@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/tsc.h"
 #include "core/vm.h"
-#include "record/rr.h"
-#include "record/tsc.h"
 #include "replay/gdbproto.h"
 #include "replay/timeline.h"
 
@@ -41,7 +40,7 @@ static int poll_interrupt(void *ctx)
 static int read_state(struct session *s, struct kvm_regs *regs, struct kvm_sregs *sregs, struct kvm_fpu *fpu)
 {
 	struct vm *vm = s->vm;
-	if (eng_settle(&s->tl.eng) || vcpu_get_regs(vm, regs) || vcpu_get_sregs(vm, sregs))
+	if (tl_settle(&s->tl) || vcpu_get_regs(vm, regs) || vcpu_get_sregs(vm, sregs))
 		return -EIO;
 	memset(fpu, 0, sizeof(*fpu));
 	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, fpu) < 0)
@@ -57,14 +56,15 @@ static void send_stop(struct session *s, int result)
 	s->last_result = result;
 	switch (result) {
 	case TL_TRAP: {
-		int i = s->tl.eng.hit;
-		const struct eng_trap *t = i >= 0 ? &s->tl.eng.traps[i] : NULL;
-		if (!t || t->type == ENG_EXEC)
-			st.reason = t && s->sw_bp[i] ? GDB_STOP_SWBREAK : GDB_STOP_HWBREAK;
+		struct eng_trap t;
+		uint64_t addr = 0;
+		int i = tl_hit(&s->tl, &t, &addr);
+		if (i < 0 || t.type == ENG_EXEC)
+			st.reason = i >= 0 && s->sw_bp[i] ? GDB_STOP_SWBREAK : GDB_STOP_HWBREAK;
 		else {
-			st.reason = t->type == ENG_WRITE ? GDB_STOP_WATCH :
-				    t->type == ENG_READ	 ? GDB_STOP_RWATCH : GDB_STOP_AWATCH;
-			st.addr = s->tl.eng.hit_addr;
+			st.reason = t.type == ENG_WRITE ? GDB_STOP_WATCH :
+				    t.type == ENG_READ	 ? GDB_STOP_RWATCH : GDB_STOP_AWATCH;
+			st.addr = addr;
 		}
 		break;
 	}
@@ -72,7 +72,7 @@ static void send_stop(struct session *s, int result)
 		st.reason = GDB_STOP_REPLAY_BEGIN;
 		break;
 	case TL_END:
-		snprintf(msg, sizeof(msg), "ttvm: end of the recording: %s\n", s->tl.end_msg);
+		snprintf(msg, sizeof(msg), "ttvm: end of the recording: %s\n", tl_end_msg(&s->tl));
 		gdb_send_console(s->c, msg, strlen(msg));
 		st.reason = GDB_STOP_REPLAY_END;
 		break;
@@ -80,7 +80,7 @@ static void send_stop(struct session *s, int result)
 		st.sig = 2;
 		break;
 	case TL_ERROR:
-		snprintf(msg, sizeof(msg), "ttvm: %s\n", s->tl.msg[0] ? s->tl.msg : s->vm->stop_msg);
+		snprintf(msg, sizeof(msg), "ttvm: %s\n", tl_msg(&s->tl)[0] ? tl_msg(&s->tl) : s->vm->stop_msg);
 		gdb_send_console(s->c, msg, strlen(msg));
 		log_error("%s", msg);
 		if (s->vm->status == ST_DIVERGED || s->vm->status == ST_BADTRACE || s->vm->status == ST_HOST)
@@ -163,11 +163,11 @@ static void insert_trap(struct session *s, const struct gdb_req *q, bool insert)
 	default: gdb_send_str(s->c, ""); return;
 	}
 	if (!insert) {
-		eng_trap_del(&s->tl.eng, &t);
+		tl_trap_del(&s->tl, &t);
 		gdb_send_ok(s->c);
 		return;
 	}
-	int i = eng_trap_add(&s->tl.eng, &t);
+	int i = tl_trap_add(&s->tl, &t);
 	if (i == -ENOTSUP) {
 		gdb_send_error_msg(s->c, "ttvm: read and access watchpoints need data breakpoints, "
 					 "which this host's KVM (PVM) does not report");
@@ -199,8 +199,7 @@ static void monitor(struct session *s, const char *cmd)
 		char pos[200];
 		eng_pos_format(&p, pos, sizeof(pos));
 		snprintf(buf, sizeof(buf), "at %s (next event %" PRIu64 ")%s\n", pos,
-			 s->vm->rr->have_next == 1 ? s->vm->rr->next.seq : s->vm->rr->last_good + 1,
-			 s->tl.at_end ? ", the end of the recording" : "");
+			 tl_next_event(&s->tl), tl_at_end(&s->tl) ? ", the end of the recording" : "");
 		console(s, buf);
 		gdb_send_ok(s->c);
 	} else if (!strncmp(cmd, "goto ", 5)) {
@@ -216,23 +215,20 @@ static void monitor(struct session *s, const char *cmd)
 			char *end;
 			errno = 0;
 			uint64_t ev_no = strtoull(arg, &end, 0);
-			struct trace_event ev;
-			if (errno || end == arg || *end || arg[0] == '-' ||
-			    trace_reader_get(s->vm->rr->r, ev_no, &ev) != 1) {
+			r = errno || end == arg || *end || arg[0] == '-' ? -ENOENT : tl_goto_event(&s->tl, ev_no);
+			if (r == -ENOENT) {
 				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
 				gdb_send_error_msg(s->c, buf);
 				return;
 			}
-			s->tl.at_end = true; /* the lookup moved the trace reader: restore, which re-seeks it */
-			r = tl_goto_exit(&s->tl, ev.exit_no);
 		}
 		tl_where(&s->tl, &p);
 		char pos[200];
 		eng_pos_format(&p, pos, sizeof(pos));
 		if (r == TL_ERROR)
-			snprintf(buf, sizeof(buf), "ttvm: %s\n", s->tl.msg);
+			snprintf(buf, sizeof(buf), "ttvm: %s\n", tl_msg(&s->tl));
 		else if (r == TL_END)
-			snprintf(buf, sizeof(buf), "at the end of the recording (%s): %s\n", pos, s->tl.end_msg);
+			snprintf(buf, sizeof(buf), "at the end of the recording (%s): %s\n", pos, tl_end_msg(&s->tl));
 		else
 			snprintf(buf, sizeof(buf), "at %s\n", pos);
 		console(s, buf);
@@ -250,20 +246,7 @@ static void monitor(struct session *s, const char *cmd)
 		free(text);
 		gdb_send_ok(s->c);
 	} else if (!strcmp(cmd, "info")) {
-		struct trace_info ti;
-		trace_reader_info(s->vm->rr->r, &ti);
-		const char *end = trace_reader_meta(s->vm->rr->r, "end_reason");
-		snprintf(buf, sizeof(buf),
-			 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
-			 ", %" PRIu64 " checkpoints, end: %s\n"
-			 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n"
-			 "breakpoints: %s, watchpoints: %s\n",
-			 s->vm->rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events,
-			 ti.first_exit, ti.last_exit, ti.n_checkpoints, end ? end : "?", s->tl.snaps_taken,
-			 s->tl.restores, s->tl.eng.steps,
-			 s->tl.eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",
-			 s->tl.eng.hw_data ? "debug registers"
-					   : "write only, by value: single-stepping forward, dirty pages backward");
+		tl_info(&s->tl, buf, sizeof(buf));
 		console(s, buf);
 		gdb_send_ok(s->c);
 	} else {
@@ -279,7 +262,9 @@ static int range_step(struct session *s, uint64_t start, uint64_t end)
 		int r = tl_stepi(&s->tl);
 		if (r != TL_OK)
 			return r;
-		if (s->tl.eng.hit >= 0)
+		struct eng_trap t;
+		uint64_t addr;
+		if (tl_hit(&s->tl, &t, &addr) >= 0)
 			return TL_TRAP;
 		struct kvm_regs regs;
 		if (vcpu_get_regs(s->vm, &regs) || regs.rip < start || regs.rip >= end)
@@ -292,7 +277,7 @@ static int range_step(struct session *s, uint64_t start, uint64_t end)
 static int resume(struct session *s, char op, uint64_t start, uint64_t end)
 {
 	if (s->broken) {
-		s->tl.msg[0] = 0;
+		tl_clear_msg(&s->tl);
 		return TL_ERROR;
 	}
 	switch (op) {

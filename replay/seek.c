@@ -22,7 +22,7 @@ static void page_written(void *ctx, uint64_t page)
 
 int replay_restore_checkpoint(struct vm *vm, const struct trace_ckpt_info *ci)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 	struct rr_ckpt_header h;
 	struct kvm_regs regs;
 	const void *state;
@@ -116,7 +116,7 @@ out:
 
 int replay_from(struct vm *vm, uint64_t event)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 	struct trace_info info;
 	struct trace_ckpt_info ci;
 	bool restored = false;
@@ -158,7 +158,7 @@ int replay_from(struct vm *vm, uint64_t event)
 
 void replay_from_finish(struct vm *vm)
 {
-	struct rr *rr = vm->rr;
+	struct rr *rr = rr_of(vm);
 
 	if (!rr)
 		return;

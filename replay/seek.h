@@ -14,7 +14,7 @@ struct vm;
 struct trace_ckpt_info;
 
 /* Load checkpoint ci (RAM, vCPU, devices, run state) into vm, whose
- * vm->rr replays the trace ci came from, check the restored memory and
+ * rr_of(vm) replays the trace ci came from, check the restored memory and
  * registers against the digests recorded with it, and position the reader
  * right after its event.  0, or -EBADMSG (damaged or inconsistent
  * checkpoint) / -errno, message printed. */

@@ -11,10 +11,15 @@
  * written since the base.  Going to a point = restoring the latest restore
  * point at or before it and replaying forward, so the cost of a reverse step
  * depends on the distance to the nearest snapshot, not on the length of the
- * recording. */
+ * recording.
+ *
+ * Files: timeline.c (moving: goto, continue, stepi, reverse-stepi),
+ * tl_points.c (restore points), tl_reverse.c (reverse-continue), tl_pages.c
+ * (watching writes by pages); tl_internal.h is theirs alone. */
 #ifndef TTVM_REPLAY_TIMELINE_H
 #define TTVM_REPLAY_TIMELINE_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -78,7 +83,7 @@ struct timeline {
 	uint64_t fw_stepped;
 };
 
-/* Set up over a VM booted for replay (vm->rr reading the trace, memory
+/* Set up over a VM booted for replay (rr_of(vm) reading the trace, memory
  * digest on).  serial: where the guest's output goes the first time it is
  * produced.  0 or -errno (message printed). */
 int tl_init(struct timeline *tl, struct vm *vm, FILE *serial);
@@ -105,9 +110,34 @@ int tl_reverse_continue(struct timeline *tl);
 int tl_goto_exit(struct timeline *tl, uint64_t e);
 /* Go to a point (canonical or pending). */
 int tl_goto(struct timeline *tl, const struct eng_pos *p);
+/* Go to the exit boundary of event ev_no (as `ttvm inspect --events`
+ * numbers them): a tl_result, or -ENOENT when the trace has no such event. */
+int tl_goto_event(struct timeline *tl, uint64_t ev_no);
 /* Take a snapshot here (when the point is canonical).  0 or -errno. */
 int tl_snapshot(struct timeline *tl);
 /* Print the restore points to f, and how reverse-continue used them. */
 void tl_list_points(struct timeline *tl, FILE *f);
+/* The trace, the session's statistics and how traps are checked, as text. */
+void tl_info(struct timeline *tl, char *buf, size_t len);
+
+/* Finish a pending PIO/MMIO access so that the vCPU state is the one after
+ * the instruction (before reading registers).  0 or -errno. */
+int tl_settle(struct timeline *tl);
+/* Add a trap (index >= 0) or remove one, as eng_trap_add/eng_trap_del. */
+int tl_trap_add(struct timeline *tl, const struct eng_trap *t);
+int tl_trap_del(struct timeline *tl, const struct eng_trap *t);
+/* After TL_TRAP (or a step that fired one): the trap's index, *t and the
+ * data address *addr it fired at; -1 when the last run hit no trap. */
+int tl_hit(const struct timeline *tl, struct eng_trap *t, uint64_t *addr);
+/* The number of the next event the replay has to meet. */
+uint64_t tl_next_event(const struct timeline *tl);
+/* Is the guest at the end of the recording? */
+bool tl_at_end(const struct timeline *tl);
+/* Why the last call failed (TL_ERROR; may be empty: then the VM's stop
+ * message says it), and how the recording ended (TL_END). */
+const char *tl_msg(const struct timeline *tl);
+const char *tl_end_msg(const struct timeline *tl);
+/* Forget tl_msg(). */
+void tl_clear_msg(struct timeline *tl);
 
 #endif

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "storage/trace.h"
+
 #define TAG_KIND_MASK 0x0fu
 #define TAG_FP 0x10u
 #define TAG_EXIT_SHIFT 5
@@ -229,6 +231,119 @@ static int get_u64le(struct cursor *c, uint64_t *v)
 	return 0;
 }
 
+/* The payload of event kind ev->kind at c (the delta state in st).  0, or
+ * -EBADMSG with c->why set. */
+static int decode_payload(struct codec_state *st, struct cursor *c, const uint8_t *buf, struct trace_event *ev)
+{
+	uint64_t v, w;
+	int rc;
+
+	switch (ev->kind) {
+	case TRACE_EV_PIO_READ:
+		if ((rc = get_varint_max(c, &v, (0xffffull << 2) | 2, "bad port or size")))
+			return rc;
+		ev->u.pio.port = (uint16_t)(v >> 2);
+		ev->u.pio.size = (uint8_t)(1u << (v & 3));
+		if ((rc = get_varint_max(c, &v, UINT32_MAX, "port value exceeds 32 bits")))
+			return rc;
+		ev->u.pio.value = (uint32_t)v;
+		break;
+	case TRACE_EV_MMIO_READ:
+		if ((rc = get_varint(c, &v)))
+			return rc;
+		ev->u.mmio.addr = v >> 2;
+		ev->u.mmio.size = (uint8_t)(1u << (v & 3));
+		if ((rc = get_varint(c, &ev->u.mmio.value)))
+			return rc;
+		break;
+	case TRACE_EV_IRQ:
+		if ((rc = get_varint_max(c, &v, 0x1ff, "interrupt vector exceeds 255")))
+			return rc;
+		ev->u.irq.vector = (uint8_t)(v >> 1);
+		if ((rc = get_varint(c, &w)))
+			return rc;
+		st->rip += unzigzag(w);
+		ev->u.irq.rip = st->rip;
+		if (v & 1) {
+			if ((rc = get_u64le(c, &ev->u.irq.regs_hash)) ||
+			    (rc = get_u64le(c, &ev->u.irq.mem_hash)))
+				return rc;
+			if (!ev->u.irq.regs_hash) {
+				c->why = "zero register hash flagged present";
+				return -EBADMSG;
+			}
+		}
+		break;
+	case TRACE_EV_RDTSC:
+	case TRACE_EV_RDTSCP:
+		if ((rc = get_varint(c, &v)))
+			return rc;
+		st->tsc += unzigzag(v);
+		ev->u.tsc.value = st->tsc;
+		if (ev->kind == TRACE_EV_RDTSCP) {
+			if ((rc = get_varint_max(c, &v, UINT32_MAX, "TSC_AUX exceeds 32 bits")))
+				return rc;
+			ev->u.tsc.aux = (uint32_t)v;
+		}
+		break;
+	case TRACE_EV_RDRAND:
+		if ((rc = get_varint_max(c, &v, TRACE_RAND_RDSEED << 1 | 1, "unknown RDRAND-family instruction")))
+			return rc;
+		if (v >> 1 != TRACE_RAND_RDRAND && v >> 1 != TRACE_RAND_RDSEED) {
+			c->why = "unknown RDRAND-family instruction";
+			return -EBADMSG;
+		}
+		ev->u.tsc.rand_insn = (uint8_t)(v >> 1);
+		ev->u.tsc.rand_cf = (uint8_t)(v & 1);
+		if ((rc = get_varint(c, &ev->u.tsc.value)))
+			return rc;
+		break;
+	case TRACE_EV_SERIAL_IN:
+	case TRACE_EV_CPUID:
+		if ((rc = get_varint_max(c, &v, TRACE_MAX_BLOB, "blob length too large")))
+			return rc;
+		if (v > c->len - c->pos) {
+			c->why = "blob runs past the chunk end";
+			return -EBADMSG;
+		}
+		if (ev->kind == TRACE_EV_SERIAL_IN && v == 0) {
+			c->why = "empty serial input";
+			return -EBADMSG;
+		}
+		ev->u.blob.len = (uint32_t)v;
+		ev->u.blob.data = v ? buf + c->pos : NULL;
+		c->pos += v;
+		break;
+	case TRACE_EV_CHECKPOINT:
+		if ((rc = get_varint(c, &ev->u.ckpt.id)))
+			return rc;
+		break;
+	case TRACE_EV_END:
+		if ((rc = get_varint_max(c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
+			return rc;
+		if (v == 0) {
+			c->why = "unknown end reason";
+			return -EBADMSG;
+		}
+		ev->u.end.reason = (uint32_t)v;
+		if ((rc = get_varint(c, &v)))
+			return rc;
+		v = unzigzag(v);
+		if ((int64_t)v < INT32_MIN || (int64_t)v > INT32_MAX) {
+			c->why = "exit status exceeds 32 bits";
+			return -EBADMSG;
+		}
+		ev->u.end.status = (int32_t)(int64_t)v;
+		if ((rc = get_varint_max(c, &v, UINT32_MAX, "crash kind exceeds 32 bits")))
+			return rc;
+		ev->u.end.crash_kind = (uint32_t)v;
+		if ((rc = get_varint(c, &ev->u.end.rip)))
+			return rc;
+		break;
+	}
+	return 0;
+}
+
 int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos,
 		 struct trace_event *ev, const char **why)
 {
@@ -264,109 +379,8 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 	st->exit_no += v;
 	ev->exit_no = st->exit_no;
 
-	switch (ev->kind) {
-	case TRACE_EV_PIO_READ:
-		if ((rc = get_varint_max(&c, &v, (0xffffull << 2) | 2, "bad port or size")))
-			goto bad;
-		ev->u.pio.port = (uint16_t)(v >> 2);
-		ev->u.pio.size = (uint8_t)(1u << (v & 3));
-		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "port value exceeds 32 bits")))
-			goto bad;
-		ev->u.pio.value = (uint32_t)v;
-		break;
-	case TRACE_EV_MMIO_READ:
-		if ((rc = get_varint(&c, &v)))
-			goto bad;
-		ev->u.mmio.addr = v >> 2;
-		ev->u.mmio.size = (uint8_t)(1u << (v & 3));
-		if ((rc = get_varint(&c, &ev->u.mmio.value)))
-			goto bad;
-		break;
-	case TRACE_EV_IRQ:
-		if ((rc = get_varint_max(&c, &v, 0x1ff, "interrupt vector exceeds 255")))
-			goto bad;
-		ev->u.irq.vector = (uint8_t)(v >> 1);
-		if ((rc = get_varint(&c, &w)))
-			goto bad;
-		st->rip += unzigzag(w);
-		ev->u.irq.rip = st->rip;
-		if (v & 1) {
-			if ((rc = get_u64le(&c, &ev->u.irq.regs_hash)) ||
-			    (rc = get_u64le(&c, &ev->u.irq.mem_hash)))
-				goto bad;
-			if (!ev->u.irq.regs_hash) {
-				c.why = "zero register hash flagged present";
-				goto bad_msg;
-			}
-		}
-		break;
-	case TRACE_EV_RDTSC:
-	case TRACE_EV_RDTSCP:
-		if ((rc = get_varint(&c, &v)))
-			goto bad;
-		st->tsc += unzigzag(v);
-		ev->u.tsc.value = st->tsc;
-		if (ev->kind == TRACE_EV_RDTSCP) {
-			if ((rc = get_varint_max(&c, &v, UINT32_MAX, "TSC_AUX exceeds 32 bits")))
-				goto bad;
-			ev->u.tsc.aux = (uint32_t)v;
-		}
-		break;
-	case TRACE_EV_RDRAND:
-		if ((rc = get_varint_max(&c, &v, TRACE_RAND_RDSEED << 1 | 1, "unknown RDRAND-family instruction")))
-			goto bad;
-		if (v >> 1 != TRACE_RAND_RDRAND && v >> 1 != TRACE_RAND_RDSEED) {
-			c.why = "unknown RDRAND-family instruction";
-			goto bad_msg;
-		}
-		ev->u.tsc.rand_insn = (uint8_t)(v >> 1);
-		ev->u.tsc.rand_cf = (uint8_t)(v & 1);
-		if ((rc = get_varint(&c, &ev->u.tsc.value)))
-			goto bad;
-		break;
-	case TRACE_EV_SERIAL_IN:
-	case TRACE_EV_CPUID:
-		if ((rc = get_varint_max(&c, &v, TRACE_MAX_BLOB, "blob length too large")))
-			goto bad;
-		if (v > c.len - c.pos) {
-			c.why = "blob runs past the chunk end";
-			goto bad_msg;
-		}
-		if (ev->kind == TRACE_EV_SERIAL_IN && v == 0) {
-			c.why = "empty serial input";
-			goto bad_msg;
-		}
-		ev->u.blob.len = (uint32_t)v;
-		ev->u.blob.data = v ? buf + c.pos : NULL;
-		c.pos += v;
-		break;
-	case TRACE_EV_CHECKPOINT:
-		if ((rc = get_varint(&c, &ev->u.ckpt.id)))
-			goto bad;
-		break;
-	case TRACE_EV_END:
-		if ((rc = get_varint_max(&c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
-			goto bad;
-		if (v == 0) {
-			c.why = "unknown end reason";
-			goto bad_msg;
-		}
-		ev->u.end.reason = (uint32_t)v;
-		if ((rc = get_varint(&c, &v)))
-			goto bad;
-		v = unzigzag(v);
-		if ((int64_t)v < INT32_MIN || (int64_t)v > INT32_MAX) {
-			c.why = "exit status exceeds 32 bits";
-			goto bad_msg;
-		}
-		ev->u.end.status = (int32_t)(int64_t)v;
-		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "crash kind exceeds 32 bits")))
-			goto bad;
-		ev->u.end.crash_kind = (uint32_t)v;
-		if ((rc = get_varint(&c, &ev->u.end.rip)))
-			goto bad;
-		break;
-	}
+	if ((rc = decode_payload(st, &c, buf, ev)))
+		goto bad;
 	if (tag & TAG_FP) {
 		ev->flags |= TRACE_EVF_FP;
 		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "exit reason exceeds 32 bits")))
@@ -386,4 +400,45 @@ bad_msg:
 bad:
 	*why = c.why;
 	return rc;
+}
+
+/* ---- names of the kinds and end reasons (trace.h) ---- */
+
+static const char *const kind_names[] = {
+	[TRACE_EV_PIO_READ] = "pio_read",
+	[TRACE_EV_MMIO_READ] = "mmio_read",
+	[TRACE_EV_IRQ] = "irq",
+	[TRACE_EV_RDTSC] = "rdtsc",
+	[TRACE_EV_RDTSCP] = "rdtscp",
+	[TRACE_EV_SERIAL_IN] = "serial_in",
+	[TRACE_EV_CPUID] = "cpuid",
+	[TRACE_EV_CHECKPOINT] = "checkpoint",
+	[TRACE_EV_END] = "end",
+	[TRACE_EV_RDRAND] = "rdrand",
+};
+
+const char *trace_kind_name(uint32_t kind)
+{
+	return kind >= 1 && kind <= TRACE_EV_KIND_MAX ? kind_names[kind] : NULL;
+}
+
+uint32_t trace_kind_from_name(const char *name)
+{
+	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
+		if (!strcmp(name, kind_names[k]))
+			return k;
+	return 0;
+}
+
+const char *trace_end_reason_name(uint32_t reason)
+{
+	static const char *const names[] = {
+		[TRACE_END_GUEST_EXIT] = "guest_exit",
+		[TRACE_END_RESET] = "reset",
+		[TRACE_END_CRASH] = "crash",
+		[TRACE_END_USER] = "user",
+		[TRACE_END_LIMIT] = "limit",
+		[TRACE_END_HOST_ERROR] = "host_error",
+	};
+	return reason >= 1 && reason <= TRACE_END_REASON_MAX ? names[reason] : "unknown";
 }

@@ -225,118 +225,101 @@ static double ratio(uint64_t a, uint64_t b)
 	return b ? (double)a / (double)b : 0.0;
 }
 
-static int summary(struct trace_reader *r, const struct inspect_opts *o)
-{
-	struct trace_info info;
-	struct trace_event ev, last;
-	uint64_t counts[TRACE_EV_KIND_MAX + 1] = { 0 }, n_fp = 0, n_read = 0, n_full = 0;
-	char tbuf[64];
-	const char *err = NULL;
-	int rc, have_end = 0;
-
-	trace_reader_info(r, &info);
-	memset(&last, 0, sizeof(last));
-	while ((rc = trace_reader_next(r, &ev)) == 1) {
-		counts[ev.kind]++;
-		n_fp += !!(ev.flags & TRACE_EVF_FP);
-		n_read++;
-		last = ev;
-		if (ev.kind == TRACE_EV_END)
-			have_end = 1;
-	}
-	if (rc < 0)
-		err = trace_reader_errmsg(r);
-	for (uint64_t i = 0; i < info.n_checkpoints; i++) {
-		struct trace_ckpt_info ci;
-		if (trace_ckpt_get(r, i, &ci) == 0)
-			n_full += ci.full;
-	}
-
-	/* metadata copies: trace_reader_meta() reuses one buffer */
-	static const char *const keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
+/* metadata shown by summary(), and the names of their keys */
+static const char *const summary_keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
 					    "start_time", "end_reason", "state", "tsc_sites", "final_state" };
-	enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_N };
-	char *meta[K_N];
-	for (int k = 0; k < K_N; k++) {
-		const char *v = trace_reader_meta(r, keys[k]);
-		meta[k] = v ? strdup(v) : NULL;
-	}
+enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_N };
 
-	if (o->json) {
-		printf("{\"trace\": ");
-		json_str(o->path);
-		printf(", \"format_version\": %u, \"complete\": %s", info.format_version,
-		       info.complete ? "true" : "false");
-		printf(", \"metadata\": {");
-		for (int k = 0; k < K_N; k++) {
-			printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-			if (meta[k])
-				json_str(meta[k]);
-			else
-				printf("null");
-		}
-		printf("}, \"images\": [");
-		for (uint64_t i = 0; i < info.n_images; i++) {
-			struct trace_image_info ii;
-			if (trace_reader_image(r, i, &ii))
-				break;
-			printf("%s{\"name\": ", i ? ", " : "");
-			json_str(ii.name);
-			printf(", \"size\": %" PRIu64 ", \"stored\": %s, \"sha256\": \"", ii.size,
-			       ii.stored ? "true" : "false");
-			for (int b = 0; b < 32; b++)
-				printf("%02x", ii.sha256[b]);
-			printf("\"}");
-		}
-		printf("], \"events\": %" PRIu64 ", \"events_readable\": %" PRIu64 ", \"counts\": {",
-		       info.n_events, n_read);
-		for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
-			printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", trace_kind_name(k), counts[k]);
-		printf("}, \"fingerprints\": %" PRIu64 ", \"first_exit\": %" PRIu64 ", \"last_exit\": %" PRIu64,
-		       n_fp, info.first_exit, info.last_exit);
-		printf(", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
-		       ", \"bytes_per_event\": %.3f, \"compression_ratio\": %.3f",
-		       info.n_chunks, info.raw_bytes, info.stored_bytes,
-		       ratio(info.stored_bytes, info.n_events), ratio(info.raw_bytes, info.stored_bytes));
-		printf(", \"checkpoints\": %" PRIu64 ", \"full_checkpoints\": %" PRIu64, info.n_checkpoints, n_full);
-		if (have_end) {
-			printf(", \"end\": {\"reason\": \"%s\", \"status\": %" PRId32 ", \"crash_kind\": %" PRIu32
-			       ", \"rip\": %" PRIu64 ", \"event\": %" PRIu64 "}",
-			       trace_end_reason_name(last.u.end.reason), last.u.end.status,
-			       last.u.end.crash_kind, last.u.end.rip, last.seq);
-		} else {
-			printf(", \"end\": null");
-		}
-		if (n_read)
-			printf(", \"last_event\": %" PRIu64 ", \"last_event_exit\": %" PRIu64, last.seq, last.exit_no);
-		printf(", \"error\": ");
-		if (err)
-			json_str(err);
+/* What the summary shows, read once. */
+struct summary_data {
+	struct trace_info info;
+	struct trace_event last;
+	uint64_t counts[TRACE_EV_KIND_MAX + 1], n_fp, n_read, n_full;
+	int have_end;
+	const char *err;
+	char *meta[K_N]; /* copies: trace_reader_meta() reuses one buffer */
+};
+
+static void summary_json(struct trace_reader *r, const struct inspect_opts *o, const struct summary_data *d)
+{
+	printf("{\"trace\": ");
+	json_str(o->path);
+	printf(", \"format_version\": %u, \"complete\": %s", d->info.format_version,
+	       d->info.complete ? "true" : "false");
+	printf(", \"metadata\": {");
+	for (int k = 0; k < K_N; k++) {
+		printf("%s\"%s\": ", k ? ", " : "", summary_keys[k]);
+		if (d->meta[k])
+			json_str(d->meta[k]);
 		else
 			printf("null");
-		printf("}\n");
-		goto out;
 	}
+	printf("}, \"images\": [");
+	for (uint64_t i = 0; i < d->info.n_images; i++) {
+		struct trace_image_info ii;
+		if (trace_reader_image(r, i, &ii))
+			break;
+		printf("%s{\"name\": ", i ? ", " : "");
+		json_str(ii.name);
+		printf(", \"size\": %" PRIu64 ", \"stored\": %s, \"sha256\": \"", ii.size,
+		       ii.stored ? "true" : "false");
+		for (int b = 0; b < 32; b++)
+			printf("%02x", ii.sha256[b]);
+		printf("\"}");
+	}
+	printf("], \"events\": %" PRIu64 ", \"events_readable\": %" PRIu64 ", \"counts\": {",
+	       d->info.n_events, d->n_read);
+	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
+		printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", trace_kind_name(k), d->counts[k]);
+	printf("}, \"fingerprints\": %" PRIu64 ", \"first_exit\": %" PRIu64 ", \"last_exit\": %" PRIu64,
+	       d->n_fp, d->info.first_exit, d->info.last_exit);
+	printf(", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
+	       ", \"bytes_per_event\": %.3f, \"compression_ratio\": %.3f",
+	       d->info.n_chunks, d->info.raw_bytes, d->info.stored_bytes,
+	       ratio(d->info.stored_bytes, d->info.n_events), ratio(d->info.raw_bytes, d->info.stored_bytes));
+	printf(", \"checkpoints\": %" PRIu64 ", \"full_checkpoints\": %" PRIu64, d->info.n_checkpoints, d->n_full);
+	if (d->have_end) {
+		printf(", \"end\": {\"reason\": \"%s\", \"status\": %" PRId32 ", \"crash_kind\": %" PRIu32
+		       ", \"rip\": %" PRIu64 ", \"event\": %" PRIu64 "}",
+		       trace_end_reason_name(d->last.u.end.reason), d->last.u.end.status,
+		       d->last.u.end.crash_kind, d->last.u.end.rip, d->last.seq);
+	} else {
+		printf(", \"end\": null");
+	}
+	if (d->n_read)
+		printf(", \"last_event\": %" PRIu64 ", \"last_event_exit\": %" PRIu64, d->last.seq, d->last.exit_no);
+	printf(", \"error\": ");
+	if (d->err)
+		json_str(d->err);
+	else
+		printf("null");
+	printf("}\n");
+}
+
+static void summary_text(struct trace_reader *r, const struct inspect_opts *o, const struct summary_data *d)
+{
+	char tbuf[64];
+
 
 	printf("trace          %s\n", o->path);
-	if (info.complete)
+	if (d->info.complete)
 		printf("state          complete\n");
-	else if (n_read)
+	else if (d->n_read)
 		printf("state          INCOMPLETE: ends after event %" PRIu64 " (exit %" PRIu64
-		       "), no end record\n", last.seq, last.exit_no);
+		       "), no end record\n", d->last.seq, d->last.exit_no);
 	else
 		printf("state          INCOMPLETE: no events\n");
-	printf("format         version %u, written by ttvm %s\n", info.format_version,
-	       meta[K_VER] ? meta[K_VER] : "?");
-	printf("host           %s\n", meta[K_KVM] ? meta[K_KVM] : "?");
-	printf("command line   %s\n", meta[K_CMD] ? meta[K_CMD] : "");
-	printf("guest memory   %s bytes\n", meta[K_MEM] ? meta[K_MEM] : "?");
-	printf("started        %s\n", fmt_time(meta[K_START], tbuf, sizeof(tbuf)));
-	if (meta[K_TSC])
-		printf("patched sites  %s\n", meta[K_TSC]);
-	if (meta[K_FINAL])
-		printf("final state    %s\n", meta[K_FINAL]);
-	for (uint64_t i = 0; i < info.n_images; i++) {
+	printf("format         version %u, written by ttvm %s\n", d->info.format_version,
+	       d->meta[K_VER] ? d->meta[K_VER] : "?");
+	printf("host           %s\n", d->meta[K_KVM] ? d->meta[K_KVM] : "?");
+	printf("command line   %s\n", d->meta[K_CMD] ? d->meta[K_CMD] : "");
+	printf("guest memory   %s bytes\n", d->meta[K_MEM] ? d->meta[K_MEM] : "?");
+	printf("started        %s\n", fmt_time(d->meta[K_START], tbuf, sizeof(tbuf)));
+	if (d->meta[K_TSC])
+		printf("patched sites  %s\n", d->meta[K_TSC]);
+	if (d->meta[K_FINAL])
+		printf("final state    %s\n", d->meta[K_FINAL]);
+	for (uint64_t i = 0; i < d->info.n_images; i++) {
 		struct trace_image_info ii;
 		if (trace_reader_image(r, i, &ii))
 			break;
@@ -346,36 +329,68 @@ static int summary(struct trace_reader *r, const struct inspect_opts *o)
 		printf(ii.stored ? ", stored\n" : ", not stored\n");
 	}
 	printf("events         %" PRIu64 " (guest exits %" PRIu64 "..%" PRIu64 "), %" PRIu64
-	       " with a fingerprint\n", info.n_events, info.first_exit, info.last_exit, n_fp);
+	       " with a fingerprint\n", d->info.n_events, d->info.first_exit, d->info.last_exit, d->n_fp);
 	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
-		if (counts[k])
-			printf("  %-12s %12" PRIu64 "  %5.1f%%\n", trace_kind_name(k), counts[k],
-			       100.0 * ratio(counts[k], n_read));
-	printf("chunks         %" PRIu64 " (%.0f events/chunk)\n", info.n_chunks,
-	       ratio(info.n_events, info.n_chunks));
+		if (d->counts[k])
+			printf("  %-12s %12" PRIu64 "  %5.1f%%\n", trace_kind_name(k), d->counts[k],
+			       100.0 * ratio(d->counts[k], d->n_read));
+	printf("chunks         %" PRIu64 " (%.0f events/chunk)\n", d->info.n_chunks,
+	       ratio(d->info.n_events, d->info.n_chunks));
 	printf("bytes          %" PRIu64 " encoded, %" PRIu64 " stored: %.2f bytes/event, "
-	       "compression ratio %.2f\n", info.raw_bytes, info.stored_bytes,
-	       ratio(info.stored_bytes, info.n_events), ratio(info.raw_bytes, info.stored_bytes));
+	       "compression ratio %.2f\n", d->info.raw_bytes, d->info.stored_bytes,
+	       ratio(d->info.stored_bytes, d->info.n_events), ratio(d->info.raw_bytes, d->info.stored_bytes));
 	printf("checkpoints    %" PRIu64 " (%" PRIu64 " full, %" PRIu64 " incremental)\n",
-	       info.n_checkpoints, n_full, info.n_checkpoints - n_full);
-	for (uint64_t i = 0; i < info.n_checkpoints && i < LIST_CKPTS_MAX; i++) {
+	       d->info.n_checkpoints, d->n_full, d->info.n_checkpoints - d->n_full);
+	for (uint64_t i = 0; i < d->info.n_checkpoints && i < LIST_CKPTS_MAX; i++) {
 		struct trace_ckpt_info ci;
 		if (trace_ckpt_get(r, i, &ci))
 			break;
 		printf("  #%-4" PRIu64 " event %-12" PRIu64 " exit %-12" PRIu64 " %s, %" PRIu64 " pages\n",
 		       ci.id, ci.event_no, ci.exit_no, ci.full ? "full" : "incremental", ci.n_pages);
 	}
-	if (have_end)
+	if (d->have_end)
 		printf("end            %s, status %" PRId32 ", crash kind %" PRIu32 ", rip 0x%" PRIx64
-		       " (event %" PRIu64 ")\n", trace_end_reason_name(last.u.end.reason),
-		       last.u.end.status, last.u.end.crash_kind, last.u.end.rip, last.seq);
+		       " (event %" PRIu64 ")\n", trace_end_reason_name(d->last.u.end.reason),
+		       d->last.u.end.status, d->last.u.end.crash_kind, d->last.u.end.rip, d->last.seq);
 	else
 		printf("end            none recorded\n");
-out:
+}
+
+static int summary(struct trace_reader *r, const struct inspect_opts *o)
+{
+	struct summary_data d;
+	struct trace_event ev;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	trace_reader_info(r, &d.info);
+	while ((rc = trace_reader_next(r, &ev)) == 1) {
+		d.counts[ev.kind]++;
+		d.n_fp += !!(ev.flags & TRACE_EVF_FP);
+		d.n_read++;
+		d.last = ev;
+		if (ev.kind == TRACE_EV_END)
+			d.have_end = 1;
+	}
+	if (rc < 0)
+		d.err = trace_reader_errmsg(r);
+	for (uint64_t i = 0; i < d.info.n_checkpoints; i++) {
+		struct trace_ckpt_info ci;
+		if (trace_ckpt_get(r, i, &ci) == 0)
+			d.n_full += ci.full;
+	}
+	for (int k = 0; k < K_N; k++) {
+		const char *v = trace_reader_meta(r, summary_keys[k]);
+		d.meta[k] = v ? strdup(v) : NULL;
+	}
+	if (o->json)
+		summary_json(r, o, &d);
+	else
+		summary_text(r, o, &d);
 	for (int k = 0; k < K_N; k++)
-		free(meta[k]);
-	if (err) {
-		fprintf(stderr, "ttvm inspect: %s\n", err);
+		free(d.meta[k]);
+	if (d.err) {
+		fprintf(stderr, "ttvm inspect: %s\n", d.err);
 		return 1;
 	}
 	return 0;

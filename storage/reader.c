@@ -65,45 +65,6 @@ int trace_reader_fail(struct trace_reader *r, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static const char *const kind_names[] = {
-	[TRACE_EV_PIO_READ] = "pio_read",
-	[TRACE_EV_MMIO_READ] = "mmio_read",
-	[TRACE_EV_IRQ] = "irq",
-	[TRACE_EV_RDTSC] = "rdtsc",
-	[TRACE_EV_RDTSCP] = "rdtscp",
-	[TRACE_EV_SERIAL_IN] = "serial_in",
-	[TRACE_EV_CPUID] = "cpuid",
-	[TRACE_EV_CHECKPOINT] = "checkpoint",
-	[TRACE_EV_END] = "end",
-	[TRACE_EV_RDRAND] = "rdrand",
-};
-
-const char *trace_kind_name(uint32_t kind)
-{
-	return kind >= 1 && kind <= TRACE_EV_KIND_MAX ? kind_names[kind] : NULL;
-}
-
-uint32_t trace_kind_from_name(const char *name)
-{
-	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
-		if (!strcmp(name, kind_names[k]))
-			return k;
-	return 0;
-}
-
-const char *trace_end_reason_name(uint32_t reason)
-{
-	static const char *const names[] = {
-		[TRACE_END_GUEST_EXIT] = "guest_exit",
-		[TRACE_END_RESET] = "reset",
-		[TRACE_END_CRASH] = "crash",
-		[TRACE_END_USER] = "user",
-		[TRACE_END_LIMIT] = "limit",
-		[TRACE_END_HOST_ERROR] = "host_error",
-	};
-	return reason >= 1 && reason <= TRACE_END_REASON_MAX ? names[reason] : "unknown";
-}
-
 /* Run a one-integer query; 0 or -errno with the message set. */
 static int query_int(struct trace_reader *r, const char *sql, int64_t *v, const char *what)
 {

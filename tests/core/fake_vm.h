@@ -6,7 +6,7 @@
 
 #include "core/vm.h"
 #include "devices/bus.h"
-#include "record/tsc.h"
+#include "core/tsc.h"
 
 /* ram bytes of RAM; sync: registers live in run->s, as with KVM_CAP_SYNC_REGS. */
 static inline struct vm *fake_vm_new(uint64_t ram, bool sync)

@@ -1,4 +1,4 @@
-/* Unit tests for record/tsc.c: the scanner finds RDTSC-family instructions
+/* Unit tests for core/tsc.c: the scanner finds RDTSC-family instructions
  * only at instruction boundaries, the patcher keeps the original bytes, and
  * the exit handler emulates a site from a made-up I/O exit. */
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "core/vm.h"
 #include "devices/bus.h"
 #include "record/rr.h"
-#include "record/tsc.h"
+#include "core/tsc.h"
 #include "storage/trace.h"
 #include "fake_vm.h"
 #include "testlib.h"
@@ -260,7 +260,7 @@ static void test_replay_rand(void)
 	rr.have_next = -1;
 	rr.last_good = UINT64_MAX;
 	CHECK_EQ(trace_reader_open(path, &rr.r, err, sizeof(err)), 0);
-	vm->rr = &rr;
+	rr_attach(vm, &rr);
 
 	/* RDRAND %rcx (64-bit): the logged value, CF set, other flags cleared. */
 	out_f0(vm, 0x100014);

@@ -59,10 +59,10 @@ static void digest(struct vm *vm, char *buf, size_t len)
 	struct rr rr;
 
 	memset(&rr, 0, sizeof(rr));
-	vm->rr = &rr;
+	rr_attach(vm, &rr);
 	CHECK_EQ(rr_mem_digest_init(vm), 0);
 	rr_state_digest(vm, buf, len);
-	vm->rr = NULL;
+	rr_attach(vm, NULL);
 	free(rr.page_hash);
 }
 

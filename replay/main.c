@@ -1,4 +1,9 @@
-/* ttvm command line. */
+/* ttvm's main(): the command table.
+ *
+ * Here, at the top of the folders' dependency order (devices, storage <
+ * core < record < replay), because it names every command: `ttvm run`
+ * (core), `ttvm record` (record/record_cmd.h), `ttvm replay`
+ * (replay/replay_cmd.h) and `ttvm inspect` (storage/inspect.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,16 +19,14 @@
 #include "core/probe.h"
 #include "core/run.h"
 #include "core/vm.h"
-#include "record/rr.h"
-#include "record/tsc.h"
+#include "record/record_cmd.h"
+#include "replay/replay_cmd.h"
+#include "core/tsc.h"
 #include "version.h"
 #if __has_include("storage/inspect.h")
 #include "storage/inspect.h"
 #define HAVE_INSPECT 1
 #endif
-
-
-
 
 static void usage(FILE *f)
 {

@@ -7,8 +7,8 @@
  * hosts its first byte becomes INT3 (cc) with KVM_GUESTDBG_USE_SW_BP on
  * (enum tsc_method: chosen per host), the rest of a longer instruction
  * becomes NOPs.  At the exit the monitor produces the
- * value (live in a plain run, logged while recording, taken from the trace
- * in replay: rr_tsc()), writes the registers the original instruction would
+ * value (live in a plain run; the rdtsc/rdrand hooks of core/hooks.h log it
+ * while recording and take it from the trace in replay), writes the registers the original instruction would
  * have written and sets RIP after the original instruction.  Run, record and
  * replay patch the same sites, so the guest executes the same instructions
  * in all three modes.
@@ -27,8 +27,8 @@
  * when it differs, also by its physical load address (code that runs before
  * paging).  A flat CS base (0) is assumed: real-mode images (--flat) are not
  * scanned. */
-#ifndef TTVM_RECORD_TSC_H
-#define TTVM_RECORD_TSC_H
+#ifndef TTVM_CORE_TSC_H
+#define TTVM_CORE_TSC_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -105,7 +105,7 @@ enum tsc_method tsc_method_of(const struct tsc_table *t);
  * printed). */
 int tsc_setup(struct vm *vm);
 /* An OUT to TSC_PORT: when it comes from a patched site, emulate the
- * original instruction (value through rr_tsc() when recording/replaying),
+ * original instruction (value through vm->hooks when recording/replaying),
  * set the registers and RIP and return true; false when it is the guest's
  * own OUT, which then goes to the bus. */
 bool tsc_handle_io(struct vm *vm);

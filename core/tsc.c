@@ -1,5 +1,5 @@
 /* Finding, patching and emulating RDTSC/RDTSCP/RDRAND/RDSEED sites. */
-#include "record/tsc.h"
+#include "core/tsc.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -11,10 +11,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "core/hooks.h"
 #include "core/log.h"
 #include "core/probe.h"
 #include "core/vm.h"
-#include "record/rr.h"
 
 #define MSR_IA32_TSC 0x10
 /* RFLAGS bits RDRAND/RDSEED write: CF=1 on success, OF SF ZF AF PF cleared. */
@@ -505,11 +505,12 @@ static void emulate(struct vm *vm, const struct tsc_site *s, const struct kvm_re
 	/* The fingerprint sees the guest at the original instruction,
 	 * whichever path KVM took to exit. */
 	regs.rip = s->addr;
-	if (vm->rr) {
+	const struct vm_hooks *h = vm->hooks;
+	if (h && (rand ? h->rdrand != NULL : h->rdtsc != NULL)) {
 		if (rand)
-			rr_rand(vm, (enum tsc_kind)s->kind, &regs, &value, &cf);
+			h->rdrand(vm, (enum tsc_kind)s->kind, &regs, &value, &cf);
 		else
-			rr_tsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
+			h->rdtsc(vm, (enum tsc_kind)s->kind, &regs, &value, &aux);
 		if (vm->stop)
 			return;
 	}

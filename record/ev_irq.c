@@ -1,0 +1,98 @@
+/* Event source irq: interrupt injections.
+ *
+ * An interrupt goes in either right after a guest exit N, where the guest
+ * could take it at once (replay finds the point by counting exits), or
+ * where a kick (ttvm's timer signal) or an interrupt window stopped the
+ * guest: that point is logged as its linear RIP, register hash and memory
+ * digest, and replay finds it again with a breakpoint or by single steps
+ * (replay/engine.c decides how; this file says whether it is there). */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "record/rr.h"
+
+/* Only where replay can find the point again: a hardware breakpoint at the
+ * linear RIP plus a register comparison.  PVM gives no debug exits at CPL3,
+ * so there the interrupt waits for the guest's next exit. */
+bool record_irq_point(struct vm *vm, struct vm_irq_point *pt)
+{
+	struct kvm_sregs s;
+	struct kvm_regs regs;
+
+	if (vcpu_get_sregs(vm, &s) || vcpu_get_regs(vm, &regs))
+		return false;
+	if (vm->flavour == KVM_FLAVOUR_PVM && (s.cs.selector & 3) == 3) {
+		rr_of(vm)->kicks_skipped++;
+		return false;
+	}
+	pt->rip = s.cs.base + regs.rip;
+	pt->regs_hash = rr_regs_hash(&regs);
+	pt->mem_digest = rr_mem_digest(vm);
+	return true;
+}
+
+void record_irq(struct vm *vm, uint8_t vector, const struct vm_irq_point *pt)
+{
+	struct trace_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_IRQ;
+	ev.u.irq.vector = vector;
+	ev.u.irq.rip = pt->rip;
+	ev.u.irq.regs_hash = pt->regs_hash;
+	ev.u.irq.mem_hash = pt->mem_digest;
+	if (pt->regs_hash) {
+		/* Which kind of point: an interrupt window (a few instructions
+		 * after the exit: replay single-steps to it) or a kick (anywhere:
+		 * replay uses a breakpoint). */
+		ev.flags = TRACE_EVF_FP;
+		ev.fp.exit_reason = vm->run->exit_reason;
+		ev.fp.rip = pt->rip;
+		ev.fp.regs_hash = pt->regs_hash;
+	}
+	rr_append(vm, &ev);
+}
+
+int replay_irq_at_exit(struct vm *vm, const struct trace_event *e)
+{
+	struct kvm_run *run = vm->run;
+
+	if (!run->ready_for_interrupt_injection || !run->if_flag) {
+		rr_diverged(vm, "the guest cannot take the interrupt the recording injected here", e);
+		return -1;
+	}
+	vcpu_interrupt(vm, e->u.irq.vector);
+	log_debug("replay: inject %#x after guest exit %" PRIu64, e->u.irq.vector, vm->guest_exits);
+	rr_consume(vm);
+	return 0;
+}
+
+int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
+{
+	struct kvm_regs regs;
+	uint8_t vector = e->u.irq.vector;
+
+	/* Registers first (cheap), then the memory digest: a loop that keeps
+	 * its counter in memory repeats its registers. */
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip || rr_regs_hash(&regs) != e->u.irq.regs_hash ||
+	    rr_mem_digest(vm) != e->u.irq.mem_hash)
+		return 0;
+	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
+	 * frame would carry them onto the guest's stack, which the recording
+	 * never had. */
+	if (regs.rflags & RR_RFLAGS_DEBUG_BITS) {
+		regs.rflags &= ~RR_RFLAGS_DEBUG_BITS;
+		if (vcpu_set_regs(vm, &regs)) {
+			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+			return -1;
+		}
+	}
+	vcpu_interrupt(vm, vector);
+	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, vector,
+		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
+	rr_consume(vm);
+	return 1;
+}

@@ -1,0 +1,238 @@
+/* `ttvm record`: the command line, the trace's header (metadata, guest
+ * images, patched sites), then a run with the record hooks attached. */
+#include "record/record_cmd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "core/tsc.h"
+#include "core/vm.h"
+#include "record/ckpt.h"
+#include "record/rr.h"
+#include "storage/trace.h"
+
+static char *join_args(int argc, char **argv, char sep)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+		memcpy(p, argv[i], l);
+		p += l;
+		if (i + 1 < argc)
+			*p++ = sep;
+	}
+	*p = 0;
+	return s;
+}
+
+static int store_image(struct trace_writer *w, const char *path)
+{
+	uint8_t *data;
+	size_t size;
+	int r = loader_read_file(path, &data, &size);
+	if (r)
+		return r;
+	r = trace_writer_add_image(w, path, data, size, 1);
+	free(data);
+	return r;
+}
+
+/* The RDTSC-family sites ttvm patched, for `ttvm inspect`. */
+static int store_sites(const struct vm *vm, struct trace_writer *w)
+{
+	static const char *const names[] = { "?", "rdtsc", "rdtscp", "rdrand", "rdseed" };
+	char buf[4096];
+	size_t n = vm->tsc ? tsc_count(vm->tsc) : 0, used;
+
+	used = (size_t)snprintf(buf, sizeof(buf), "%zu RDTSC-family site(s) trapped", n);
+	for (size_t i = 0; i < n && used < sizeof(buf) - 64; i++) {
+		const struct tsc_site *s = tsc_site_at(vm->tsc, i);
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%#" PRIx64 " %s", i ? ", " : ": ",
+					 s->addr, names[s->kind <= 4 ? s->kind : 0]);
+	}
+	return trace_writer_set_meta(w, "tsc_sites", buf);
+}
+
+/* What `ttvm record` takes besides the run options. */
+struct record_args {
+	const char *out;
+	double interval;
+	char **rest; /* the run options (rest[0] = the command's name) */
+	int nrest;
+};
+
+/* Take -o and --checkpoint-interval out of argv; the rest are run options
+ * (they go into the trace's run_args: --checkpoint-interval does not).
+ * 0 or ST_USAGE / ST_HOST (message printed). */
+static int parse_record_args(int argc, char **argv, struct record_args *a)
+{
+	int status = 0;
+
+	a->out = NULL;
+	a->interval = RR_CKPT_DEFAULT_INTERVAL;
+	a->nrest = 0;
+	a->rest = calloc((size_t)argc + 1, sizeof(*a->rest));
+	if (!a->rest)
+		return ST_HOST;
+	a->rest[a->nrest++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *ci = NULL;
+		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
+			a->out = argv[++i];
+		else if (!strcmp(argv[i], "--checkpoint-interval") && i + 1 < argc)
+			ci = argv[++i];
+		else if (!strncmp(argv[i], "--checkpoint-interval=", 22))
+			ci = argv[i] + 22;
+		else
+			a->rest[a->nrest++] = argv[i];
+		if (ci) {
+			char *end;
+			a->interval = strtod(ci, &end);
+			if (end == ci || *end || !(a->interval >= 0) || a->interval > 1e6) {
+				log_error("--checkpoint-interval %s: not a number of seconds (0 = no checkpoints)", ci);
+				status = ST_USAGE;
+			}
+		}
+	}
+	return status;
+}
+
+static void record_usage(void)
+{
+	printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [run options] KERNEL\n"
+	       "  -o, --output TRACE    the trace to write (must not exist)\n"
+	       "      --checkpoint-interval SEC  a checkpoint every SEC seconds of recording\n"
+	       "                        (default %g; 0 = none), for `ttvm replay --from`\n",
+	       RR_CKPT_DEFAULT_INTERVAL);
+	cli_run_usage(stdout);
+}
+
+/* Create the trace and write what replay needs before the first event: the
+ * metadata (command line, CPUID table, run options), the patched sites and
+ * the guest images.  0 or the exit status (message printed; rr->w closed). */
+static int open_trace(struct vm *vm, const struct run_config *cfg, const struct record_args *a, int argc,
+		      char **argv, struct rr *rr)
+{
+	char *cmdline = join_args(argc, argv, ' ');
+	char *args = join_args(a->nrest - 1, a->rest + 1, RR_ARG_SEP[0]);
+	/* The table the vCPU really got, so that a replay can pin it. */
+	const struct kvm_cpuid2 *cpuid = vm->cpuid;
+	struct trace_meta meta = {
+		.kvm_flavour = kvm_flavour_name(vm->flavour),
+		.cmdline = cmdline,
+		.mem_size = vm->ram_size,
+		.cpuid_policy = cpuid,
+		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
+	};
+	int r = trace_writer_open(a->out, &meta, NULL, &rr->w);
+	free(cmdline);
+	if (r) {
+		free(args);
+		return r == -EEXIST ? ST_USAGE : ST_HOST;
+	}
+	r = trace_writer_set_meta(rr->w, "run_args", args ? args : "");
+	free(args);
+	if (!r)
+		r = store_sites(vm, rr->w);
+	if (!r)
+		r = store_image(rr->w, cfg->kernel);
+	for (size_t i = 0; !r && i < cfg->nmodules; i++)
+		r = store_image(rr->w, cfg->modules[i]);
+	if (!r)
+		r = trace_writer_flush(rr->w);
+	if (r) {
+		log_error("cannot write the trace header to %s", a->out);
+		trace_writer_close(rr->w, NULL);
+		return ST_HOST;
+	}
+	return 0;
+}
+
+/* After the run: the final state, the end record, state=complete.  Returns
+ * status, or ST_HOST when the trace cannot be completed. */
+static int close_trace(struct vm *vm, struct rr *rr, int status)
+{
+	char digest[128];
+	struct trace_event end;
+
+	rr_state_digest(vm, digest, sizeof(digest));
+	log_info("final state: %s", digest);
+	if (!rr->failed && trace_writer_set_meta(rr->w, "final_state", digest))
+		rr->failed = true;
+	record_end_event(vm, &end);
+	if (rr->failed) {
+		trace_writer_close(rr->w, NULL);
+	} else if (trace_writer_close(rr->w, &end)) {
+		log_error("cannot complete the trace %s", rr->path);
+		status = ST_HOST;
+	}
+	if (rr->kicks_skipped)
+		log_info("record: %" PRIu64 " interrupt(s) delayed to the next exit: the host cannot position "
+			 "an injection at CPL3", rr->kicks_skipped);
+	if (rr->ckpt_count)
+		log_info("record: %" PRIu64 " checkpoint(s), %.1f ms taking them", rr->ckpt_count, rr->ckpt_ns / 1e6);
+	log_info("record: %" PRIu64 " guest exits recorded to %s", vm->guest_exits, rr->path);
+	return status;
+}
+
+int record_main(int argc, char **argv)
+{
+	struct record_args a;
+	struct run_config cfg;
+	struct vm vm;
+	struct rr rr;
+	int status, r;
+
+	memset(&vm, 0, sizeof(vm));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&rr, 0, sizeof(rr));
+	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	if ((status = parse_record_args(argc, argv, &a)))
+		goto out;
+	status = cli_parse_run(a.nrest, a.rest, &cfg);
+	if (status == -1) {
+		record_usage();
+		status = 0;
+		goto out;
+	}
+	if (status)
+		goto out;
+	if (!a.out) {
+		log_error("record: -o TRACE is required");
+		status = ST_USAGE;
+		goto out;
+	}
+	if ((status = cli_boot(&cfg, &vm, NULL, NULL)))
+		goto out;
+	rr.mode = RR_RECORD;
+	rr.path = a.out;
+	rr.ckpt_interval = a.interval;
+	if ((status = open_trace(&vm, &cfg, &a, argc, argv, &rr)))
+		goto out;
+	rr_attach(&vm, &rr);
+	if ((r = rr_mem_digest_init(&vm))) {
+		log_error("cannot track guest memory: %s", strerror(-r));
+		trace_writer_close(rr.w, NULL);
+		status = ST_HOST;
+		goto out;
+	}
+	status = close_trace(&vm, &rr, vm_run(&vm));
+out:
+	if (vm.kvm_fd >= 0)
+		vm_destroy(&vm);
+	free(rr.page_hash);
+	cli_free_run(&cfg);
+	free(a.rest);
+	return status;
+}

@@ -1,0 +1,259 @@
+/* `ttvm replay`: re-execute a recorded guest from its trace alone (the
+ * engine, replay/engine.h), to its end or (--gdb) under gdb's control. */
+#include "replay/replay_cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "core/cli.h"
+#include "core/exit.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "core/vm.h"
+#include "record/ckpt.h"
+#include "record/rr.h"
+#include "replay/engine.h"
+#include "replay/gdbserver.h"
+#include "replay/seek.h"
+
+/* Replay the whole recording (or from --from's checkpoint) to its end. */
+static int replay_run(struct vm *vm)
+{
+	struct engine eng;
+	struct eng_goal all = { .to_e = UINT64_MAX };
+
+	if (run_signals_init(vm->run)) {
+		log_error("cannot set up signal handlers: %s", strerror(errno));
+		return ST_HOST;
+	}
+	eng_init(&eng, vm);
+	eng_run(&eng, &all);
+	fflush(vm->serial_out);
+	log_error("%s", vm->stop_msg);
+	log_info("replay: %" PRIu64 " guest exits, %" PRIu64 " exits", vm->guest_exits, vm->exits);
+	return vm->status;
+}
+
+static int read_image(void *ctx, const char *path, uint8_t **data, size_t *size)
+{
+	struct trace_reader *r = ctx;
+	struct trace_info info;
+	struct trace_image_info ii;
+
+	trace_reader_info(r, &info);
+	for (uint64_t i = 0; i < info.n_images; i++) {
+		if (trace_reader_image(r, i, &ii) || strcmp(ii.name, path))
+			continue;
+		if (!ii.stored) {
+			log_error("%s: the trace does not hold a copy of it", path);
+			return -ENOENT;
+		}
+		*data = malloc(ii.size ? ii.size : 1);
+		if (!*data)
+			return -ENOMEM;
+		int rc = trace_reader_image_data(r, i, *data, ii.size);
+		if (rc) {
+			log_error("%s: %s", path, trace_reader_errmsg(r));
+			free(*data);
+			*data = NULL;
+			return rc;
+		}
+		*size = ii.size;
+		return 0;
+	}
+	log_error("%s: not among the trace's images", path);
+	return -ENOENT;
+}
+
+/* What `ttvm replay` takes. */
+struct replay_args {
+	const char *trace, *serial, *from, *gdb;
+	enum gdb_arch arch;
+	uint64_t from_event;
+};
+
+static void replay_usage(void)
+{
+	printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-v] TRACE\n"
+	       "      --gdb [HOST:]PORT  serve the recording to gdb (target remote HOST:PORT),\n"
+	       "                     with reverse execution; HOST defaults to 127.0.0.1\n"
+	       "      --gdb-arch i386  describe the vCPU to gdb as 32-bit (guests that never\n"
+	       "                     enter long mode); default x86-64\n"
+	       "      --from EVENT   start at the nearest checkpoint at or before event EVENT\n"
+	       "                     (see ttvm inspect); serial output from EVENT on\n");
+}
+
+/* 0 when a is ready, -1 when --help was printed, or ST_USAGE (message printed). */
+static int parse_replay_args(int argc, char **argv, struct replay_args *a)
+{
+	static const struct option opts[] = {
+		{ "serial", required_argument, NULL, 's' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "gdb", required_argument, NULL, 'g' },
+		{ "gdb-arch", required_argument, NULL, 'a' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->arch = GDB_ARCH_X86_64;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': a->serial = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 'g': a->gdb = optarg; break;
+		case 'a':
+			if (!strcmp(optarg, "i386"))
+				a->arch = GDB_ARCH_I386;
+			else if (strcmp(optarg, "x86-64")) {
+				log_error("replay --gdb-arch %s: expected x86-64 or i386", optarg);
+				return ST_USAGE;
+			}
+			break;
+		case 'v': ttvm_verbosity++; break;
+		case 'h':
+			replay_usage();
+			return -1;
+		default:
+			log_error("replay: bad option (see ttvm --help)");
+			return ST_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		log_error("replay: expected exactly one TRACE (see ttvm --help)");
+		return ST_USAGE;
+	}
+	a->trace = argv[optind];
+	if (a->from) {
+		char *end;
+		errno = 0;
+		a->from_event = strtoull(a->from, &end, 0);
+		if (errno || end == a->from || *end || a->from[0] == '-') {
+			log_error("replay --from %s: not an event number", a->from);
+			return ST_USAGE;
+		}
+	}
+	return 0;
+}
+
+/* The run options the recording was made with (its run_args metadata), in
+ * cfg; *args and *argbuf hold the strings cfg points into (the caller
+ * frees them).  0 or the exit status (message printed). */
+static int recorded_config(struct rr *rr, struct run_config *cfg, char ***args, char **argbuf)
+{
+	const char *saved = trace_reader_meta(rr->r, "run_args");
+
+	if (!saved) {
+		log_error("%s: not a recording of a run (no run_args in its metadata)", rr->path);
+		return ST_BADTRACE;
+	}
+	*argbuf = strdup(saved);
+	size_t n = 2;
+	for (const char *p = saved; *p; p++)
+		n += *p == RR_ARG_SEP[0];
+	*args = calloc(n + 1, sizeof(**args));
+	if (!*argbuf || !*args)
+		return ST_HOST;
+	int nargs = 0;
+	(*args)[nargs++] = "replay";
+	for (char *p = *argbuf, *tok; (tok = strsep(&p, RR_ARG_SEP));)
+		(*args)[nargs++] = tok;
+	int verbosity = ttvm_verbosity;
+	int status = cli_parse_run(nargs, *args, cfg);
+	ttvm_verbosity = verbosity;
+	if (status) {
+		log_error("%s: its recorded run options are unusable", rr->path);
+		return ST_BADTRACE;
+	}
+	return 0;
+}
+
+/* The whole trace was met: the final state must be the recorded one.
+ * Returns status, or ST_DIVERGED. */
+static int check_final_state(struct vm *vm, struct rr *rr, int status)
+{
+	char digest[128];
+
+	if (status == ST_DIVERGED || status == ST_BADTRACE || rr->ended_early || rr->have_next != -1 ||
+	    trace_reader_next(rr->r, &rr->next) != 0)
+		return status;
+	const char *want = trace_reader_meta(rr->r, "final_state");
+	rr_state_digest(vm, digest, sizeof(digest));
+	log_info("final state: %s", digest);
+	if (want && strcmp(want, digest)) {
+		log_error("replay diverged at the end: final state %s, recorded %s", digest, want);
+		return ST_DIVERGED;
+	}
+	return status;
+}
+
+int replay_main(int argc, char **argv)
+{
+	struct replay_args a;
+	char err[512];
+	int status;
+	struct rr rr;
+	struct vm vm;
+	struct run_config cfg;
+	char **args = NULL, *argbuf = NULL;
+
+	memset(&vm, 0, sizeof(vm));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&rr, 0, sizeof(rr));
+	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	if ((status = parse_replay_args(argc, argv, &a)))
+		return status == -1 ? 0 : status;
+	rr.mode = RR_REPLAY;
+	rr.path = a.trace;
+	rr.have_next = -1;
+	rr.last_good = UINT64_MAX;
+	if (trace_reader_open(rr.path, &rr.r, err, sizeof(err))) {
+		log_error("%s", err);
+		return ST_BADTRACE;
+	}
+	if ((status = recorded_config(&rr, &cfg, &args, &argbuf)))
+		goto out;
+	cfg.vo.serial_out = a.serial;
+	cfg.vo.serial_in = NULL;
+	cfg.vo.no_serial_in = true;
+	cfg.vo.timeout_s = 0;
+	if ((status = cli_boot(&cfg, &vm, read_image, rr.r)))
+		goto out;
+	rr_attach(&vm, &rr);
+	int r = rr_mem_digest_init(&vm);
+	if (r) {
+		log_error("cannot track guest memory: %s", strerror(-r));
+		status = ST_HOST;
+		goto out;
+	}
+	if (a.from && (status = replay_from(&vm, a.from_event)))
+		goto out;
+	if (a.gdb) {
+		if (run_signals_init(vm.run)) {
+			status = ST_HOST;
+			goto out;
+		}
+		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout);
+		goto out;
+	}
+	status = check_final_state(&vm, &rr, replay_run(&vm));
+out:
+	replay_from_finish(&vm);
+	if (vm.kvm_fd >= 0)
+		vm_destroy(&vm);
+	cli_free_run(&cfg);
+	free(args);
+	free(argbuf);
+	trace_reader_close(rr.r);
+	free(rr.page_hash);
+	return status;
+}
