@@ -125,6 +125,16 @@ static void take(struct vm *vm)
 	}
 	log_debug("checkpoint %" PRIu64 " at guest exit %" PRIu64 ": %s, %" PRIu64 " pages, %.1f ms", id,
 		  vm->guest_exits, rr->ckpt_last ? "incremental" : "full", pages.n, (host_mono_ns() - t0) / 1e6);
+	if (ttvm_verbosity >= 4 && rr->ckpt_last) {
+		/* The page list, for finding out what writes a guest's
+		 * checkpoints carry (replay skips intervals by them). */
+		char list[512];
+		size_t at = 0;
+		for (uint64_t i = 0; i < pages.n && at + 24 < sizeof(list); i++)
+			at += (size_t)snprintf(list + at, sizeof(list) - at, " %#" PRIx64, pages.p[i] * 4096);
+		log_debug("checkpoint %" PRIu64 " pages (guest-physical):%s%s", id, list,
+			  at + 24 >= sizeof(list) ? " ..." : "");
+	}
 	rr->ckpt_last = id;
 	rr->ckpt_gen = vm->dirty_gen;
 	rr->ckpt_count++;

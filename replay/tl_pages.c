@@ -155,9 +155,10 @@ static int ckpt_paging(struct timeline *tl, uint64_t id, struct tl_paging *p)
 /* upto (canonical, where ws holds) is a restore point whose interval back
  * to the one before has a known list of written pages (a snapshot chain
  * link, or an incremental trace checkpoint and its parent): when the list
- * names no page of ws and the paging controls at the interval's start are
- * ws's, no write changed a watched value in that interval (and the
- * translation there is ws's too).  Then move upto back to that start: 1;
+ * names no page of ws (for a checkpoint: no watched page, and no page of
+ * the translation whose contents changed) and the paging controls at the
+ * interval's start are ws's, no write changed a watched value in that
+ * interval (and the translation there is ws's too).  Then move upto back to that start: 1;
  * else 0.  A checkpoint that cannot be read is not skipped. */
 int tl_skip_clean(struct timeline *tl, struct eng_pos *upto, const struct tl_watchset *ws)
 {
@@ -189,10 +190,16 @@ int tl_skip_clean(struct timeline *tl, struct eng_pos *upto, const struct tl_wat
 		}
 		if (!tl_paging_same(&ctl, &ws->ctl))
 			continue;
+		/* A watched page counts when written at all (A->B->A is a
+		 * write); a page of its translation only when its contents
+		 * changed: hosts list page tables that the guest never wrote
+		 * (nested SVM under QEMU's TCG, every interval) and the CPU
+		 * sets accessed/dirty bits. */
 		bool hit = false;
 		for (unsigned j = 0; j < ws->ndata + ws->ntab && !hit; j++) {
-			uint64_t page = j < ws->ndata ? ws->data[j] : ws->tab[j - ws->ndata];
-			r = trace_ckpt_has_page(rr_of(tl->vm)->r, tl->ckpt_id[i], page);
+			struct trace_reader *tr = rr_of(tl->vm)->r;
+			r = j < ws->ndata ? trace_ckpt_has_page(tr, tl->ckpt_id[i], ws->data[j])
+					  : trace_ckpt_page_changed(tr, tl->ckpt_id[i], ws->tab[j - ws->ndata]);
 			hit = r != 0; /* an error counts as written */
 		}
 		if (!hit) {
@@ -228,9 +235,22 @@ void tl_dp_look(struct tl_dirty_pass *dp, uint64_t stretch)
 			tl_cand_add(dp, stretch);
 			break;
 		}
-	for (unsigned i = 0; i < dp->ws->ntab; i++)
-		if (vm->page_gen[dp->ws->tab[i]] > dp->gen)
+	for (unsigned i = 0; i < dp->ws->ntab; i++) {
+		if (vm->page_gen[dp->ws->tab[i]] <= dp->gen)
+			continue;
+		/* A page of the translation was marked written: does the
+		 * translation still lead where it led?  Hosts mark page tables
+		 * written that the guest never wrote (nested SVM under QEMU's
+		 * TCG: the three levels of the watchrc guest's tables in every
+		 * checkpoint interval, measured with record -vvvv), and the CPU
+		 * sets accessed/dirty bits: a write that leaves the watched
+		 * translations, their tables and the paging controls as they
+		 * were is no change. */
+		struct tl_watchset here;
+		if (tl_watchset_here(dp->tl, &here) || !tl_watchset_same(&here, dp->ws))
 			dp->tables_written = true;
+		break;
+	}
 	dp->gen = vm->dirty_gen;
 }
 

@@ -1,6 +1,7 @@
 #include "storage/checkpoint.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <lz4.h>
 #include <stdlib.h>
@@ -272,6 +273,46 @@ int trace_ckpt_has_page(struct trace_reader *r, uint64_t id, uint64_t page_no)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rc = sqlite3_column_int64(st, 0) == 0 ? -ENOENT : sqlite3_column_int(st, 1) != 0;
+	else
+		rc = trace_reader_fail(r, trace_sql_errno(rc), "checkpoint %" PRIu64 " pages unreadable", id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trace_ckpt_page_changed(struct trace_reader *r, uint64_t id, uint64_t page_no)
+{
+	sqlite3_stmt *st;
+	int rc = trace_ckpt_has_page(r, id, page_no);
+
+	if (rc <= 0)
+		return rc;
+	/* The page as id lists it (depth 0) and as the nearest ancestor
+	 * lists it: content keys, the page row's hash or NULL for zero.
+	 * Pages are stored once per content (pages_by_hash), hashed with
+	 * 64 bits: equal hashes are taken as equal contents. */
+	rc = sqlite3_prepare_v2(trace_reader_db(r),
+		"WITH RECURSIVE chain(cid, depth) AS ("
+		"  SELECT ?1, 0"
+		"  UNION ALL SELECT c.parent, chain.depth + 1 FROM checkpoints c JOIN chain ON c.id = chain.cid"
+		"  WHERE c.parent IS NOT NULL AND c.parent <> 0 AND chain.depth < 1000000)"
+		" SELECT chain.depth, p.hash FROM chain"
+		" JOIN checkpoint_pages cp ON cp.checkpoint = chain.cid AND cp.page_no = ?2"
+		" LEFT JOIN pages p ON p.id = cp.page ORDER BY chain.depth LIMIT 2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return trace_reader_fail(r, -EBADMSG, "checkpoint pages unreadable: %s",
+					 sqlite3_errmsg(trace_reader_db(r)));
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, (int64_t)page_no);
+	int n = 0;
+	bool null_[2] = { true, true };
+	int64_t hash[2] = { 0, 0 };
+	while (n < 2 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		null_[n] = sqlite3_column_type(st, 1) == SQLITE_NULL;
+		hash[n] = null_[n] ? 0 : sqlite3_column_int64(st, 1);
+		n++;
+	}
+	if (n == 2 || rc == SQLITE_DONE)
+		rc = n == 0 ? 0 : null_[0] != null_[1] || hash[0] != hash[1];
 	else
 		rc = trace_reader_fail(r, trace_sql_errno(rc), "checkpoint %" PRIu64 " pages unreadable", id);
 	sqlite3_finalize(st);

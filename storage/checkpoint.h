@@ -48,6 +48,12 @@ int trace_ckpt_vcpu(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
  * was written since its parent; a full one: the page may be non-zero)?
  * 1, 0, -ENOENT (no such checkpoint) or -EBADMSG. */
 int trace_ckpt_has_page(struct trace_reader *r, uint64_t id, uint64_t page_no);
+/* Did checkpoint id change page page_no: does it list the page with other
+ * contents than its parent chain holds (the nearest ancestor that lists it,
+ * else zero)?  A page listed with the same contents (written back, or
+ * marked written by the host without a change) is not changed.  1, 0 (not
+ * listed, or the same), -ENOENT (no such checkpoint) or -EBADMSG. */
+int trace_ckpt_page_changed(struct trace_reader *r, uint64_t id, uint64_t page_no);
 /* Rebuild the state at checkpoint id: the vCPU blob into vcpu (vcpu_cap bytes,
  * at least ci.vcpu_size) and the full memory image into mem (mem_size bytes,
  * equal to the checkpoint's), following parents back to the full one.

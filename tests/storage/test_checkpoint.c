@@ -256,11 +256,53 @@ static void test_has_page(void)
 	}
 }
 
+/* Which pages a checkpoint changed: listed with other contents than its
+ * parent chain holds (the table pages of a watched translation, which some
+ * hosts mark written without a change). */
+static void test_page_changed(void)
+{
+	const char *path = stest_path("ckpt-changed.trace");
+	struct trace_writer *w;
+	struct trace_reader *r;
+	uint64_t id, id2, id3, pages[3] = { 1, 2, 9 };
+	char err[512], vcpu[16] = "v";
+
+	memset(mem0, 0, MEM);
+	memset(mem0 + 1 * TRACE_CKPT_PAGE, 0x11, TRACE_CKPT_PAGE);
+	memset(mem0 + 9 * TRACE_CKPT_PAGE, 0x99, TRACE_CKPT_PAGE);
+	CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+	CHECK_EQ(trace_ckpt_store(w, 7, vcpu, sizeof(vcpu), mem0, MEM, pages, 3, 0, &id), 0);
+	/* id2 lists 1 (same), 9 (now zero), 40 (was zero, now not), 2 (zero, still zero) */
+	memset(mem0 + 9 * TRACE_CKPT_PAGE, 0, TRACE_CKPT_PAGE);
+	memset(mem0 + 40 * TRACE_CKPT_PAGE, 0x40, TRACE_CKPT_PAGE);
+	uint64_t p2[4] = { 1, 2, 9, 40 };
+	CHECK_EQ(trace_ckpt_store(w, 8, vcpu, sizeof(vcpu), mem0, MEM, p2, 4, id, &id2), 0);
+	/* id3 lists 1 changed, 40 the same as id2 had it, 9 still zero */
+	memset(mem0 + 1 * TRACE_CKPT_PAGE, 0x12, TRACE_CKPT_PAGE);
+	uint64_t p3[3] = { 1, 9, 40 };
+	CHECK_EQ(trace_ckpt_store(w, 9, vcpu, sizeof(vcpu), mem0, MEM, p3, 3, id2, &id3), 0);
+	CHECK_EQ(trace_writer_close(w, NULL), 0);
+	CHECK_EQ(trace_reader_open(path, &r, err, sizeof(err)), 0);
+	CHECK_EQ(trace_ckpt_page_changed(r, id, 1), 1);   /* a full one: from zero */
+	CHECK_EQ(trace_ckpt_page_changed(r, id, 2), 0);   /* listed zero, was zero */
+	CHECK_EQ(trace_ckpt_page_changed(r, id2, 1), 0);  /* relisted unchanged */
+	CHECK_EQ(trace_ckpt_page_changed(r, id2, 2), 0);
+	CHECK_EQ(trace_ckpt_page_changed(r, id2, 9), 1);  /* to zero */
+	CHECK_EQ(trace_ckpt_page_changed(r, id2, 40), 1); /* from zero */
+	CHECK_EQ(trace_ckpt_page_changed(r, id2, 5), 0);  /* not listed */
+	CHECK_EQ(trace_ckpt_page_changed(r, id3, 1), 1);  /* the parent's 0x11 -> 0x12 */
+	CHECK_EQ(trace_ckpt_page_changed(r, id3, 9), 0);  /* zero, as the parent left it */
+	CHECK_EQ(trace_ckpt_page_changed(r, id3, 40), 0); /* as the parent left it */
+	CHECK_EQ(trace_ckpt_page_changed(r, 99, 1), -ENOENT);
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	RUN_TEST(test_store_load);
 	RUN_TEST(test_full_from_list);
 	RUN_TEST(test_has_page);
+	RUN_TEST(test_page_changed);
 	stest_cleanup();
 	return TEST_EXIT();
 }
