@@ -192,6 +192,17 @@ static void wait_halted(struct vm *vm, uint64_t timeout_ns)
 		vm_request_stop(vm, ST_HALTED, "halted forever: HLT with interrupts disabled at %s", insn);
 		return;
 	}
+	/* Timers may still run (the PIT counts from power-on) but cannot
+	 * wake a guest whose PIC masks every line: waiting for them would
+	 * only end at --timeout. */
+	if (!pic_pending(vm->pic) && pic_all_masked(vm->pic)) {
+		char insn[256];
+		vm_describe_insn(vm, insn, sizeof(insn));
+		vm_request_stop(vm, ST_HALTED,
+				"halted forever: HLT with interrupts enabled but every line masked in the PIC, at %s",
+				insn);
+		return;
+	}
 	for (;;) {
 		uint64_t now = clock_now_ns(vm->clock);
 		uint64_t deadline = bus_run_timers(vm->bus, now);
