@@ -27,6 +27,13 @@
  * page free for the real-mode IVT as PC firmware would. */
 #define LOAD_MIN 0x1000ull
 #define MAX_IMAGE (1ull << 32)
+/* ESP at a multiboot entry.  The spec leaves it undefined, but kernels
+ * written against GRUB call and return before setting their own: GRUB 2
+ * sets 0x7ff00 ("some random location in low memory to avoid breaking
+ * non-compliant kernels", its MULTIBOOT_INITIAL_STATE); QEMU's -kernel
+ * leaves the option ROM's real-mode stack, also in low memory.  ttvm does
+ * as GRUB: below 512 KiB, in RAM the memory map calls usable. */
+#define MB_STACK_TOP 0x7ff00ull
 
 struct mb_header {
 	uint32_t magic, flags, checksum;
@@ -175,7 +182,8 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 	}
 	if (phoff > size || phnum * phentsize > size - phoff)
 		goto trunc;
-	int loaded = 0;
+	int loaded = 0, entry_found = 0;
+	uint64_t vaddr_entry = *entry;
 	for (uint64_t i = 0; i < phnum; i++) {
 		uint64_t type, off, filesz, memsz, paddr, vaddr, flags;
 		const uint8_t *ph = img + phoff + i * phentsize;
@@ -201,12 +209,27 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 			add_exec(vm, paddr, vaddr, filesz);
 		if (paddr + memsz > *end)
 			*end = paddr + memsz;
+		/* e_entry is a virtual address: jump to where its segment was
+		 * loaded, as GRUB does (a kernel linked at 0xc0100000 with
+		 * AT(0x100000) starts at 0x10000c, not 0xc010000c). */
+		if (!entry_found && vaddr_entry >= vaddr && vaddr_entry - vaddr < memsz) {
+			*entry = vaddr_entry - vaddr + paddr;
+			entry_found = 1;
+		}
 		loaded++;
 	}
 	if (!loaded) {
 		log_error("%s: ELF file has no loadable segment", name);
 		return -ENOEXEC;
 	}
+	if (!entry_found) {
+		log_error("%s: entry point %#llx lies in no loadable segment", name,
+			  (unsigned long long)vaddr_entry);
+		return -ENOEXEC;
+	}
+	if (*entry != vaddr_entry)
+		log_info("%s: entry point %#llx is virtual: loaded at %#llx", name,
+			 (unsigned long long)vaddr_entry, (unsigned long long)*entry);
 	return 0;
 trunc:
 	log_error("%s: truncated or malformed ELF headers", name);
@@ -379,9 +402,11 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 	st->rip = entry;
 	st->eax = MB_BOOT_MAGIC;
 	st->ebx = (uint32_t)info_addr;
-	log_info("multiboot: entry %#llx, info at %#llx, %zu module(s), image ends at %#llx",
+	st->rsp = MB_STACK_TOP;
+	log_info("multiboot: entry %#llx, info at %#llx, %zu module(s), image ends at %#llx, "
+		 "stack at %#llx",
 		 (unsigned long long)entry, (unsigned long long)info_addr, a->nmodules,
-		 (unsigned long long)str);
+		 (unsigned long long)str, (unsigned long long)st->rsp);
 	r = 0;
 out:
 	free(mods);

@@ -83,12 +83,14 @@ static void arm_timer(timer_t timer, uint64_t delta_ns)
 }
 
 /* Move pending serial input into the UART; read more from the host when
- * allowed.  Returns true while input may still arrive. */
+ * allowed.  Returns true while input may still arrive.  The read does not
+ * wait for room in the UART: input the guest cannot take yet (it has not
+ * looked for any, devices/uart.h) then goes in at the exit that lets it. */
 static bool serial_feed(struct vm *vm, bool may_read)
 {
 	if (vm->serial_in_fd < 0)
 		return false;
-	if (vm->in_pos == vm->in_len && may_read && !vm->serial_in_eof && uart_rx_room(vm->uart)) {
+	if (vm->in_pos == vm->in_len && may_read && !vm->serial_in_eof) {
 		ssize_t n = read(vm->serial_in_fd, vm->in_buf, sizeof(vm->in_buf));
 		if (n > 0) {
 			vm->in_pos = 0;
@@ -171,6 +173,17 @@ static void wait_halted(struct vm *vm, uint64_t timeout_ns)
 		char insn[256];
 		vm_describe_insn(vm, insn, sizeof(insn));
 		vm_request_stop(vm, ST_HALTED, "halted forever: HLT with interrupts disabled at %s", insn);
+		return;
+	}
+	/* Timers may still run (the PIT counts from power-on) but cannot
+	 * wake a guest whose PIC masks every line: waiting for them would
+	 * only end at --timeout. */
+	if (!pic_pending(vm->pic) && pic_all_masked(vm->pic)) {
+		char insn[256];
+		vm_describe_insn(vm, insn, sizeof(insn));
+		vm_request_stop(vm, ST_HALTED,
+				"halted forever: HLT with interrupts enabled but every line masked in the PIC, at %s",
+				insn);
 		return;
 	}
 	for (;;) {

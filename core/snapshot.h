@@ -20,7 +20,7 @@
 struct vm;
 
 #define VM_STATE_MAGIC "TTVMSTAT"
-#define VM_STATE_VERSION 1
+#define VM_STATE_VERSION 2
 
 /* Record tags.  Part of the format: never renumber. */
 enum vm_state_tag {

@@ -1,5 +1,7 @@
 /* i8042 model: a small output queue (each byte tagged keyboard or aux) and
- * the command byte; commands with a parameter wait for the next data write. */
+ * the command byte; commands with a parameter wait for the next data write.
+ * System control port A (0x92) lives here too: on PC chipsets it is the
+ * fast path to the same two lines as the 8042's output port, A20 and reset. */
 #include "devices/i8042.h"
 
 #include <errno.h>
@@ -22,6 +24,10 @@
 
 #define RESP_NO_DEVICE 0xfe
 
+#define P92_RESET 0x01 /* 0->1 resets the machine */
+#define P92_A20 0x02
+#define P92_BITS 0xcb  /* 0x04 and 0x10-0x20 are reserved: read back 0 */
+
 struct i8042 {
 	struct dev_stop stop;
 	struct irq_line kbd_irq, aux_irq;
@@ -34,6 +40,7 @@ struct i8042 {
 	uint8_t pending; /* command waiting for its data byte, 0 = none */
 	bool last_cmd;
 	int kbd_level, aux_level;
+	uint8_t port92;
 };
 
 static void push(struct i8042 *k, uint8_t v, bool aux)
@@ -218,6 +225,26 @@ static int cmd_handler(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
 	return 0;
 }
 
+/* Port 0x92.  The A20 bit only reads back: ttvm never masks address line
+ * 20 (guest RAM does not wrap at 1 MiB whatever the gate says), which is
+ * what every guest that turns A20 on expects. */
+static int port92_handler(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
+			  bool is_write)
+{
+	struct i8042 *k = opaque;
+
+	(void)off, (void)len; /* one byte wide: the bus routes nothing else here */
+	if (!is_write) {
+		data[0] = k->port92;
+		return 0;
+	}
+	uint8_t old = k->port92;
+	k->port92 = data[0] & P92_BITS;
+	if ((k->port92 & P92_RESET) && !(old & P92_RESET))
+		reset_system(k);
+	return 0;
+}
+
 struct i8042 *i8042_new(struct dev_stop stop)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
@@ -228,6 +255,7 @@ struct i8042 *i8042_new(struct dev_stop stop)
 	/* What a BIOS leaves: interrupts on, POST passed, translation on. */
 	k->ctr = CTR_KBDINT | CTR_AUXINT | CTR_SYS | 0x40;
 	k->outport = 0x03; /* reset line high, A20 enabled */
+	k->port92 = P92_A20; /* A20 on, as firmware and multiboot loaders leave it */
 	return k;
 }
 
@@ -259,12 +287,13 @@ void i8042_save(const struct i8042 *k, struct i8042_state *s)
 	s->last_cmd = k->last_cmd;
 	s->kbd_level = (uint8_t)k->kbd_level;
 	s->aux_level = (uint8_t)k->aux_level;
+	s->port92 = k->port92;
 }
 
 int i8042_load(struct i8042 *k, const struct i8042_state *s)
 {
 	if (s->head >= OUT_SIZE || s->count > OUT_SIZE || s->last_cmd > 1 || s->kbd_level > 1 ||
-	    s->aux_level > 1)
+	    s->aux_level > 1 || (s->port92 & ~P92_BITS))
 		return -EINVAL;
 	for (int i = 0; i < OUT_SIZE; i++)
 		if (s->out_aux[i] > 1)
@@ -281,6 +310,7 @@ int i8042_load(struct i8042 *k, const struct i8042_state *s)
 	k->last_cmd = s->last_cmd;
 	k->kbd_level = s->kbd_level;
 	k->aux_level = s->aux_level;
+	k->port92 = s->port92;
 	return 0;
 }
 
@@ -288,7 +318,8 @@ int i8042_attach(struct i8042 *k, struct bus *bus)
 {
 	int r;
 
-	if ((r = bus_register(bus, BUS_PIO, 0x60, 1, data_handler, k, "i8042-data")))
+	if ((r = bus_register(bus, BUS_PIO, 0x60, 1, data_handler, k, "i8042-data")) ||
+	    (r = bus_register(bus, BUS_PIO, 0x92, 1, port92_handler, k, "port92")))
 		return r;
 	return bus_register(bus, BUS_PIO, 0x64, 1, cmd_handler, k, "i8042-cmd");
 }

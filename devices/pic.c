@@ -148,6 +148,17 @@ bool pic_pending(struct pic *p)
 	return p && chip_get_irq(&p->chip[0]) >= 0;
 }
 
+bool pic_all_masked(const struct pic *p)
+{
+	const struct pic_chip *m = &p->chip[0], *s = &p->chip[1];
+	/* Cascaded, the master's IRQ2 is the slave's output, not a line. */
+	uint8_t cascade = m->single ? 0 : (uint8_t)(m->icw3 & 0x04);
+
+	if ((uint8_t)~m->imr & (uint8_t)~cascade)
+		return false;
+	return !cascade || (m->imr & cascade) || s->imr == 0xff;
+}
+
 static void chip_intack(struct pic_chip *c, int irq)
 {
 	uint8_t m = (uint8_t)(1u << irq);

@@ -25,6 +25,10 @@ void pic_set_irq(struct pic *p, unsigned irq, int level);
 void pic_irq_fn(void *opaque, unsigned line, int level);
 /* True when INTR is asserted: an unmasked request above the in-service level. */
 bool pic_pending(struct pic *p);
+/* True when the masks let no input line reach INTR: each line is masked at
+ * its chip, or sits on a slave whose cascade line is masked at the master.
+ * Nothing but the guest can unmask them. */
+bool pic_all_masked(const struct pic *p);
 /* Interrupt acknowledge: the vector to inject (base+7 when spurious), moving
  * the request from IRR to ISR unless in auto-EOI mode. */
 int pic_ack(struct pic *p);

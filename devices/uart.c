@@ -1,6 +1,15 @@
 /* 16550A model.  Interrupt sources and their IIR codes follow the datasheet
  * priority order; a received character below the FIFO trigger level reports
- * the character-timeout code at once, since there is no real line timing. */
+ * the character-timeout code at once, since there is no real line timing.
+ *
+ * Host input is paced: none is taken until the guest first shows that it
+ * waits for input (it enables the received-data interrupt, or reads LSR and
+ * finds no data).  On a real line the first byte comes long after the
+ * driver's start-up, which may clear the FIFO, run a loopback test or read
+ * RBR to drain it; with a file as input every byte would be there from the
+ * first instruction, and the start-up would eat it.  The gate depends on
+ * guest accesses only, so it is deterministic; record/replay logs what the
+ * guest reads either way. */
 #include "devices/uart.h"
 
 #include <errno.h>
@@ -60,6 +69,7 @@ struct uart {
 	uint8_t msr_lines; /* current CTS/DSR/RI/DCD bits */
 	uint16_t divisor;
 	bool thri;         /* THR-empty interrupt pending */
+	bool rx_open;      /* the guest has looked for input: host bytes may come */
 	int irq_level;
 };
 
@@ -173,6 +183,8 @@ static void write_reg(struct uart *u, unsigned reg, uint8_t v)
 		/* Enabling the THR interrupt while THR is empty raises it. */
 		if ((v & IER_THRI) && !(u->ier & IER_THRI))
 			u->thri = true;
+		if (v & IER_RDI)
+			u->rx_open = true;
 		u->ier = v & 0x0f;
 		break;
 	case 2:
@@ -225,6 +237,10 @@ static uint8_t read_reg(struct uart *u, unsigned reg)
 	case 5:
 		v = (uint8_t)(LSR_THRE | LSR_TEMT | u->lsr_err | (u->rx_count ? LSR_DR : 0));
 		u->lsr_err = 0;
+		/* Polled an empty receiver with the line connected: a driver
+		 * waiting for input (or done draining it). */
+		if (!u->rx_count && !(u->mcr & MCR_LOOP))
+			u->rx_open = true;
 		return v;
 	case 6:
 		v = u->msr_lines | u->msr_delta;
@@ -254,7 +270,7 @@ static int uart_handler(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
 
 size_t uart_rx_room(struct uart *u)
 {
-	if (u->mcr & MCR_LOOP)
+	if ((u->mcr & MCR_LOOP) || !u->rx_open)
 		return 0;
 	return rx_capacity(u) - u->rx_count;
 }
@@ -304,6 +320,7 @@ void uart_save(const struct uart *u, struct uart_state *s)
 	s->msr_delta = u->msr_delta;
 	s->msr_lines = u->msr_lines;
 	s->thri = u->thri;
+	s->rx_open = u->rx_open;
 	s->irq_level = (uint8_t)u->irq_level;
 	s->divisor = u->divisor;
 }
@@ -314,7 +331,7 @@ int uart_load(struct uart *u, const struct uart_state *s)
 	if (s->rx_head >= FIFO_SIZE || s->rx_count > ((s->fcr & FCR_ENABLE) ? FIFO_SIZE : 1) ||
 	    (s->ier & ~0x0f) || (s->mcr & ~0x1f) || (s->fcr & ~(FCR_ENABLE | 0xc0)) ||
 	    (s->lsr_err & ~LSR_OE) || (s->msr_delta & ~0x0f) || (s->msr_lines & 0x0f) || s->thri > 1 ||
-	    s->irq_level > 1)
+	    s->irq_level > 1 || s->rx_open > 1)
 		return -EINVAL;
 	memcpy(u->rx, s->rx, sizeof(u->rx));
 	u->rx_head = s->rx_head;
@@ -328,6 +345,7 @@ int uart_load(struct uart *u, const struct uart_state *s)
 	u->msr_delta = s->msr_delta;
 	u->msr_lines = s->msr_lines;
 	u->thri = s->thri;
+	u->rx_open = s->rx_open;
 	u->irq_level = s->irq_level;
 	u->divisor = s->divisor;
 	return 0;

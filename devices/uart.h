@@ -3,7 +3,11 @@
  *
  * Transmission is instant (THR and the shift register are always empty) and
  * every byte goes to the tx callback; the host feeds input with
- * uart_rx_push(), never more than uart_rx_room() accepts. */
+ * uart_rx_push(), never more than uart_rx_room() accepts.  Input is paced:
+ * the room stays 0 until the guest first enables the received-data
+ * interrupt (IER bit 0) or reads LSR while the receiver is empty outside
+ * loopback, so that a driver's start-up (FIFO clear, loopback test, drain)
+ * does not eat input that a file or pipe had ready at once. */
 #ifndef TTVM_DEVICES_UART_H
 #define TTVM_DEVICES_UART_H
 #include <stddef.h>
@@ -24,7 +28,8 @@ int uart_attach(struct uart *u, struct bus *bus, uint16_t base);
 /* Put up to n received bytes into the RX FIFO; returns how many fitted
  * (0 in loopback mode, where the serial input is disconnected). */
 size_t uart_rx_push(struct uart *u, const uint8_t *buf, size_t n);
-/* Free space in the RX FIFO (1 byte deep while FIFOs are off; 0 in loopback). */
+/* Free space in the RX FIFO (1 byte deep while FIFOs are off; 0 in loopback
+ * and until the guest first looks for input, as above). */
 size_t uart_rx_room(struct uart *u);
 
 /* Everything a snapshot needs (core/snapshot.c stores it as raw bytes: a
@@ -35,7 +40,7 @@ struct uart_state {
 	uint8_t mcr, scr, fcr, lsr_err;
 	uint8_t msr_delta, msr_lines, thri, irq_level;
 	uint16_t divisor;
-	uint8_t pad[2];
+	uint8_t rx_open, pad;
 };
 /* Copy the UART's state out. */
 void uart_save(const struct uart *u, struct uart_state *s);

@@ -96,6 +96,7 @@ static void test_multiboot_elf32(void)
 	CHECK_EQ(st.mode, BOOT_PROT32);
 	CHECK_EQ(st.eax, 0x2BADB002u);
 	CHECK_EQ(st.rip, 0x10000c);
+	CHECK_EQ(st.rsp, 0x7ff00); /* GRUB's stack, in usable low memory */
 	CHECK_EQ(vm->ram[0x10000c], 0xf4);
 	CHECK_EQ(vm->ram[0x100000 + 256 + 100], 0); /* bss zeroed */
 	uint32_t *info = (uint32_t *)(vm->ram + st.ebx);
@@ -122,6 +123,36 @@ static void test_multiboot_elf32(void)
 	CHECK_EQ(base, 0x100000);
 	CHECK_EQ(len, RAM - 0x100000);
 	unlink(modpath);
+	free(img);
+	fake_vm_free(vm);
+}
+
+/* A higher-half kernel: linked at 0xc0100000, loaded at 1 MiB (AT()).  The
+ * entry point is translated through its segment, as GRUB does. */
+static void test_multiboot_virtual_entry(void)
+{
+	struct vm *vm = fake_vm();
+	size_t size;
+	struct boot_state st;
+	struct multiboot_args a = { .kernel_path = "high.elf" };
+	uint8_t *img = make_elf32(&size, 0x100000, 4096);
+	Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
+	Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(*eh));
+
+	ph->p_vaddr = 0xc0100000u;
+	eh->e_entry = 0xc010000cu;
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), 0);
+	CHECK_EQ(st.rip, 0x10000c);
+	CHECK_EQ(vm->ram[st.rip], 0xf4);
+	/* The last byte of the segment's memory (bss) still counts... */
+	eh->e_entry = 0xc0100000u + ph->p_memsz - 1;
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), 0);
+	CHECK_EQ(st.rip, 0x100000u + ph->p_memsz - 1);
+	/* ...the byte after it, or a physical entry under a virtual link, not. */
+	eh->e_entry = 0xc0100000u + ph->p_memsz;
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), -ENOEXEC);
+	eh->e_entry = 0x10000c;
+	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), -ENOEXEC);
 	free(img);
 	fake_vm_free(vm);
 }
@@ -339,6 +370,7 @@ int main(void)
 {
 	RUN_TEST(test_cpuid_policy);
 	RUN_TEST(test_multiboot_elf32);
+	RUN_TEST(test_multiboot_virtual_entry);
 	RUN_TEST(test_multiboot_errors);
 	RUN_TEST(test_flat);
 	RUN_TEST(test_gpa_checks);

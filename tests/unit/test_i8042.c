@@ -121,12 +121,57 @@ static void test_overflow(void)
 	CHECK_EQ(inb(bus, 0x60), 0x55); /* the latch keeps the last byte */
 }
 
+/* System control port A: reset on bit 0 going 0->1, A20 reads back. */
+static void test_port92(void)
+{
+	setup();
+	CHECK_EQ(inb(bus, 0x92), 0x02); /* A20 on at power-on */
+	outb(bus, 0x92, 0x00);
+	CHECK_EQ(io_rc, 0);
+	CHECK_EQ(inb(bus, 0x92), 0x00);
+	outb(bus, 0x92, 0x02);
+	CHECK_EQ(inb(bus, 0x92), 0x02);
+	CHECK_EQ(rec.count, 0);
+	outb(bus, 0x92, 0x03);
+	CHECK_EQ(rec.count, 1);
+	CHECK_EQ(rec.why, DEV_STOP_RESET);
+	/* Bit 0 stays set: writing it again is no new edge. */
+	CHECK_EQ(inb(bus, 0x92), 0x03);
+	outb(bus, 0x92, 0x03);
+	CHECK_EQ(rec.count, 1);
+	outb(bus, 0x92, 0x02);
+	outb(bus, 0x92, 0x01);
+	CHECK_EQ(rec.count, 2);
+	/* Reserved bits read as zero; a wider access is not the port's. */
+	outb(bus, 0x92, 0xfe);
+	CHECK_EQ(inb(bus, 0x92), 0xca);
+	io_in(bus, 0x92, 2);
+	CHECK_EQ(io_rc, -ENOENT);
+	CHECK_EQ(rec.count, 2);
+	/* Snapshots carry it; a state with reserved bits set is refused. */
+	struct i8042_state st;
+	i8042_save(kbc, &st);
+	CHECK_EQ(st.port92, 0xca);
+	setup();
+	CHECK_EQ(i8042_load(kbc, &st), 0);
+	CHECK_EQ(inb(bus, 0x92), 0xca);
+	st.port92 = 0x04;
+	CHECK_EQ(i8042_load(kbc, &st), -EINVAL);
+	CHECK_EQ(inb(bus, 0x92), 0xca);
+	/* Its neighbours are not claimed. */
+	inb(bus, 0x91);
+	CHECK_EQ(io_rc, -ENOENT);
+	inb(bus, 0x93);
+	CHECK_EQ(io_rc, -ENOENT);
+}
+
 int main(void)
 {
 	RUN_TEST(test_probe_sequence);
 	RUN_TEST(test_reset);
 	RUN_TEST(test_irqs);
 	RUN_TEST(test_overflow);
+	RUN_TEST(test_port92);
 	i8042_free(kbc);
 	bus_free(bus);
 	return TEST_EXIT();

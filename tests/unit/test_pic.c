@@ -261,6 +261,31 @@ static void test_elcr_level(void)
 	CHECK_EQ(io_in(bus, 0x4d0, 2), 0xde08); /* master, then slave ELCR */
 }
 
+/* Can any line reach INTR?  What halted-forever detection asks. */
+static void test_all_masked(void)
+{
+	/* Power-on state (SeaBIOS's masks): only the cascade is open. */
+	pic_free(pic);
+	pic = pic_new();
+	CHECK(pic_all_masked(pic));
+	pic_set_irq(pic, 11, 1); /* a request on a masked line changes nothing */
+	CHECK(pic_all_masked(pic));
+	CHECK(!pic_pending(pic));
+	setup(0x01);
+	CHECK(!pic_all_masked(pic));
+	outb(bus, 0x21, 0xfb);
+	CHECK(!pic_all_masked(pic)); /* slave lines open behind the cascade */
+	outb(bus, 0xa1, 0xf7);
+	CHECK(!pic_all_masked(pic));
+	outb(bus, 0xa1, 0xff);
+	CHECK(pic_all_masked(pic));
+	outb(bus, 0xa1, 0x00);
+	outb(bus, 0x21, 0xff); /* cascade masked: the slave cannot get through */
+	CHECK(pic_all_masked(pic));
+	outb(bus, 0x21, 0xfe);
+	CHECK(!pic_all_masked(pic));
+}
+
 int main(void)
 {
 	RUN_TEST(test_reset_state);
@@ -274,6 +299,7 @@ int main(void)
 	RUN_TEST(test_rotate);
 	RUN_TEST(test_poll_and_wide);
 	RUN_TEST(test_elcr_level);
+	RUN_TEST(test_all_masked);
 	pic_free(pic);
 	bus_free(bus);
 	return TEST_EXIT();

@@ -42,6 +42,13 @@ static void setup(void)
 	CHECK_EQ(uart_attach(uart, bus, BASE), 0);
 }
 
+/* A fresh UART with the host's input let in (test_rx_pacing checks how). */
+static void setup_open(void)
+{
+	setup();
+	CHECK_EQ(inb(bus, LSR), 0x60);
+}
+
 static void test_reset_and_tx(void)
 {
 	setup();
@@ -80,7 +87,7 @@ static void test_divisor_latch(void)
 
 static void test_loopback(void)
 {
-	setup();
+	setup_open();
 	outb(bus, MCR, 0x1a); /* loop, OUT2, RTS: Linux's autoconfig probe */
 	CHECK_EQ(inb(bus, MSR) & 0xf0, 0x90);
 	outb(bus, RBR, 'A');
@@ -116,7 +123,7 @@ static void test_msr_deltas(void)
 
 static void test_iir_priorities(void)
 {
-	setup();
+	setup_open();
 	outb(bus, MCR, 0x08); /* OUT2: let the IRQ through */
 	outb(bus, IER, 0x0f);
 	CHECK_EQ(irq.level, 1);
@@ -156,7 +163,7 @@ static void test_iir_priorities(void)
 
 static void test_out2_gates_irq(void)
 {
-	setup();
+	setup_open();
 	outb(bus, IER, 0x01);
 	CHECK_EQ(uart_rx_push(uart, (const uint8_t *)"q", 1), 1);
 	CHECK_EQ(inb(bus, IIR), 0x04);
@@ -179,7 +186,7 @@ static void test_fifo(void)
 {
 	uint8_t buf[20];
 
-	setup();
+	setup_open();
 	for (unsigned i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)('a' + i);
 	outb(bus, FCR, 0xc1); /* FIFO on, trigger 14 */
@@ -218,6 +225,58 @@ static void test_wide(void)
 	CHECK_EQ(inb(bus, IER), 0x02);
 }
 
+/* Host input waits until the guest looks for it; a start-up drain, FIFO
+ * clear or loopback test before that loses nothing. */
+static void test_rx_pacing(void)
+{
+	/* Typical driver start-up: IER 0, FIFO on and cleared, a loopback
+	 * test, a read of RBR to drain: all before any input is let in. */
+	setup();
+	CHECK_EQ(uart_rx_room(uart), 0);
+	CHECK_EQ(uart_rx_push(uart, (const uint8_t *)"help", 4), 0);
+	outb(bus, IER, 0x00);
+	outb(bus, FCR, 0xc7);
+	outb(bus, MCR, 0x1e);
+	outb(bus, RBR, 0xae);
+	CHECK_EQ(inb(bus, LSR) & 0x01, 0x01); /* the looped-back byte */
+	CHECK_EQ(inb(bus, RBR), 0xae);
+	CHECK_EQ(inb(bus, LSR) & 0x01, 0x00); /* empty, but in loopback: still closed */
+	outb(bus, MCR, 0x0f);
+	CHECK_EQ(inb(bus, RBR), 0x00);
+	CHECK_EQ(uart_rx_room(uart), 0);
+	/* The drain loop's first LSR read finds nothing: now input comes. */
+	CHECK_EQ(inb(bus, LSR), 0x60);
+	CHECK_EQ(uart_rx_room(uart), 16);
+	CHECK_EQ(uart_rx_push(uart, (const uint8_t *)"help", 4), 4);
+	CHECK_EQ(inb(bus, LSR) & 0x01, 0x01);
+	CHECK_EQ(inb(bus, RBR), 'h');
+	/* An LSR read that finds data does not open the gate by itself... */
+	struct uart_state st;
+	setup();
+	outb(bus, MCR, 0x1e);
+	outb(bus, RBR, 'x');
+	outb(bus, MCR, 0x0b);
+	CHECK_EQ(inb(bus, LSR) & 0x01, 0x01);
+	CHECK_EQ(uart_rx_room(uart), 0);
+	/* ...enabling the received-data interrupt does (not with DLAB set). */
+	outb(bus, LCR, 0x80);
+	outb(bus, IER, 0x01);
+	CHECK_EQ(uart_rx_room(uart), 0);
+	outb(bus, LCR, 0x03);
+	outb(bus, IER, 0x01);
+	CHECK_EQ(uart_rx_room(uart), 0); /* open, but the FIFO is off and holds 'x' */
+	CHECK_EQ(inb(bus, RBR), 'x');
+	CHECK_EQ(uart_rx_room(uart), 1);
+	/* The gate is part of the snapshot state. */
+	uart_save(uart, &st);
+	CHECK_EQ(st.rx_open, 1);
+	setup();
+	CHECK_EQ(uart_load(uart, &st), 0);
+	CHECK_EQ(uart_rx_room(uart), 1);
+	st.rx_open = 2;
+	CHECK_EQ(uart_load(uart, &st), -EINVAL);
+}
+
 int main(void)
 {
 	RUN_TEST(test_reset_and_tx);
@@ -228,6 +287,7 @@ int main(void)
 	RUN_TEST(test_out2_gates_irq);
 	RUN_TEST(test_fifo);
 	RUN_TEST(test_wide);
+	RUN_TEST(test_rx_pacing);
 	uart_free(uart);
 	bus_free(bus);
 	return TEST_EXIT();
