@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/vm.h"

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "devices/cmos.h"

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/cpuid.h"
 #include "core/log.h"
 #include "devices/cmos.h"

@@ -8,7 +8,7 @@
 #define TTVM_DEVICES_CMOS_H
 #include <stdint.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "devices/bus.h"
 
 /* RAM at and above this address is placed above 4 GiB (the 32-bit PCI

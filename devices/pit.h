@@ -7,7 +7,7 @@
 #define TTVM_DEVICES_PIT_H
 #include <stdint.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "devices/bus.h"
 
 #define PIT_HZ 1193182u

@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/probe.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"

@@ -7,7 +7,7 @@
 
 #include <linux/kvm.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "core/snapshot.h"
 #include "devices/cmos.h"
 #include "devices/fwcfg.h"

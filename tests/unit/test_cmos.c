@@ -1,6 +1,6 @@
 #include <errno.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "devices/cmos.h"
 #include "testlib.h"
 #include "unit/devtest.h"

@@ -5,7 +5,7 @@
  * The PRNG has a fixed seed, so a failure reproduces. */
 #include <errno.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "devices/cmos.h"
 #include "devices/debugexit.h"
 #include "devices/fwcfg.h"

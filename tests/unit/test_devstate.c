@@ -6,7 +6,7 @@
  * be the same.  Inconsistent states are refused without a change. */
 #include <errno.h>
 
-#include "core/clock.h"
+#include "devices/clock.h"
 #include "devices/cmos.h"
 #include "devices/debugexit.h"
 #include "devices/fwcfg.h"

@@ -1,4 +1,4 @@
-#include "core/clock.h"
+#include "devices/clock.h"
 
 #include <stdlib.h>
 #include <time.h>

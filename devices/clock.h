@@ -6,8 +6,8 @@
  * time through device reads (the PIT's counters, the RTC), which the
  * io_read hook (core/hooks.h) logs and replays.  A manual clock, moved only
  * by clock_set(), serves unit tests. */
-#ifndef TTVM_CORE_CLOCK_H
-#define TTVM_CORE_CLOCK_H
+#ifndef TTVM_DEVICES_CLOCK_H
+#define TTVM_DEVICES_CLOCK_H
 #include <stdint.h>
 
 struct ttvm_clock;
