@@ -63,8 +63,9 @@ function(ttvm_kvm_test)
   endif()
   set_tests_properties(${K_NAME} PROPERTIES LABELS "kvm;${K_LABELS}" SKIP_RETURN_CODE 77
                        TIMEOUT ${K_TIMEOUT})
-  if(K_ENVIRONMENT OR K_LOCAL_ENV)
-    set_tests_properties(${K_NAME} PROPERTIES ENVIRONMENT "${K_ENVIRONMENT};${K_LOCAL_ENV}")
+  set(local_env ${K_ENVIRONMENT} ${K_LOCAL_ENV})
+  if(local_env)
+    set_tests_properties(${K_NAME} PROPERTIES ENVIRONMENT "${local_env}")
   endif()
 
   # The SVM host's copy, one block of tests/svm-host/run's test list
