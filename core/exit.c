@@ -6,6 +6,7 @@
 
 #include "core/hooks.h"
 #include "core/log.h"
+#include "core/ptrap.h"
 #include "core/tsc.h"
 #include "core/vm.h"
 
@@ -176,9 +177,20 @@ enum exit_action exit_dispatch(struct vm *vm)
 	case KVM_EXIT_MMIO:
 		vm->guest_exits++;
 		return handle_mmio(vm);
-	case KVM_EXIT_HLT:
+	case KVM_EXIT_HLT: {
+		uint64_t at;
+		unsigned owners = ptrap_hit(vm, &vm->ptraps, &at);
+		/* A loop probe (record/probe.c): an exit of the recorded
+		 * execution, at the same point in replay. */
+		if (owners & PTRAP_PROBE) {
+			vm->guest_exits++;
+			return EXIT_CONTINUE;
+		}
+		if (owners)
+			return EXIT_CONTINUE; /* the replay engine's breakpoint, not the guest's */
 		vm->guest_exits++;
 		return EXIT_HALT;
+	}
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		return EXIT_CONTINUE;

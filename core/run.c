@@ -12,6 +12,7 @@
 #include "devices/clock.h"
 #include "core/exit.h"
 #include "core/log.h"
+#include "core/ptrap.h"
 #include "core/vm.h"
 #include "core/hooks.h"
 #include "devices/pic.h"
@@ -223,7 +224,7 @@ int vm_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->run;
 	timer_t timer;
-	uint64_t armed = UINT64_MAX, last_input = 0;
+	uint64_t armed = UINT64_MAX, last_input = 0, retry_at = UINT64_MAX;
 	bool at_exit = true;
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
@@ -262,6 +263,15 @@ int vm_run(struct vm *vm)
 		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;
+		/* A deferred interrupt's second look (vm->kick_retry_ns). */
+		if (at_exit || now >= retry_at)
+			retry_at = UINT64_MAX;
+		if (vm->kick_retry_ns) {
+			retry_at = now + vm->kick_retry_ns;
+			vm->kick_retry_ns = 0;
+		}
+		if (retry_at < deadline)
+			deadline = retry_at;
 		/* Re-arm only when the deadline moved: a timer_settime per exit
 		 * would show in the exit rate. */
 		if (deadline != armed) {
@@ -270,7 +280,23 @@ int vm_run(struct vm *vm)
 			armed = deadline;
 		}
 
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		/* Loop probes are patched in for the run only; the run right
+		 * after a probe's hit steps over its instruction instead. */
+		bool step_over = vm->ptraps.skip;
+		if (step_over && (r = vcpu_set_guest_debug(vm, KVM_GUESTDBG_SINGLESTEP, NULL))) {
+			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+			break;
+		}
+		ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE);
+		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		int err = errno;
+		ptrap_remove(vm, &vm->ptraps);
+		if (step_over && (r = vcpu_set_guest_debug(vm, 0, NULL))) {
+			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+			break;
+		}
+		errno = err;
+		if (rc < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
 				at_exit = false;
@@ -287,6 +313,14 @@ int vm_run(struct vm *vm)
 		}
 		vm->exits++;
 		vm->irq_in_flight = false;
+		if (step_over && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1) {
+			/* Stepped over the probe's instruction: not the guest's exit. */
+			vm->ptraps.skip = false;
+			at_exit = false;
+			continue;
+		}
+		if (step_over)
+			vm->ptraps.skip = false; /* the instruction exited by itself (I/O, MMIO, ...) */
 		log_debug("exit %s rip %#llx if %u", exit_reason_name(run->exit_reason),
 			  (unsigned long long)run->s.regs.regs.rip, run->if_flag);
 		/* exit_dispatch() alone decides which exits the guest caused. */

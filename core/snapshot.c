@@ -23,6 +23,7 @@
 
 #include "devices/clock.h"
 #include "core/log.h"
+#include "core/ptrap.h"
 #include "core/vm.h"
 #include "devices/cmos.h"
 #include "devices/fwcfg.h"
@@ -50,6 +51,7 @@ _Static_assert(sizeof(struct cmos_state) == 184, "cmos_state layout is part of t
 _Static_assert(sizeof(struct i8042_state) == 48, "i8042_state layout is part of the state format");
 _Static_assert(sizeof(struct pci_state) == 8, "pci_state layout is part of the state format");
 _Static_assert(sizeof(struct fwcfg_state) == 8, "fwcfg_state layout is part of the state format");
+_Static_assert(sizeof(struct vm_state_probes) == 16 + 8 * VM_STATE_MAX_PROBES, "vm_state_probes layout is part of the state format");
 
 static const struct {
 	uint32_t size; /* 0 = variable, checked by its decoder */
@@ -75,6 +77,7 @@ static const struct {
 	[VM_STATE_I8042] = { sizeof(struct i8042_state), true, "i8042" },
 	[VM_STATE_PCI] = { sizeof(struct pci_state), true, "pci" },
 	[VM_STATE_FWCFG] = { sizeof(struct fwcfg_state), true, "fw_cfg" },
+	[VM_STATE_PROBES] = { sizeof(struct vm_state_probes), false, "probes" },
 };
 
 /* ---- writing ---- */
@@ -140,6 +143,9 @@ static uint32_t rd32(const uint8_t *p)
 	return v;
 }
 
+/* Copy a fixed-size record into a (suitably aligned) struct. */
+#define GET(d, tag, dst) memcpy((dst), (d)->rec[tag], sizeof(*(dst)))
+
 /* Framing, checksum, sizes, presence. */
 static int decode(const void *blob, size_t len, struct decoded *d, char *err, size_t errlen)
 {
@@ -150,9 +156,9 @@ static int decode(const void *blob, size_t len, struct decoded *d, char *err, si
 	memset(d, 0, sizeof(*d));
 	if (!blob || len < HEADER_SIZE || memcmp(b, VM_STATE_MAGIC, 8))
 		return fail(err, errlen, -EINVAL, "not a ttvm machine state (no %s header)", VM_STATE_MAGIC);
-	if (rd32(b + 8) != VM_STATE_VERSION)
-		return fail(err, errlen, -EINVAL, "machine state version %" PRIu32 ", this ttvm reads version %d",
-			    rd32(b + 8), VM_STATE_VERSION);
+	if (rd32(b + 8) > VM_STATE_VERSION || rd32(b + 8) < VM_STATE_VERSION_MIN)
+		return fail(err, errlen, -EINVAL, "machine state version %" PRIu32 ", this ttvm reads versions %d to %d",
+			    rd32(b + 8), VM_STATE_VERSION_MIN, VM_STATE_VERSION);
 	if (rd32(b + 12) != 0)
 		return fail(err, errlen, -EBADMSG, "machine state: reserved header field is %#" PRIx32, rd32(b + 12));
 	while (off < len) {
@@ -192,6 +198,12 @@ static int decode(const void *blob, size_t len, struct decoded *d, char *err, si
 		return fail(err, errlen, -EBADMSG, "machine state: wants exactly one of sregs and sregs2");
 	if (d->rec[VM_STATE_XSAVE] && d->rec[VM_STATE_FPU])
 		return fail(err, errlen, -EBADMSG, "machine state: both xsave and fpu records");
+	if (d->rec[VM_STATE_PROBES]) {
+		struct vm_state_probes pr;
+		GET(d, VM_STATE_PROBES, &pr);
+		if (pr.n > VM_STATE_MAX_PROBES || pr.skip > 1)
+			return fail(err, errlen, -EBADMSG, "machine state: malformed probes record");
+	}
 	if (d->rec[VM_STATE_CPUID]) {
 		uint32_t nent = d->len[VM_STATE_CPUID] >= 8 ? rd32(d->rec[VM_STATE_CPUID]) : UINT32_MAX;
 		if (nent > MAX_CPUID_ENTRIES || d->len[VM_STATE_CPUID] != 8 + nent * sizeof(struct kvm_cpuid_entry2))
@@ -206,9 +218,6 @@ static int decode(const void *blob, size_t len, struct decoded *d, char *err, si
 			    d->len[VM_STATE_XSAVE]);
 	return 0;
 }
-
-/* Copy a fixed-size record into a (suitably aligned) struct. */
-#define GET(d, tag, dst) memcpy((dst), (d)->rec[tag], sizeof(*(dst)))
 
 /* Devices made only to try the blob's device states on; they never run. */
 struct scratch {
@@ -511,6 +520,19 @@ static void put_devices(struct sbuf *b, struct vm *vm)
 	put_rec(b, VM_STATE_FWCFG, &fs, sizeof(fs));
 }
 
+static void put_probes(struct sbuf *b, struct vm *vm)
+{
+	struct vm_state_probes pr;
+
+	memset(&pr, 0, sizeof(pr));
+	for (unsigned i = 0; i < PTRAP_MAX && pr.n < VM_STATE_MAX_PROBES; i++)
+		if (vm->ptraps.t[i].owners & PTRAP_PROBE)
+			pr.addr[pr.n++] = vm->ptraps.t[i].addr;
+	pr.skip = vm->ptraps.skip;
+	pr.skip_addr = vm->ptraps.skip_addr;
+	put_rec(b, VM_STATE_PROBES, &pr, sizeof(pr));
+}
+
 int vm_state_save(struct vm *vm, void **blob, size_t *len)
 {
 	struct sbuf b = { 0 };
@@ -598,6 +620,7 @@ int vm_state_save(struct vm *vm, void **blob, size_t *len)
 	IOCTL_OR_FAIL(vm->vcpu_fd, KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
 	put_rec(&b, VM_STATE_MPSTATE, &mp, sizeof(mp));
 	put_rec(&b, VM_STATE_RUN, &run, sizeof(run));
+	put_probes(&b, vm);
 
 	put_devices(&b, vm);
 
@@ -736,6 +759,16 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 			      sizeof(err)))) {
 		log_error("%s", err);
 		goto out;
+	}
+	ptrap_clear(&vm->ptraps, PTRAP_PROBE);
+	vm->ptraps.skip = false;
+	if (d.rec[VM_STATE_PROBES]) {
+		struct vm_state_probes pr;
+		GET(&d, VM_STATE_PROBES, &pr);
+		for (uint32_t i = 0; i < pr.n; i++)
+			ptrap_add(&vm->ptraps, pr.addr[i], PTRAP_PROBE);
+		vm->ptraps.skip = pr.skip;
+		vm->ptraps.skip_addr = pr.skip_addr;
 	}
 	GET(&d, VM_STATE_RUN, &run);
 	vm->guest_exits = run.guest_exits;

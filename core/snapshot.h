@@ -20,7 +20,9 @@
 struct vm;
 
 #define VM_STATE_MAGIC "TTVMSTAT"
-#define VM_STATE_VERSION 2
+#define VM_STATE_VERSION 3
+/* The oldest version still read: version 2 lacks the probes record. */
+#define VM_STATE_VERSION_MIN 2
 
 /* Record tags.  Part of the format: never renumber. */
 enum vm_state_tag {
@@ -43,7 +45,8 @@ enum vm_state_tag {
 	VM_STATE_I8042 = 17,
 	VM_STATE_PCI = 18,
 	VM_STATE_FWCFG = 19,
-	VM_STATE_TAG_MAX = 19,
+	VM_STATE_PROBES = 20,    /* struct vm_state_probes (version 3 on; absent: none) */
+	VM_STATE_TAG_MAX = 20,
 	VM_STATE_END = 0xffff,   /* last: u64 hash64 of every byte before its tag */
 };
 
@@ -56,6 +59,16 @@ struct vm_state_run {
 	int64_t epoch_s;
 	uint32_t exit_reason;
 	uint8_t if_flag, ready_for_injection, irq_in_flight, pad;
+};
+
+/* The recording's loop probes (core/ptrap.h PTRAP_PROBE traps), part of the
+ * execution since their hits are guest exits. */
+#define VM_STATE_MAX_PROBES 16
+struct vm_state_probes {
+	uint32_t n;
+	uint8_t skip, pad[3];      /* the vCPU stands on a probe it has just hit */
+	uint64_t skip_addr;
+	uint64_t addr[VM_STATE_MAX_PROBES];
 };
 
 /* Save the state of vm into a new malloc'd blob (*blob, *len; free() it).

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/ptrap.h"
 #include "devices/bus.h"
 
 /* Exit statuses of `ttvm run`; all even so that they never collide with the
@@ -125,6 +126,13 @@ struct vm {
 	 * guest debugging (replay's breakpoints, the debugger): ENABLE|USE_SW_BP
 	 * while RDTSC sites trap with INT3 (core/tsc.h).  0 = none. */
 	uint32_t guest_debug_keep;
+	/* Patch traps (core/ptrap.h): the recording's loop probes, whose hits
+	 * are guest exits, and the replay engine's breakpoints. */
+	struct ptrap_set ptraps;
+	/* Set by the irq_point hook when it defers an interrupt in the hope of
+	 * a guest exit soon (a loop probe ahead): kick the guest again after
+	 * this many ns if none came.  0 = no such wait. */
+	uint64_t kick_retry_ns;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];
@@ -166,7 +174,8 @@ int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
 /* Queue interrupt vector for delivery at the next KVM_RUN and drop any
- * interrupt-window request.  0, or -errno with the VM stopped (ST_HOST). */
+ * interrupt-window request (and a pending step over a patch trap: the
+ * interrupt comes first).  0, or -errno with the VM stopped (ST_HOST). */
 int vcpu_interrupt(struct vm *vm, uint8_t vector);
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs);
 /* KVM_SET_GUEST_DEBUG with extra_control ORed onto vm->guest_debug_keep

@@ -133,6 +133,12 @@ int vcpu_interrupt(struct vm *vm, uint8_t vector)
 		return r;
 	}
 	vm->run->request_interrupt_window = 0;
+	/* On a patch trap just hit: the interrupt goes in before its
+	 * instruction, so no step over it; back from the handler, the guest
+	 * meets the trap again (a new hit, in record and replay alike).
+	 * Stepping while an interrupt is delivered would also leave TF in
+	 * the interrupt frame. */
+	vm->ptraps.skip = false;
 	return 0;
 }
 

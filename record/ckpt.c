@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
+#include "record/probe.h"
 #include "record/rr.h"
 #include "storage/checkpoint.h"
 
@@ -221,6 +222,8 @@ void record_after_exit(struct vm *vm)
 {
 	struct rr *rr = rr_of(vm);
 
+	/* Probe changes first: the checkpoint then holds the new set. */
+	record_probe_after_exit(vm);
 	if (rr->ckpt_interval <= 0 || rr->failed || coarse_ns() < rr->ckpt_due_ns || !quiet(vm))
 		return;
 	take(vm);

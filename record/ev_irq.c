@@ -12,11 +12,12 @@
 
 #include "core/log.h"
 #include "core/vm.h"
+#include "record/probe.h"
 #include "record/rr.h"
 
-/* Only where replay can find the point again: a hardware breakpoint at the
- * linear RIP plus a register comparison.  PVM gives no debug exits at CPL3,
- * so there the interrupt waits for the guest's next exit. */
+/* Only where replay can find the point again (a trap at the linear RIP plus
+ * a register comparison), and only where no exit is near: record/probe.c
+ * decides when the interrupt waits for the guest's next exit instead. */
 bool record_irq_point(struct vm *vm, struct vm_irq_point *pt)
 {
 	struct kvm_sregs s;
@@ -24,10 +25,9 @@ bool record_irq_point(struct vm *vm, struct vm_irq_point *pt)
 
 	if (vcpu_get_sregs(vm, &s) || vcpu_get_regs(vm, &regs))
 		return false;
-	if (vm->flavour == KVM_FLAVOUR_PVM && (s.cs.selector & 3) == 3) {
-		rr_of(vm)->kicks_skipped++;
+	if (record_probe_defer(vm, &s, s.cs.base + regs.rip))
 		return false;
-	}
+	record_probe_kick(vm, &s, s.cs.base + regs.rip);
 	pt->rip = s.cs.base + regs.rip;
 	pt->regs_hash = rr_regs_hash(&regs);
 	pt->mem_digest = rr_mem_digest(vm);
@@ -38,6 +38,7 @@ void record_irq(struct vm *vm, uint8_t vector, const struct vm_irq_point *pt)
 {
 	struct trace_event ev;
 
+	record_probe_injected(vm);
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = TRACE_EV_IRQ;
 	ev.u.irq.vector = vector;

@@ -14,6 +14,7 @@
 #include "core/tsc.h"
 #include "core/vm.h"
 #include "record/ckpt.h"
+#include "record/probe.h"
 #include "record/rr.h"
 #include "storage/trace.h"
 
@@ -177,9 +178,7 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 		log_error("cannot complete the trace %s", rr->path);
 		status = ST_HOST;
 	}
-	if (rr->kicks_skipped)
-		log_info("record: %" PRIu64 " interrupt(s) delayed to the next exit: the host cannot position "
-			 "an injection at CPL3", rr->kicks_skipped);
+	record_probe_report(vm);
 	if (rr->ckpt_count)
 		log_info("record: %" PRIu64 " checkpoint(s), %.1f ms taking them", rr->ckpt_count, rr->ckpt_ns / 1e6);
 	log_info("record: %" PRIu64 " guest exits recorded to %s", vm->guest_exits, rr->path);
@@ -221,6 +220,7 @@ int record_main(int argc, char **argv)
 	if ((status = open_trace(&vm, &cfg, &a, argc, argv, &rr)))
 		goto out;
 	rr_attach(&vm, &rr);
+	record_probe_init(&vm);
 	if ((r = rr_mem_digest_init(&vm))) {
 		log_error("cannot track guest memory: %s", strerror(-r));
 		trace_writer_close(rr.w, NULL);

@@ -66,6 +66,17 @@ struct rr {
 	bool ended_early;   /* replay: the recording was cut at a point that is not reproducible
 			       (timeout, signal): its final state cannot be compared */
 	uint64_t kicks_skipped; /* record: kicks where the host could not position an injection */
+	/* Loop probes (record/probe.c), record side. */
+	bool probes_on, cpl3_traps;
+	bool learn;             /* a kick point to turn into a probe at the next exit */
+	uint64_t learn_addr;
+	uint64_t probe_addr[8]; /* the probes set, oldest first */
+	unsigned nprobe;
+	uint64_t deferred_exit; /* guest exit at which a kick last deferred an interrupt */
+	uint64_t hits_at_irq;   /* vm->ptraps.hits when an interrupt last went in */
+	uint64_t wait_since_ns; /* guest time a deferred interrupt has waited since (|1), 0 = none */
+	uint64_t *delays, ndelays, delay_max;
+	uint64_t kick_points, deferrals, probes_made, probes_idle;
 	/* Digest of guest RAM, kept up to date from KVM's dirty log: the sum
 	 * over pages of a hash of (page index, contents). */
 	uint64_t *page_hash;

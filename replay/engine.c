@@ -28,7 +28,9 @@
 #include "core/probe.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "core/ptrap.h"
 #include "record/ckpt.h"
+#include "record/probe.h"
 #include "record/rr.h"
 
 enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
@@ -57,6 +59,10 @@ static void probe_host(struct engine *eng)
 	bool off = force && !strcmp(force, "off");
 	eng->hw_exec = caps.exec && !off;
 	eng->hw_data = caps.data && !off;
+	/* HLT exits to ttvm on every host (no in-kernel irqchip); TTVM_PATCH=off
+	 * leaves single steps as the only fallback (for comparisons). */
+	const char *patch = getenv("TTVM_PATCH");
+	eng->patch_exec = !(patch && !strcmp(patch, "off"));
 }
 
 void eng_init(struct engine *eng, struct vm *vm)
@@ -178,6 +184,7 @@ void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
 	eng->dbg_valid = false; /* the loaded state may carry other debug registers */
 	eng->bp = bp;
 	eng->bp_addr = bp_addr;
+	eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 	eng->injected = false;
 	eng->k = k;
 	eng->kbase = 0;
@@ -197,15 +204,18 @@ static uint64_t watch_value(struct engine *eng, const struct eng_trap *t)
 	return v;
 }
 
-/* Which user traps go into debug registers (the rest are checked by
- * stepping).  Returns a bit mask of trap indexes; *need_step when some
- * active trap cannot be had in hardware. */
-static uint64_t hw_traps(const struct engine *eng, unsigned free_drs, bool *need_step)
+/* Which user traps go into debug registers, and which execution traps
+ * into patch traps (*patch_mask; sregs: the guest's present paging); the
+ * rest are checked by stepping.  Returns a bit mask of trap indexes;
+ * *need_step when some active trap cannot be had either way. */
+static uint64_t hw_traps(struct engine *eng, unsigned free_drs, const struct kvm_sregs *sregs, uint64_t *patch_mask,
+			 bool *need_step)
 {
 	uint64_t mask = 0;
 	unsigned used = 0;
 
 	*need_step = false;
+	*patch_mask = 0;
 	for (int i = 0; i < ENG_MAX_TRAPS; i++) {
 		if (!eng->trap_used[i])
 			continue;
@@ -213,6 +223,9 @@ static uint64_t hw_traps(const struct engine *eng, unsigned free_drs, bool *need
 		if (hw_ok && used < free_drs) {
 			mask |= 1ull << i;
 			used++;
+		} else if (eng->traps[i].type == ENG_EXEC && eng->patch_exec && sregs &&
+			   ptrap_patchable(eng->vm, sregs, eng->traps[i].addr, NULL)) {
+			*patch_mask |= 1ull << i;
 		} else {
 			*need_step = true;
 		}
@@ -275,7 +288,10 @@ struct dbg_setup {
 	uint64_t entry_bp;  /* nonzero: stop at this handler entry instead of stepping */
 	bool step;
 	bool kick_bp;       /* DR0 = eng->bp_addr */
+	bool kick_patch;    /* a patch trap at eng->bp_addr */
 	uint64_t user_mask; /* user traps in the other registers */
+	uint64_t patch_mask; /* user execution traps as patch traps */
+	uint64_t step_from; /* linear RIP where a step starts */
 	uint64_t skip_addr; /* exec trap left out for one step (resume over it) */
 };
 
@@ -515,6 +531,12 @@ static int meet_event(struct engine *eng)
 
 	if (vm->stop)
 		return PH_END;
+	/* Loop probes the recording set at this exit (normally done by
+	 * on_guest_exit; here for a replay that starts at this exit). */
+	replay_probe_events(vm);
+	e = rr_peek(vm);
+	if (vm->stop)
+		return PH_END;
 	if (!e) {
 		vm_request_stop(vm, ST_OK, "replay reached the end of an incomplete trace after guest exit %" PRIu64,
 				vm->guest_exits);
@@ -540,10 +562,13 @@ static int meet_event(struct engine *eng)
 		eng->injected_vector = vector;
 		eng->injected = true;
 	} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
+		/* A window point is a few instructions away: steps.  A kick
+		 * point: a debug register, else a patch trap (plan_run steps
+		 * while the address cannot be patched), else steps. */
+		bool window = (e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN;
 		eng->bp_addr = e->u.irq.rip;
-		eng->bp = ((e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) || !eng->hw_exec
-				  ? ENG_BP_SEARCH_STEP
-				  : ENG_BP_ARMED;
+		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
+		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
 	}
 	return PH_GO;
 }
@@ -560,17 +585,23 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	bool trap_step = false;
 	bool to_target = goal->to_e == vm->guest_exits && k_known(eng) && eng->k < goal->to_k;
 
+	struct kvm_sregs sregs;
 	memset(ds, 0, sizeof(*ds));
-	if (vcpu_get_regs(vm, &regs)) {
+	if (vcpu_get_regs(vm, &regs) || vcpu_get_sregs(vm, &sregs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
 		return PH_END;
 	}
+	bool kick_dr = eng->bp == ENG_BP_ARMED && !eng->bp_patch;
 	if (rs->use_traps)
-		ds->user_mask = hw_traps(eng, eng->bp == ENG_BP_ARMED ? 3 : 4, &trap_step);
+		ds->user_mask = hw_traps(eng, kick_dr ? 3 : 4, &sregs, &ds->patch_mask, &trap_step);
 	if (trap_step && goal->watch_by_pages)
-		trap_step = steps_beyond_pages(eng, ds->user_mask);
+		trap_step = steps_beyond_pages(eng, ds->user_mask | ds->patch_mask);
+	/* A kick point by patch trap needs the address patchable now. */
+	bool kick_unpatchable = eng->bp == ENG_BP_ARMED && eng->bp_patch && !eng->injected &&
+				!ptrap_patchable(vm, &sregs, eng->bp_addr, NULL);
 	ds->step = goal->step || goal->single || trap_step || to_target || rs->want_int || eng->bp == ENG_BP_STEP ||
-		   eng->bp == ENG_BP_SEARCH_STEP;
+		   eng->bp == ENG_BP_SEARCH_STEP || kick_unpatchable || vm->ptraps.skip;
+	ds->step_from = sregs.cs.base + regs.rip;
 	if (!ds->step && eng->fired_rip == regs.rip)
 		ds->step = true; /* resume over an execution trap that fired here (PVM ignores RF) */
 	if (ds->step && !eng->injected && (eng->bp == ENG_BP_ARMED || eng->bp == ENG_BP_SEARCH_STEP) &&
@@ -587,8 +618,10 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 		for (int i = 0; i < ENG_MAX_TRAPS; i++)
 			if (eng->trap_used[i] && eng->traps[i].type == ENG_EXEC)
 				ds->user_mask &= ~(1ull << i);
+		ds->patch_mask = 0;
 	}
-	ds->kick_bp = eng->bp == ENG_BP_ARMED && !ds->step;
+	ds->kick_bp = kick_dr && !ds->step;
+	ds->kick_patch = eng->bp == ENG_BP_ARMED && eng->bp_patch && !ds->step && !eng->injected;
 	if (ds->step && eng->injected && eng->hw_exec) {
 		/* A single step that delivers an injected interrupt pushes
 		 * RFLAGS with TF onto the guest's stack (seen on PVM), and
@@ -698,6 +731,8 @@ static int on_guest_exit(struct engine *eng, struct run_state *rs)
 		return PH_END;
 	}
 	enter_boundary(eng);
+	/* The recording's probe changes at this exit, before its checkpoints. */
+	replay_probe_events(vm);
 	bool boundary_stop = goal->on_boundary && goal->on_boundary(goal->boundary_ctx);
 	const struct trace_event *e = rr_peek(vm);
 	if (vm->stop)
@@ -725,24 +760,104 @@ static int on_guest_exit(struct engine *eng, struct run_state *rs)
 	return PH_AGAIN;
 }
 
-/* KVM_RUN once.  PH_GO after an exit, PH_AGAIN after a signal, PH_END on a
- * host error. */
-static int run_vcpu(struct engine *eng)
+/* The engine's patch traps for this run: the kick point and the user
+ * execution traps plan_run gave to patches. */
+static void set_engine_patches(struct engine *eng, const struct dbg_setup *ds)
+{
+	struct ptrap_set *s = &eng->vm->ptraps;
+
+	ptrap_clear(s, PTRAP_ENGINE);
+	if (ds->kick_patch)
+		ptrap_add(s, eng->bp_addr, PTRAP_ENGINE);
+	for (int i = 0; i < ENG_MAX_TRAPS; i++)
+		if (ds->patch_mask & (1ull << i))
+			ptrap_add(s, eng->traps[i].addr, PTRAP_ENGINE);
+}
+
+/* KVM_RUN once, with the loop probes patched in (and the engine's patch
+ * traps unless stepping).  PH_GO after an exit, PH_AGAIN after a signal,
+ * PH_END on a host error. */
+static int run_vcpu(struct engine *eng, const struct dbg_setup *ds)
 {
 	struct vm *vm = eng->vm;
 
-	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-		if (errno == EINTR || errno == EAGAIN) {
+	set_engine_patches(eng, ds);
+	ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE | (ds->step ? 0u : (unsigned)PTRAP_ENGINE));
+	int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int err = errno;
+	ptrap_remove(vm, &vm->ptraps);
+	if (rc < 0) {
+		if (err == EINTR || err == EAGAIN) {
 			vm->run->immediate_exit = 0;
 			return PH_AGAIN;
 		}
-		vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));
+		vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(err));
 		return PH_END;
 	}
 	vm->exits++;
 	eng->injected = false;
 	eng->fired_rip = UINT64_MAX;
+	/* The run after a probe's hit has executed (or stepped over) its
+	 * instruction; a new hit sets skip again. */
+	bool was_skip = vm->ptraps.skip;
+	vm->ptraps.skip = false;
+	/* A step from a patched probe executes its HLT: some hosts report the
+	 * step rather than the HLT exit.  It is the probe's hit either way. */
+	if (!was_skip && ds->step && vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3 &&
+	    vm->run->debug.arch.pc == ds->step_from + 1) {
+		for (unsigned i = 0; i < PTRAP_MAX; i++) {
+			const struct ptrap *t = &vm->ptraps.t[i];
+			if (t->on && (t->applied_owners & PTRAP_PROBE) && t->addr == ds->step_from) {
+				vm->run->exit_reason = KVM_EXIT_HLT;
+				break;
+			}
+		}
+	}
 	return PH_GO;
+}
+
+/* A patch trap of the engine's own was hit at linear addr (RIP is back on
+ * it): the kick point search, or a user execution trap.  PH_AGAIN, PH_END
+ * or an enum eng_stop. */
+static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr)
+{
+	struct vm *vm = eng->vm;
+	const struct eng_goal *goal = rs->goal;
+	const struct dbg_setup *ds = &rs->ds;
+
+	eng->patch_hits++;
+	eng->anchored = false;
+	if (ttvm_verbosity >= 4)
+		log_debug("engine: patch trap at %#llx", (unsigned long long)addr);
+	if (ds->kick_patch && addr == eng->bp_addr) {
+		const struct trace_event *e = rr_peek(vm);
+		if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
+			rr_diverged(vm, "unexpected patch trap", e);
+			return PH_END;
+		}
+		int r = try_kick_point(eng, e);
+		if (r < 0)
+			return PH_END;
+		if (r == 0)
+			eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
+	}
+	if (rs->use_traps) {
+		for (int i = 0; i < ENG_MAX_TRAPS; i++) {
+			if ((ds->patch_mask & (1ull << i)) && eng->traps[i].addr == addr) {
+				eng->fired_rip = addr;
+				fire(eng, i, goal, &rs->stop, addr);
+			}
+		}
+	}
+	if (rs->stop == ENG_STOP_TRAP) {
+		anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
+		return ENG_STOP_TRAP;
+	}
+	if (goal->pending && pending_reached(eng, goal->pending)) {
+		anchor(eng, &goal->pending->trap, goal->pending->m);
+		return ENG_STOP_TARGET;
+	}
+	return PH_AGAIN;
 }
 
 int eng_run(struct engine *eng, const struct eng_goal *goal)
@@ -778,8 +893,12 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			memset(eng->fires, 0, sizeof(eng->fires));
 			eng->anchored = false;
 		}
-		if ((r = run_vcpu(eng)) == PH_GO) {
-			if (vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3)
+		if ((r = run_vcpu(eng, &rs.ds)) == PH_GO) {
+			uint64_t at;
+			unsigned owners = vm->run->exit_reason == KVM_EXIT_HLT ? ptrap_hit(vm, &vm->ptraps, &at) : 0;
+			if (owners && !(owners & PTRAP_PROBE))
+				r = on_patch_trap(eng, &rs, at);
+			else if (vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3)
 				r = on_debug_exit(eng, &rs);
 			else
 				r = on_guest_exit(eng, &rs);

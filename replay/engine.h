@@ -82,6 +82,7 @@ struct engine {
 	/* The replay's own search for a positioned interrupt point. */
 	int bp;              /* ENG_BP_* in engine.c */
 	uint64_t bp_addr;
+	bool bp_patch;       /* ENG_BP_ARMED with a patch trap, not a debug register */
 	bool injected;
 	uint8_t injected_vector;
 	/* Where the guest is: boundary vm->guest_exits plus k steps, or (k
@@ -98,6 +99,8 @@ struct engine {
 	uint64_t watch_val[ENG_MAX_TRAPS]; /* last seen value of software-checked data traps */
 	bool hw_exec;        /* the host's execution breakpoints fire (probed) */
 	bool hw_data;        /* ... and its data breakpoints (not on PVM) */
+	bool patch_exec;     /* patch traps (core/ptrap.h) for execution traps the registers cannot take */
+	uint64_t patch_hits; /* statistics: patch trap hits */
 	/* The last ENG_STOP_TRAP: which trap, at which data address. */
 	int hit;
 	uint64_t hit_addr;

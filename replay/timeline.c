@@ -333,10 +333,14 @@ void tl_info(struct timeline *tl, char *buf, size_t len)
 	snprintf(buf, len,
 		 "trace %s: format %u, %s, %" PRIu64 " events, guest exits %" PRIu64 "..%" PRIu64
 		 ", %" PRIu64 " checkpoints, end: %s\n"
-		 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps\n"
+		 "session: %" PRIu64 " snapshots taken, %" PRIu64 " restores, %" PRIu64 " single steps, %" PRIu64
+		 " patch trap hits\n"
 		 "breakpoints: %s, watchpoints: %s\n",
 		 rr->path, ti.format_version, ti.complete ? "complete" : "incomplete", ti.n_events, ti.first_exit,
 		 ti.last_exit, ti.n_checkpoints, end ? end : "?", tl->snaps_taken, tl->restores, tl->eng.steps,
-		 tl->eng.hw_exec ? "debug registers" : "single-stepping (the host's debug registers do not fire)",
+		 tl->eng.patch_hits,
+		 tl->eng.hw_exec ? "debug registers"
+		 : tl->eng.patch_exec ? "patch traps (HLT over the instruction) at CPL0, single-stepping elsewhere"
+				      : "single-stepping (the host's debug registers do not fire)",
 		 tl->eng.hw_data ? "debug registers" : "write only, by value: single-stepping forward, dirty pages backward");
 }

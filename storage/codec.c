@@ -82,6 +82,8 @@ int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 		if (ev->u.tsc.rand_insn != TRACE_RAND_RDRAND && ev->u.tsc.rand_insn != TRACE_RAND_RDSEED)
 			return -EINVAL;
 		return ev->u.tsc.rand_cf <= 1 ? 0 : -EINVAL;
+	case TRACE_EV_PROBE:
+		return ev->u.probe.on <= 1 ? 0 : -EINVAL;
 	case TRACE_EV_IRQ:
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
@@ -157,6 +159,10 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		break;
 	case TRACE_EV_CHECKPOINT:
 		p = put_varint(p, ev->u.ckpt.id);
+		break;
+	case TRACE_EV_PROBE:
+		p = put_varint(p, ev->u.probe.on);
+		p = put_varint(p, ev->u.probe.addr);
 		break;
 	case TRACE_EV_END:
 		p = put_varint(p, ev->u.end.reason);
@@ -318,6 +324,13 @@ static int decode_payload(struct codec_state *st, struct cursor *c, const uint8_
 		if ((rc = get_varint(c, &ev->u.ckpt.id)))
 			return rc;
 		break;
+	case TRACE_EV_PROBE:
+		if ((rc = get_varint_max(c, &v, 1, "probe state is neither on nor off")))
+			return rc;
+		ev->u.probe.on = (uint8_t)v;
+		if ((rc = get_varint(c, &ev->u.probe.addr)))
+			return rc;
+		break;
 	case TRACE_EV_END:
 		if ((rc = get_varint_max(c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
 			return rc;
@@ -415,6 +428,7 @@ static const char *const kind_names[] = {
 	[TRACE_EV_CHECKPOINT] = "checkpoint",
 	[TRACE_EV_END] = "end",
 	[TRACE_EV_RDRAND] = "rdrand",
+	[TRACE_EV_PROBE] = "probe",
 };
 
 const char *trace_kind_name(uint32_t kind)

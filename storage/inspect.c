@@ -158,6 +158,10 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_CHECKPOINT:
 		F("checkpoint", "%" PRIu64, ev->u.ckpt.id);
 		break;
+	case TRACE_EV_PROBE:
+		X("addr", ev->u.probe.addr);
+		F("on", "%u", ev->u.probe.on);
+		break;
 	case TRACE_EV_END:
 		printf(json ? "%s\"reason\": \"%s\"" : "%sreason=%s", sep,
 		       trace_end_reason_name(ev->u.end.reason));

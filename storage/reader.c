@@ -480,6 +480,8 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev)
 			why = "end record before the last event";
 		else if (ev->kind == TRACE_EV_RDRAND && r->format_version < 3)
 			why = "rdrand event in a trace of format version 2 or older";
+		else if (ev->kind == TRACE_EV_PROBE && r->format_version < 4)
+			why = "probe event in a trace of format version 3 or older";
 		if (why)
 			rc = -EBADMSG;
 	}

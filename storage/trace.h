@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 3
+#define TRACE_FORMAT_VERSION 4
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -40,7 +40,8 @@ enum trace_kind {
 	TRACE_EV_CHECKPOINT = 8, /* a checkpoint was taken here (its id) */
 	TRACE_EV_END = 9,        /* end of recording */
 	TRACE_EV_RDRAND = 10,    /* RDRAND or RDSEED result and its CF (format 3 on) */
-	TRACE_EV_KIND_MAX = 10
+	TRACE_EV_PROBE = 11,     /* a loop probe was set or removed at this exit (format 4 on) */
+	TRACE_EV_KIND_MAX = 11
 };
 
 /* Which instruction a TRACE_EV_RDRAND event logs (u.tsc.rand_insn). */
@@ -89,6 +90,9 @@ struct trace_event {
 		struct { uint64_t value; uint32_t aux; uint8_t rand_insn; uint8_t rand_cf; } tsc;
 		struct { const uint8_t *data; uint32_t len; } blob; /* SERIAL_IN, CPUID */
 		struct { uint64_t id; } ckpt;
+		/* A loop probe (record/probe.c) at linear address addr goes on
+		 * (on = 1) or off (on = 0) from this exit on. */
+		struct { uint64_t addr; uint8_t on; } probe;
 		struct { uint32_t reason; int32_t status; uint32_t crash_kind; uint64_t rip; } end;
 	} u;
 };

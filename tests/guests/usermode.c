@@ -213,6 +213,17 @@ static void __attribute__((noreturn, used)) user_main(void)
 
 /* ---- CPL0 set-up ---- */
 
+/* rt/entry64.S's page directory for 0-2 MiB: supervisor-only until this
+ * guest opens it to its CPL3 code, which runs in place. */
+extern uint64_t rt_pd[];
+
+static void open_low_pages_to_cpl3(void)
+{
+	uint64_t cr3;
+	rt_pd[0] |= 4; /* U/S */
+	__asm__ volatile("movq %%cr3, %0\n\tmovq %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
 static void tss_install(void)
 {
 	uint64_t base = (uintptr_t)&tss, limit = sizeof(tss) - 1;
@@ -233,6 +244,7 @@ int main(uint32_t magic, struct mb_info *mbi)
 	use_rdtsc = cmdline_num(cmdline, "cpl3-rdtsc", 0) != 0;
 	rt_printf("usermode: %u iterations at CPL3 with the PIT at 1000 Hz\n", USER_ITERS);
 	rt_printf("usermode: kernel calls through %s\n", use_syscall ? "syscall" : "int $0x80");
+	open_low_pages_to_cpl3();
 	tss_install();
 	syscall_install();
 	rt_set_handler(6, on_ud);

@@ -55,7 +55,7 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 	memset(ev, 0, sizeof(*ev));
 	*exit_no += r % 5 == 0 ? (r >> 8) % 300 : (r >> 8) % 3;
 	ev->exit_no = *exit_no;
-	/* Every kind but END, which is the trace's last event (kind 9 of 10). */
+	/* Every kind but END, which is the trace's last event (kind 9 of 11). */
 	ev->kind = 1 + (uint32_t)(i % (TRACE_EV_KIND_MAX - 1));
 	if (ev->kind >= TRACE_EV_END)
 		ev->kind++;
@@ -100,6 +100,10 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 	case TRACE_EV_CHECKPOINT:
 		ev->u.ckpt.id = r >> 40;
 		break;
+	case TRACE_EV_PROBE:
+		ev->u.probe.addr = r % 3 ? 0xffffffff81000000ull + (r >> 44) : r;
+		ev->u.probe.on = (r >> 7) & 1;
+		break;
 	}
 }
 
@@ -134,6 +138,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		       (!a->u.blob.len || !memcmp(a->u.blob.data, b->u.blob.data, a->u.blob.len));
 	case TRACE_EV_CHECKPOINT:
 		return a->u.ckpt.id == b->u.ckpt.id;
+	case TRACE_EV_PROBE:
+		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on;
 	case TRACE_EV_END:
 		return a->u.end.reason == b->u.end.reason && a->u.end.status == b->u.end.status &&
 		       a->u.end.crash_kind == b->u.end.crash_kind && a->u.end.rip == b->u.end.rip;

@@ -3,9 +3,11 @@
  * The loader starts us in 32-bit protected mode (EAX = 0x2BADB002, EBX =
  * multiboot info, paging off, GDT unknown).  On PVM every 32-bit instruction
  * goes through KVM's emulator, so this path is straight-line: static page
- * tables identity-map the first 4 GiB with 2 MiB pages (user-accessible, so
- * the usermode guest can run its CPL3 code in place), then PAE, EFER.LME,
- * paging, and a far jump to 64-bit code. */
+ * tables identity-map the first 4 GiB with 2 MiB pages, then PAE, EFER.LME,
+ * paging, and a far jump to 64-bit code.  The first 2 MiB (the kernel's
+ * code and data) are supervisor-only, as a real kernel's text is, so that
+ * ttvm may patch its loops (core/ptrap.h); the rest is user-accessible.
+ * The usermode guest opens the first 2 MiB to CPL3 itself (rt_pd). */
 
 #define MB_MAGIC 0x1badb002
 #define MB_FLAGS 0x00000003 /* page-align modules, want memory info */
@@ -131,7 +133,8 @@ gdt_desc:
 	.long rt_gdt
 
 /* Identity map of 0-4 GiB: PML4[0] -> PDPT, PDPT[0..3] -> 4 PDs of 2 MiB
- * pages.  Bits: present, writable, user (| PS = 0x80 for large pages). */
+ * pages.  Bits: present, writable, user (| PS = 0x80 for large pages);
+ * the first 2 MiB page without user. */
 	.balign 4096
 pml4:
 	.quad pdpt + 0x7
@@ -142,9 +145,12 @@ pdpt:
 	.quad pd + 0x2000 + 0x7
 	.quad pd + 0x3000 + 0x7
 	.fill 508, 8, 0
+	.globl rt_pd
+rt_pd:
 pd:
-	.set pg, 0
-	.rept 2048
+	.quad 0x83
+	.set pg, 1
+	.rept 2047
 	.quad (pg << 21) | 0x87
 	.set pg, pg + 1
 	.endr

@@ -1,0 +1,228 @@
+/* Loop probes: interrupts for guests that run long without exits.
+ *
+ * An interrupt that becomes due while the guest runs without exits has to
+ * go in somewhere replay can find again.  Right after a guest exit is free
+ * to find (replay counts exits); anywhere else (a "kick point") replay must
+ * search from the last exit for the recorded RIP, registers and memory, at
+ * one trap per pass of that RIP: in a hot loop, a pass per iteration since
+ * the exit, with no way to skip passes (no instruction counter without a
+ * PMU).
+ *
+ * So the recorder makes exits where the guest loops: the first interrupt
+ * that lands in a loop goes in at a kick point, as before, and the loop's
+ * address becomes a *probe*: from the next exit on, an HLT is patched over
+ * that instruction for every run (core/ptrap.h), so each pass through it is
+ * a guest exit, in the recording and in its replay alike (the probe is
+ * logged: TRACE_EV_PROBE, and checkpoints carry the set).  Later interrupts
+ * due while the guest runs are deferred to its next exit, which in the
+ * loop is at most one pass away: found by replay for free.  The price is
+ * paid equally by record and replay: one exit (and one single step over
+ * the instruction) per pass of a probe, so a probed loop runs slower in
+ * guest terms (its iterations per tick drop) while wall time does not.
+ *
+ * Rules (README "Interrupts between exits"):
+ * - a probe is made from a kick point only at CPL0 in a supervisor page
+ *   (HLT raises #GP at CPL3); at most PROBE_MAX probes, the oldest goes;
+ * - a kick with probes set defers the interrupt once per exit, and looks
+ *   again PROBE_RETRY_NS later: if the guest made no exit meanwhile (it
+ *   left the probed loop), the interrupt goes in at a kick point there;
+ * - probes are all removed after PROBE_IDLE_HITS hits in a row without an
+ *   interrupt going in anywhere (the loop runs, but nothing is due);
+ * - a kick right on a patched probe (the guest is about to hit it) always
+ *   waits for that hit;
+ * - where the host has no execution traps at CPL3 (PVM, and the SVM test
+ *   host whose debug registers never fire), an interrupt due at CPL3 waits
+ *   for the guest's next exit, as it always did on PVM.
+ * Every decision is logged, so replay needs none of these rules. */
+#include "record/probe.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/probe.h"
+#include "core/ptrap.h"
+#include "core/vm.h"
+#include "devices/clock.h"
+#include "record/rr.h"
+
+#define PROBE_MAX 8
+#define PROBE_RETRY_NS 1000000ull
+#define PROBE_IDLE_HITS 20000u
+#define DELAY_SAMPLES 65536u
+
+static void log_probe(struct vm *vm, uint64_t addr, bool on)
+{
+	struct trace_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_PROBE;
+	ev.u.probe.addr = addr;
+	ev.u.probe.on = on;
+	rr_append(vm, &ev);
+	log_debug("record: probe %#" PRIx64 " %s after guest exit %" PRIu64, addr, on ? "on" : "off",
+		  vm->guest_exits);
+}
+
+void record_probe_init(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+	struct kvm_debug_caps caps;
+
+	/* CPL3 execution traps: debug registers, where they fire (not PVM:
+	 * no debug exits at CPL3 there). */
+	kvm_probe_debug(vm->kvm_fd, &caps);
+	rr->cpl3_traps = caps.exec && vm->flavour != KVM_FLAVOUR_PVM;
+	rr->probes_on = !getenv("TTVM_PROBES") || strcmp(getenv("TTVM_PROBES"), "off");
+	rr->deferred_exit = UINT64_MAX;
+	log_info("record: interrupts between exits: %s; at CPL3 %s", rr->probes_on ? "loop probes" : "kick points only",
+		 rr->cpl3_traps ? "at kick points" : "at the next exit");
+}
+
+/* An interrupt waits from now on (the first wait since it became due). */
+static void wait_starts(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (!rr->wait_since_ns)
+		rr->wait_since_ns = clock_now_ns(vm->clock) | 1;
+}
+
+bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+{
+	struct rr *rr = rr_of(vm);
+	bool cpl3 = (s->cr0 & 1) && (s->cs.selector & 3) == 3;
+
+	if (cpl3 && !rr->cpl3_traps) {
+		rr->kicks_skipped++;
+		wait_starts(vm);
+		return true;
+	}
+	/* On a probe (a kick, a window that opened right there, or the step
+	 * over another probe's instruction landed there): the next run patches
+	 * it and the guest hits it at once; replay, which patches it too,
+	 * could not stop before. */
+	if (ptrap_has(&vm->ptraps, rip, PTRAP_PROBE) && ptrap_patchable(vm, s, rip, NULL)) {
+		rr->deferrals++;
+		wait_starts(vm);
+		return true;
+	}
+	if (vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
+		return false; /* a few instructions after an exit: cheap to find */
+	if (ptrap_count(&vm->ptraps, PTRAP_PROBE) && rr->deferred_exit != vm->guest_exits) {
+		rr->deferred_exit = vm->guest_exits;
+		rr->deferrals++;
+		vm->kick_retry_ns = PROBE_RETRY_NS;
+		wait_starts(vm);
+		return true;
+	}
+	return false;
+}
+
+void record_probe_kick(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+{
+	struct rr *rr = rr_of(vm);
+
+	rr->kick_points++;
+	if (!rr->probes_on || vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN ||
+	    ptrap_has(&vm->ptraps, rip, PTRAP_PROBE) || !ptrap_patchable(vm, s, rip, NULL))
+		return;
+	rr->learn = true;
+	rr->learn_addr = rip;
+}
+
+void record_probe_injected(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	rr->hits_at_irq = vm->ptraps.hits;
+	if (rr->wait_since_ns) {
+		uint64_t d = clock_now_ns(vm->clock) - (rr->wait_since_ns & ~1ull);
+		if (!rr->delays)
+			rr->delays = calloc(DELAY_SAMPLES, sizeof(uint64_t));
+		if (rr->delays && rr->ndelays < DELAY_SAMPLES)
+			rr->delays[rr->ndelays++] = d;
+		if (d > rr->delay_max)
+			rr->delay_max = d;
+		rr->wait_since_ns = 0;
+	}
+}
+
+void record_probe_after_exit(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+	struct ptrap_set *s = &vm->ptraps;
+
+	if (rr->learn) {
+		rr->learn = false;
+		if (ptrap_count(s, PTRAP_PROBE) >= PROBE_MAX) {
+			/* The oldest goes: probes are added in order, the set
+			 * keeps them in slot order only roughly, so track age. */
+			uint64_t oldest = rr->probe_addr[0];
+			memmove(rr->probe_addr, rr->probe_addr + 1, (PROBE_MAX - 1) * sizeof(uint64_t));
+			rr->nprobe--;
+			ptrap_del(s, oldest, PTRAP_PROBE);
+			log_probe(vm, oldest, false);
+		}
+		if (ptrap_add(s, rr->learn_addr, PTRAP_PROBE) == 0) {
+			rr->probe_addr[rr->nprobe++] = rr->learn_addr;
+			rr->probes_made++;
+			rr->hits_at_irq = s->hits;
+			log_probe(vm, rr->learn_addr, true);
+		}
+	}
+	if (rr->nprobe && s->hits - rr->hits_at_irq > PROBE_IDLE_HITS) {
+		for (unsigned i = 0; i < rr->nprobe; i++) {
+			ptrap_del(s, rr->probe_addr[i], PTRAP_PROBE);
+			log_probe(vm, rr->probe_addr[i], false);
+		}
+		rr->nprobe = 0;
+		rr->probes_idle++;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void record_probe_report(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (rr->kick_points || rr->probes_made || rr->deferrals || rr->kicks_skipped)
+		log_info("record: between exits: %" PRIu64 " interrupt(s) at kick points, %" PRIu64
+			 " deferred to a probe or the next exit (%" PRIu64 " at CPL3); %" PRIu64
+			 " probe(s) made, %" PRIu64 " probe hits, %" PRIu64 " idle removal(s)",
+			 rr->kick_points, rr->deferrals + rr->kicks_skipped, rr->kicks_skipped, rr->probes_made,
+			 vm->ptraps.hits, rr->probes_idle);
+	if (rr->ndelays) {
+		qsort(rr->delays, rr->ndelays, sizeof(uint64_t), cmp_u64);
+		log_info("record: deferred interrupts went in %.1f us (median), %.1f us (worst) after they were due "
+			 "(guest time, %" PRIu64 " deferrals)",
+			 rr->delays[rr->ndelays / 2] / 1e3, rr->delay_max / 1e3, rr->ndelays);
+	}
+	free(rr->delays);
+	rr->delays = NULL;
+}
+
+void replay_probe_events(struct vm *vm)
+{
+	const struct trace_event *e;
+
+	while (!vm->stop && (e = rr_peek(vm)) && e->kind == TRACE_EV_PROBE && e->exit_no == vm->guest_exits) {
+		if (e->u.probe.on) {
+			if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
+				rr_diverged(vm, "more loop probes than ttvm can set", e);
+				return;
+			}
+		} else {
+			ptrap_del(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE);
+		}
+		log_debug("replay: probe %#" PRIx64 " %s after guest exit %" PRIu64, e->u.probe.addr,
+			  e->u.probe.on ? "on" : "off", vm->guest_exits);
+		rr_consume(vm);
+	}
+}
