@@ -74,6 +74,35 @@ void eng_init(struct engine *eng, struct vm *vm)
 	probe_host(eng);
 }
 
+void eng_free(struct engine *eng)
+{
+	free(eng->kick_cost);
+	eng->kick_cost = NULL;
+	eng->nkick = eng->kick_cap = 0;
+}
+
+static uint64_t search_work(const struct engine *eng)
+{
+	return eng->steps + eng->patch_hits + eng->dr_hits;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void eng_report(struct engine *eng)
+{
+	if (!eng->nkick)
+		return;
+	qsort(eng->kick_cost, eng->nkick, sizeof(uint64_t), cmp_u64);
+	log_info("replay: %zu kick point(s): traps hit + single steps to find each: median %" PRIu64 ", worst %" PRIu64
+		 " (%" PRIu64 " patch trap hits, %" PRIu64 " debug-register hits, %" PRIu64 " single steps in all)",
+		 eng->nkick, eng->kick_cost[eng->nkick / 2], eng->kick_cost[eng->nkick - 1], eng->patch_hits,
+		 eng->dr_hits, eng->steps);
+}
+
 static bool k_known(const struct engine *eng)
 {
 	return eng->k != ENG_K_UNKNOWN;
@@ -376,6 +405,16 @@ static int try_kick_point(struct engine *eng, const struct trace_event *e)
 		eng->injected_vector = vector;
 		eng->injected = true;
 		eng->bp = ENG_BP_NONE;
+		if (eng->nkick == eng->kick_cap) {
+			size_t cap = eng->kick_cap ? 2 * eng->kick_cap : 64;
+			uint64_t *p = realloc(eng->kick_cost, cap * sizeof(*p));
+			if (p) {
+				eng->kick_cost = p;
+				eng->kick_cap = cap;
+			}
+		}
+		if (eng->nkick < eng->kick_cap)
+			eng->kick_cost[eng->nkick++] = search_work(eng) - eng->kick_start;
 	}
 	return r;
 }
@@ -568,6 +607,7 @@ static int meet_event(struct engine *eng)
 		bool window = (e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN;
 		eng->bp_addr = e->u.irq.rip;
 		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
+		eng->kick_start = search_work(eng);
 		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
 	}
 	return PH_GO;
@@ -666,6 +706,7 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 			eng->after++;
 	} else {
 		eng->anchored = false;
+		eng->dr_hits++;
 	}
 	if (eng->bp == ENG_BP_STEP) {
 		eng->bp = ENG_BP_ARMED;

@@ -101,6 +101,12 @@ struct engine {
 	bool hw_data;        /* ... and its data breakpoints (not on PVM) */
 	bool patch_exec;     /* patch traps (core/ptrap.h) for execution traps the registers cannot take */
 	uint64_t patch_hits; /* statistics: patch trap hits */
+	uint64_t dr_hits;    /* statistics: debug-register hits (not steps) */
+	/* Statistics of the kick-point searches: traps hit plus single steps
+	 * taken from the exit before each point to the point. */
+	uint64_t kick_start;
+	uint64_t *kick_cost;
+	size_t nkick, kick_cap;
 	/* The last ENG_STOP_TRAP: which trap, at which data address. */
 	int hit;
 	uint64_t hit_addr;
@@ -122,6 +128,10 @@ void eng_init(struct engine *eng, struct vm *vm);
 /* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM
  * stopped (status in vm->status). */
 int eng_run(struct engine *eng, const struct eng_goal *goal);
+/* Release what eng_init allocated. */
+void eng_free(struct engine *eng);
+/* With -v: the kick points met and what finding them cost. */
+void eng_report(struct engine *eng);
 /* The current point. */
 void eng_where(const struct engine *eng, struct eng_pos *pos);
 /* Add or remove a trap.  Add: index >= 0, or -ENOSPC / -EINVAL / -ENOTSUP

@@ -37,6 +37,8 @@ static int replay_run(struct vm *vm)
 	fflush(vm->serial_out);
 	log_error("%s", vm->stop_msg);
 	log_info("replay: %" PRIu64 " guest exits, %" PRIu64 " exits", vm->guest_exits, vm->exits);
+	eng_report(&eng);
+	eng_free(&eng);
 	return vm->status;
 }
 

@@ -325,6 +325,7 @@ void tl_free(struct timeline *tl)
 		tl->vm->serial_out = tl->eng.loud;
 	if (tl->eng.quiet)
 		fclose(tl->eng.quiet);
+	eng_free(&tl->eng);
 	memset(tl, 0, sizeof(*tl));
 }
 
