@@ -19,6 +19,8 @@
  * | irq_point  | vm_run: may an interrupt go in   | positions it, or    | (not called)     |
  * |            |   where the guest did not exit?  |   defers it         |                  |
  * | irq        | vm_run: an interrupt went in     | logs it             | (not called)     |
+ * | kicked     | vm_run: a signal stopped the     | may set a loop      | (not called)     |
+ * |            |   guest between exits            |   probe there       |                  |
  * | after_exit | vm_run: the quiet point after a  | takes checkpoints   | (not called: the |
  * |            |   guest exit, before injection   |                     |  engine checks)  |
  */
@@ -60,6 +62,9 @@ struct vm_hooks {
 	bool (*irq_point)(struct vm *vm, struct vm_irq_point *pt);
 	/* Interrupt vector was injected at pt. */
 	void (*irq)(struct vm *vm, uint8_t vector, const struct vm_irq_point *pt);
+	/* A signal (ttvm's timer, or the recorder's scout) ended KVM_RUN
+	 * between two guest exits; called before any injection there. */
+	void (*kicked)(struct vm *vm);
 	/* Right after a guest exit was handled, before any injection (the VM is
 	 * not stopped): a point that replay passes too. */
 	void (*after_exit)(struct vm *vm);

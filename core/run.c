@@ -225,6 +225,7 @@ int vm_run(struct vm *vm)
 	struct kvm_run *run = vm->run;
 	timer_t timer;
 	uint64_t armed = UINT64_MAX, last_input = 0, retry_at = UINT64_MAX;
+	uint64_t scout_at = UINT64_MAX, scout_from = UINT64_MAX;
 	bool at_exit = true;
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
@@ -272,6 +273,19 @@ int vm_run(struct vm *vm)
 		}
 		if (retry_at < deadline)
 			deadline = retry_at;
+		/* The timer scout: armed scout_ns ahead and moved on (once per
+		 * scout_ns, not per exit: a timer_settime costs microseconds)
+		 * while the guest makes exits. */
+		if (vm->scout_ns) {
+			if (vm->scout_exit == vm->guest_exits) {
+				scout_at = UINT64_MAX; /* this stretch had its look */
+			} else if (scout_at == UINT64_MAX || (now >= scout_at && vm->guest_exits != scout_from)) {
+				scout_at = now + vm->scout_ns;
+				scout_from = vm->guest_exits;
+			}
+			if (scout_at < deadline)
+				deadline = scout_at;
+		}
 		/* Re-arm only when the deadline moved: a timer_settime per exit
 		 * would show in the exit rate. */
 		if (deadline != armed) {
@@ -288,8 +302,10 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE);
+		__atomic_store_n(&vm->in_kvm_run, 1, __ATOMIC_RELEASE);
 		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 		int err = errno;
+		__atomic_store_n(&vm->in_kvm_run, 0, __ATOMIC_RELEASE);
 		ptrap_remove(vm, &vm->ptraps);
 		if (step_over && (r = vcpu_set_guest_debug(vm, 0, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
@@ -304,8 +320,16 @@ int vm_run(struct vm *vm)
 					  (unsigned long long)run->s.regs.regs.rip, run->if_flag,
 					  run->ready_for_interrupt_injection, pic_pending(vm->pic));
 				/* The timer fired: it is no longer armed. */
-				if (clock_now_ns(vm->clock) >= armed)
+				uint64_t t = clock_now_ns(vm->clock);
+				if (t >= armed)
 					armed = UINT64_MAX;
+				if (vm->scout_ns && t >= scout_at && vm->guest_exits == scout_from &&
+				    vm->scout_exit != vm->guest_exits) {
+					vm->scout_exit = vm->guest_exits;
+					scout_at = UINT64_MAX;
+				}
+				if (vm->hooks && vm->hooks->kicked)
+					vm->hooks->kicked(vm);
 				continue;
 			}
 			vm_request_stop(vm, ST_HOST, "KVM_RUN failed: %s", strerror(errno));

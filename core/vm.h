@@ -133,6 +133,15 @@ struct vm {
 	 * a guest exit soon (a loop probe ahead): kick the guest again after
 	 * this many ns if none came.  0 = no such wait. */
 	uint64_t kick_retry_ns;
+	/* Nonzero while vm_run is inside KVM_RUN (read by other threads:
+	 * record/probe.c's scout). */
+	volatile int in_kvm_run;
+	/* The scout (record/probe.c): stop the guest once it has run this
+	 * long without a guest exit, by vm_run's own timer (0: not by the
+	 * timer; the recorder may use a thread instead).  scout_exit: the
+	 * guest exit after which the last such stop came (UINT64_MAX: none). */
+	uint64_t scout_ns;
+	uint64_t scout_exit;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];

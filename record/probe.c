@@ -37,20 +37,27 @@
 #include "record/probe.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/probe.h"
 #include "core/ptrap.h"
 #include "core/vm.h"
 #include "devices/clock.h"
+#include "devices/pic.h"
 #include "record/rr.h"
 
 #define PROBE_MAX 8
 #define PROBE_RETRY_NS 1000000ull
 #define PROBE_IDLE_HITS 20000u
 #define DELAY_SAMPLES 65536u
+#define SCOUT_NS 200000L
 
 static void log_probe(struct vm *vm, uint64_t addr, bool on)
 {
@@ -59,16 +66,105 @@ static void log_probe(struct vm *vm, uint64_t addr, bool on)
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = TRACE_EV_PROBE;
 	ev.u.probe.addr = addr;
-	ev.u.probe.on = on;
+	ev.u.probe.on = on ? TRACE_PROBE_ON : TRACE_PROBE_OFF;
 	rr_append(vm, &ev);
 	log_debug("record: probe %#" PRIx64 " %s after guest exit %" PRIu64, addr, on ? "on" : "off",
 		  vm->guest_exits);
+}
+
+/* The scout: a thread that stops the vCPU (SIGALRM, as the run loop's own
+ * timer does) once the guest has run SCOUT_NS without an exit, at most
+ * once per exit, so that a loop gets its probe within SCOUT_NS of guest
+ * time: the kick point that places it is then found by replay within the
+ * passes of that time, however long the guest goes on without exits. */
+static void *scout_main(void *arg)
+{
+	struct vm *vm = arg;
+	struct rr *rr = rr_of(vm);
+	uint64_t seen = UINT64_MAX;
+	struct timespec ts = { 0, SCOUT_NS };
+
+	while (!__atomic_load_n(&rr->scout_stop, __ATOMIC_ACQUIRE)) {
+		nanosleep(&ts, NULL);
+		uint64_t e = __atomic_load_n(&vm->guest_exits, __ATOMIC_RELAXED);
+		bool running = __atomic_load_n(&vm->in_kvm_run, __ATOMIC_ACQUIRE);
+		if (running && e == seen && e != __atomic_load_n(&vm->scout_exit, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&vm->scout_exit, e, __ATOMIC_RELAXED);
+			pthread_kill(rr->vcpu_thread, SIGALRM);
+		}
+		seen = e;
+	}
+	return NULL;
+}
+
+void record_probe_scout(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+	struct kvm_sregs s;
+	struct kvm_regs regs;
+
+	/* Only the scout's kicks: the run loop's own timer kicks go through
+	 * record_irq_point when an interrupt is due. */
+	/* Not while an injected interrupt may still be undelivered (the
+	 * signal can end KVM_RUN before the guest ran): replay injects it
+	 * right at the exit and looks for points only after. */
+	if (!rr->probes_on || rr->failed || vm->ptraps.skip || vm->irq_in_flight ||
+	    __atomic_load_n(&vm->scout_exit, __ATOMIC_RELAXED) != vm->guest_exits || vcpu_get_sregs(vm, &s) ||
+	    vcpu_get_regs(vm, &regs))
+		return;
+	/* Only where an interrupt could come: IF set, a line open. */
+	if (!(regs.rflags & (1u << 9)) || pic_all_masked(vm->pic))
+		return;
+	uint64_t rip = s.cs.base + regs.rip;
+	if (ptrap_has(&vm->ptraps, rip, PTRAP_PROBE) || !ptrap_patchable(vm, &s, rip, NULL))
+		return;
+	if (rr->nprobe >= PROBE_MAX) {
+		rr->want_room = true; /* the set changes only at exits */
+		return;
+	}
+	struct trace_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = TRACE_EV_PROBE;
+	ev.u.probe.addr = rip;
+	ev.u.probe.on = TRACE_PROBE_AT_KICK;
+	ev.u.probe.regs_hash = rr_regs_hash(&regs);
+	ev.u.probe.mem_hash = rr_mem_digest(vm);
+	if (ptrap_add(&vm->ptraps, rip, PTRAP_PROBE))
+		return;
+	rr->probe_addr[rr->nprobe++] = rip;
+	rr->probes_made++;
+	rr->scouted++;
+	rr->hits_at_irq = vm->ptraps.hits;
+	rr_append(vm, &ev);
+	log_debug("record: probe %#" PRIx64 " on at a kick point after guest exit %" PRIu64, rip, vm->guest_exits);
+}
+
+int replay_probe_at_kick(struct vm *vm, const struct trace_event *e)
+{
+	struct kvm_regs regs;
+
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr || rr_regs_hash(&regs) != e->u.probe.regs_hash ||
+	    rr_mem_digest(vm) != e->u.probe.mem_hash)
+		return 0;
+	if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
+		rr_diverged(vm, "more loop probes than ttvm can set", e);
+		return -1;
+	}
+	/* Found by the engine's own patch trap at this address: the guest
+	 * must not step over it now but hit the probe, as it did when
+	 * recorded. */
+	vm->ptraps.skip = false;
+	log_debug("replay: probe %#" PRIx64 " on at a kick point after guest exit %" PRIu64, e->u.probe.addr,
+		  vm->guest_exits);
+	rr_consume(vm);
+	return 1;
 }
 
 void record_probe_init(struct vm *vm)
 {
 	struct rr *rr = rr_of(vm);
 	struct kvm_debug_caps caps;
+	const char *scout = getenv("TTVM_SCOUT");
 
 	/* CPL3 execution traps: debug registers, where they fire (not PVM:
 	 * no debug exits at CPL3 there). */
@@ -76,6 +172,23 @@ void record_probe_init(struct vm *vm)
 	rr->cpl3_traps = caps.exec && vm->flavour != KVM_FLAVOUR_PVM;
 	rr->probes_on = !getenv("TTVM_PROBES") || strcmp(getenv("TTVM_PROBES"), "off");
 	rr->deferred_exit = UINT64_MAX;
+	vm->scout_exit = UINT64_MAX;
+	rr->vcpu_thread = pthread_self();
+	/* With a CPU to spare, a thread watches the exit count at no cost to
+	 * the vCPU; on one CPU (the SVM test host) it would rarely get to
+	 * run: vm_run's own timer then (one extra stop per SCOUT_NS). */
+	bool timer = scout && !strcmp(scout, "timer");
+	if (rr->probes_on && !(scout && !strcmp(scout, "off")) && (timer || sysconf(_SC_NPROCESSORS_ONLN) < 2)) {
+		vm->scout_ns = SCOUT_NS;
+	} else if (rr->probes_on && !(scout && !strcmp(scout, "off"))) {
+		rr->scout_on = pthread_create(&rr->scout, NULL, scout_main, vm) == 0;
+		/* It must get the CPU while the vCPU thread runs the guest, also
+		 * on a single CPU: real-time priority where allowed (it sleeps
+		 * nearly all the time). */
+		struct sched_param sp = { .sched_priority = 1 };
+		if (rr->scout_on && pthread_setschedparam(rr->scout, SCHED_FIFO, &sp) == 0)
+			log_debug("record: scout thread at SCHED_FIFO");
+	}
 	log_info("record: interrupts between exits: %s; at CPL3 %s", rr->probes_on ? "loop probes" : "kick points only",
 		 rr->cpl3_traps ? "at kick points" : "at the next exit");
 }
@@ -154,9 +267,10 @@ void record_probe_after_exit(struct vm *vm)
 	struct rr *rr = rr_of(vm);
 	struct ptrap_set *s = &vm->ptraps;
 
-	if (rr->learn) {
-		rr->learn = false;
-		if (ptrap_count(s, PTRAP_PROBE) >= PROBE_MAX) {
+	if (rr->learn || rr->want_room) {
+		bool add = rr->learn && !ptrap_has(s, rr->learn_addr, PTRAP_PROBE);
+		rr->learn = rr->want_room = false;
+		if (rr->nprobe >= PROBE_MAX) {
 			/* The oldest goes: probes are added in order, the set
 			 * keeps them in slot order only roughly, so track age. */
 			uint64_t oldest = rr->probe_addr[0];
@@ -165,7 +279,7 @@ void record_probe_after_exit(struct vm *vm)
 			ptrap_del(s, oldest, PTRAP_PROBE);
 			log_probe(vm, oldest, false);
 		}
-		if (ptrap_add(s, rr->learn_addr, PTRAP_PROBE) == 0) {
+		if (add && ptrap_add(s, rr->learn_addr, PTRAP_PROBE) == 0) {
 			rr->probe_addr[rr->nprobe++] = rr->learn_addr;
 			rr->probes_made++;
 			rr->hits_at_irq = s->hits;
@@ -188,6 +302,17 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void record_probe_stop(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (rr->scout_on) {
+		__atomic_store_n(&rr->scout_stop, 1, __ATOMIC_RELEASE);
+		pthread_join(rr->scout, NULL);
+		rr->scout_on = false;
+	}
+}
+
 void record_probe_report(struct vm *vm)
 {
 	struct rr *rr = rr_of(vm);
@@ -195,9 +320,9 @@ void record_probe_report(struct vm *vm)
 	if (rr->kick_points || rr->probes_made || rr->deferrals || rr->kicks_skipped)
 		log_info("record: between exits: %" PRIu64 " interrupt(s) at kick points, %" PRIu64
 			 " deferred to a probe or the next exit (%" PRIu64 " at CPL3); %" PRIu64
-			 " probe(s) made, %" PRIu64 " probe hits, %" PRIu64 " idle removal(s)",
+			 " probe(s) made (%" PRIu64 " by the scout), %" PRIu64 " probe hits, %" PRIu64 " idle removal(s)",
 			 rr->kick_points, rr->deferrals + rr->kicks_skipped, rr->kicks_skipped, rr->probes_made,
-			 vm->ptraps.hits, rr->probes_idle);
+			 rr->scouted, vm->ptraps.hits, rr->probes_idle);
 	if (rr->ndelays) {
 		qsort(rr->delays, rr->ndelays, sizeof(uint64_t), cmp_u64);
 		log_info("record: deferred interrupts went in %.1f us (median), %.1f us (worst) after they were due "
@@ -212,7 +337,9 @@ void replay_probe_events(struct vm *vm)
 {
 	const struct trace_event *e;
 
-	while (!vm->stop && (e = rr_peek(vm)) && e->kind == TRACE_EV_PROBE && e->exit_no == vm->guest_exits) {
+	/* TRACE_PROBE_AT_KICK events wait for the engine to find their point. */
+	while (!vm->stop && (e = rr_peek(vm)) && e->kind == TRACE_EV_PROBE && e->exit_no == vm->guest_exits &&
+	       e->u.probe.on != TRACE_PROBE_AT_KICK) {
 		if (e->u.probe.on) {
 			if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
 				rr_diverged(vm, "more loop probes than ttvm can set", e);

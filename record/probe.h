@@ -22,6 +22,16 @@ void record_probe_injected(struct vm *vm);
 /* Record: at the quiet point after a guest exit: set the probe learnt at
  * the last kick point, drop idle ones; each change is logged. */
 void record_probe_after_exit(struct vm *vm);
+/* Record (hooks->kicked): a signal stopped the guest between exits; when
+ * the scout did (the guest ran long without exits), the place may become
+ * a probe, at this kick point. */
+void record_probe_scout(struct vm *vm);
+/* Record: stop the scout thread (before the VM goes). */
+void record_probe_stop(struct vm *vm);
+/* Replay: is the guest at e's kick point (a TRACE_PROBE_AT_KICK probe)?
+ * Then set the probe and consume e: 1; 0: not there; -1: VM stopped. */
+struct trace_event;
+int replay_probe_at_kick(struct vm *vm, const struct trace_event *e);
 /* Record: the statistics line(s), with -v. */
 void record_probe_report(struct vm *vm);
 /* Replay: set or remove the probes the trace changes at this exit. */

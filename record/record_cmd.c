@@ -220,14 +220,16 @@ int record_main(int argc, char **argv)
 	if ((status = open_trace(&vm, &cfg, &a, argc, argv, &rr)))
 		goto out;
 	rr_attach(&vm, &rr);
-	record_probe_init(&vm);
 	if ((r = rr_mem_digest_init(&vm))) {
 		log_error("cannot track guest memory: %s", strerror(-r));
 		trace_writer_close(rr.w, NULL);
 		status = ST_HOST;
 		goto out;
 	}
-	status = close_trace(&vm, &rr, vm_run(&vm));
+	record_probe_init(&vm);
+	status = vm_run(&vm);
+	record_probe_stop(&vm);
+	status = close_trace(&vm, &rr, status);
 out:
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);

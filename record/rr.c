@@ -159,6 +159,11 @@ static void describe_event(const struct trace_event *e, char *buf, size_t len)
 			 e->u.tsc.rand_insn == TRACE_RAND_RDSEED ? "RDSEED" : "RDRAND", e->u.tsc.value,
 			 e->u.tsc.rand_cf);
 		break;
+	case TRACE_EV_PROBE:
+		snprintf(buf + w, len - (size_t)w, ": loop probe at %#" PRIx64 " %s", e->u.probe.addr,
+			 e->u.probe.on == TRACE_PROBE_AT_KICK ? "on, at a kick point"
+			 : e->u.probe.on ? "on" : "off");
+		break;
 	case TRACE_EV_END:
 		snprintf(buf + w, len - (size_t)w, ": %s, status %d", trace_end_reason_name(e->u.end.reason),
 			 e->u.end.status);

@@ -32,6 +32,7 @@
  */
 #ifndef TTVM_RECORD_RR_H
 #define TTVM_RECORD_RR_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,7 @@ struct rr {
 	/* Loop probes (record/probe.c), record side. */
 	bool probes_on, cpl3_traps;
 	bool learn;             /* a kick point to turn into a probe at the next exit */
+	bool want_room;         /* the scout found the set full: the oldest goes at the next exit */
 	uint64_t learn_addr;
 	uint64_t probe_addr[8]; /* the probes set, oldest first */
 	unsigned nprobe;
@@ -76,7 +78,11 @@ struct rr {
 	uint64_t hits_at_irq;   /* vm->ptraps.hits when an interrupt last went in */
 	uint64_t wait_since_ns; /* guest time a deferred interrupt has waited since (|1), 0 = none */
 	uint64_t *delays, ndelays, delay_max;
-	uint64_t kick_points, deferrals, probes_made, probes_idle;
+	uint64_t kick_points, deferrals, probes_made, probes_idle, scouted;
+	pthread_t scout, vcpu_thread; /* the scout thread (record/probe.c) */
+	bool scout_on;
+	int scout_stop;
+
 	/* Digest of guest RAM, kept up to date from KVM's dirty log: the sum
 	 * over pages of a hash of (page index, contents). */
 	uint64_t *page_hash;

@@ -3,6 +3,7 @@
 #include "core/hooks.h"
 #include "core/vm.h"
 #include "record/ckpt.h"
+#include "record/probe.h"
 #include "record/rr.h"
 
 const struct vm_hooks record_hooks = {
@@ -13,6 +14,7 @@ const struct vm_hooks record_hooks = {
 	.irq_point = record_irq_point,
 	.irq = record_irq,
 	.after_exit = record_after_exit,
+	.kicked = record_probe_scout,
 };
 
 /* Only what exit_dispatch() calls: replay runs the guest from its own loop

@@ -315,6 +315,7 @@ static int idt_handler(struct vm *vm, uint8_t vector, uint64_t *addr)
 
 struct dbg_setup {
 	uint64_t entry_bp;  /* nonzero: stop at this handler entry instead of stepping */
+	uint64_t entry_patch; /* the same with a patch trap */
 	bool step;
 	bool kick_bp;       /* DR0 = eng->bp_addr */
 	bool kick_patch;    /* a patch trap at eng->bp_addr */
@@ -398,12 +399,15 @@ int eng_settle(struct engine *eng)
  * -1 on error. */
 static int try_kick_point(struct engine *eng, const struct trace_event *e)
 {
-	uint8_t vector = e->u.irq.vector;
-	int r = replay_irq_at_kick(eng->vm, e);
+	bool probe = e->kind == TRACE_EV_PROBE;
+	uint8_t vector = probe ? 0 : e->u.irq.vector;
+	int r = probe ? replay_probe_at_kick(eng->vm, e) : replay_irq_at_kick(eng->vm, e);
 
 	if (r > 0) {
-		eng->injected_vector = vector;
-		eng->injected = true;
+		if (!probe) {
+			eng->injected_vector = vector;
+			eng->injected = true;
+		}
 		eng->bp = ENG_BP_NONE;
 		if (eng->nkick == eng->kick_cap) {
 			size_t cap = eng->kick_cap ? 2 * eng->kick_cap : 64;
@@ -560,6 +564,13 @@ static int check_goal(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
+/* A loop probe set where the guest stood between two exits: found as an
+ * interrupt's kick point is. */
+static bool is_probe_at_kick(const struct trace_event *e)
+{
+	return e->kind == TRACE_EV_PROBE && e->u.probe.on == TRACE_PROBE_AT_KICK;
+}
+
 /* The trace's next event where the guest is: the end of a cut recording,
  * an interrupt to inject at this exit, or a kick point to look for.
  * PH_GO or PH_END. */
@@ -600,12 +611,12 @@ static int meet_event(struct engine *eng)
 			return PH_END;
 		eng->injected_vector = vector;
 		eng->injected = true;
-	} else if (e->kind == TRACE_EV_IRQ && eng->bp == ENG_BP_NONE) {
+	} else if (eng->bp == ENG_BP_NONE && (e->kind == TRACE_EV_IRQ || is_probe_at_kick(e))) {
 		/* A window point is a few instructions away: steps.  A kick
 		 * point: a debug register, else a patch trap (plan_run steps
 		 * while the address cannot be patched), else steps. */
 		bool window = (e->flags & TRACE_EVF_FP) && e->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN;
-		eng->bp_addr = e->u.irq.rip;
+		eng->bp_addr = e->kind == TRACE_EV_IRQ ? e->u.irq.rip : e->u.probe.addr;
 		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 		eng->kick_start = search_work(eng);
 		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
@@ -662,17 +673,25 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	}
 	ds->kick_bp = kick_dr && !ds->step;
 	ds->kick_patch = eng->bp == ENG_BP_ARMED && eng->bp_patch && !ds->step && !eng->injected;
-	if (ds->step && eng->injected && eng->hw_exec) {
+	if (ds->step && eng->injected && (eng->hw_exec || eng->patch_exec)) {
 		/* A single step that delivers an injected interrupt pushes
-		 * RFLAGS with TF onto the guest's stack (seen on PVM), and
-		 * its IRET would then trap into the guest: run to the
-		 * handler's entry with a breakpoint instead. */
+		 * RFLAGS with TF onto the guest's stack (seen on PVM and on
+		 * the SVM test host), so that the memory differs from the
+		 * recording's and its IRET would trap into the guest: run to
+		 * the handler's entry with a breakpoint, or a patch trap,
+		 * instead. */
 		uint64_t h;
-		if (idt_handler(vm, eng->injected_vector, &h) == 0) {
+		if (idt_handler(vm, eng->injected_vector, &h) == 0 &&
+		    (eng->hw_exec || ptrap_patchable(vm, &sregs, h, NULL))) {
 			ds->step = false;
 			ds->kick_bp = false;
-			ds->entry_bp = h;
+			ds->kick_patch = false;
 			ds->user_mask = 0;
+			ds->patch_mask = 0;
+			if (eng->hw_exec)
+				ds->entry_bp = h;
+			else
+				ds->entry_patch = h;
 		}
 	}
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
@@ -712,7 +731,7 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 		eng->bp = ENG_BP_ARMED;
 	} else if (ds->kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
 		const struct trace_event *e = rr_peek(vm);
-		if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
+		if (vm->stop || !e || (e->kind != TRACE_EV_IRQ && !is_probe_at_kick(e))) {
 			rr_diverged(vm, "unexpected debug exit", e);
 			return PH_END;
 		}
@@ -810,6 +829,8 @@ static void set_engine_patches(struct engine *eng, const struct dbg_setup *ds)
 	ptrap_clear(s, PTRAP_ENGINE);
 	if (ds->kick_patch)
 		ptrap_add(s, eng->bp_addr, PTRAP_ENGINE);
+	if (ds->entry_patch)
+		ptrap_add(s, ds->entry_patch, PTRAP_ENGINE);
 	for (int i = 0; i < ENG_MAX_TRAPS; i++)
 		if (ds->patch_mask & (1ull << i))
 			ptrap_add(s, eng->traps[i].addr, PTRAP_ENGINE);
@@ -867,12 +888,26 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 	const struct dbg_setup *ds = &rs->ds;
 
 	eng->patch_hits++;
-	eng->anchored = false;
 	if (ttvm_verbosity >= 4)
 		log_debug("engine: patch trap at %#llx", (unsigned long long)addr);
+	if (ds->entry_patch && addr == ds->entry_patch) {
+		/* At the handler's entry: counted as the step that delivered
+		 * the interrupt (the handler's first instruction not run). */
+		eng->steps++;
+		if (k_known(eng))
+			eng->k++;
+		else
+			eng->after++;
+		if (goal->step)
+			return ENG_STOP_STEP;
+		if (rs->want_int && k_known(eng))
+			return ENG_STOP_INTERRUPT;
+		return PH_AGAIN;
+	}
+	eng->anchored = false;
 	if (ds->kick_patch && addr == eng->bp_addr) {
 		const struct trace_event *e = rr_peek(vm);
-		if (vm->stop || !e || e->kind != TRACE_EV_IRQ) {
+		if (vm->stop || !e || (e->kind != TRACE_EV_IRQ && !is_probe_at_kick(e))) {
 			rr_diverged(vm, "unexpected patch trap", e);
 			return PH_END;
 		}
@@ -926,7 +961,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			return r;
 		}
 		rs.first = false;
-		if (!rs.ds.step && !rs.ds.entry_bp && k_known(eng)) {
+		if (!rs.ds.step && !rs.ds.entry_bp && !rs.ds.entry_patch && k_known(eng)) {
 			/* At full speed the instructions are not counted: from here
 			 * on the point is "base + trap fires" until the next exit. */
 			eng->kbase = eng->k;

@@ -83,7 +83,9 @@ int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 			return -EINVAL;
 		return ev->u.tsc.rand_cf <= 1 ? 0 : -EINVAL;
 	case TRACE_EV_PROBE:
-		return ev->u.probe.on <= 1 ? 0 : -EINVAL;
+		if (ev->u.probe.on == TRACE_PROBE_AT_KICK)
+			return ev->u.probe.regs_hash ? 0 : -EINVAL;
+		return ev->u.probe.on <= TRACE_PROBE_ON ? 0 : -EINVAL;
 	case TRACE_EV_IRQ:
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
@@ -163,6 +165,10 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 	case TRACE_EV_PROBE:
 		p = put_varint(p, ev->u.probe.on);
 		p = put_varint(p, ev->u.probe.addr);
+		if (ev->u.probe.on == TRACE_PROBE_AT_KICK) {
+			p = put_u64le(p, ev->u.probe.regs_hash);
+			p = put_u64le(p, ev->u.probe.mem_hash);
+		}
 		break;
 	case TRACE_EV_END:
 		p = put_varint(p, ev->u.end.reason);
@@ -325,11 +331,19 @@ static int decode_payload(struct codec_state *st, struct cursor *c, const uint8_
 			return rc;
 		break;
 	case TRACE_EV_PROBE:
-		if ((rc = get_varint_max(c, &v, 1, "probe state is neither on nor off")))
+		if ((rc = get_varint_max(c, &v, TRACE_PROBE_AT_KICK, "unknown probe operation")))
 			return rc;
 		ev->u.probe.on = (uint8_t)v;
 		if ((rc = get_varint(c, &ev->u.probe.addr)))
 			return rc;
+		if (v == TRACE_PROBE_AT_KICK) {
+			if ((rc = get_u64le(c, &ev->u.probe.regs_hash)) || (rc = get_u64le(c, &ev->u.probe.mem_hash)))
+				return rc;
+			if (!ev->u.probe.regs_hash) {
+				c->why = "zero register hash in a probe's kick point";
+				return -EBADMSG;
+			}
+		}
 		break;
 	case TRACE_EV_END:
 		if ((rc = get_varint_max(c, &v, TRACE_END_REASON_MAX, "unknown end reason")))

@@ -161,6 +161,10 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_PROBE:
 		X("addr", ev->u.probe.addr);
 		F("on", "%u", ev->u.probe.on);
+		if (ev->u.probe.on == TRACE_PROBE_AT_KICK) {
+			X("regs_hash", ev->u.probe.regs_hash);
+			X("mem_hash", ev->u.probe.mem_hash);
+		}
 		break;
 	case TRACE_EV_END:
 		printf(json ? "%s\"reason\": \"%s\"" : "%sreason=%s", sep,

@@ -44,6 +44,9 @@ enum trace_kind {
 	TRACE_EV_KIND_MAX = 11
 };
 
+/* What a TRACE_EV_PROBE event does (u.probe.on). */
+enum trace_probe_op { TRACE_PROBE_OFF = 0, TRACE_PROBE_ON = 1, TRACE_PROBE_AT_KICK = 2 };
+
 /* Which instruction a TRACE_EV_RDRAND event logs (u.tsc.rand_insn). */
 enum trace_rand_insn { TRACE_RAND_RDRAND = 1, TRACE_RAND_RDSEED = 2 };
 
@@ -90,9 +93,12 @@ struct trace_event {
 		struct { uint64_t value; uint32_t aux; uint8_t rand_insn; uint8_t rand_cf; } tsc;
 		struct { const uint8_t *data; uint32_t len; } blob; /* SERIAL_IN, CPUID */
 		struct { uint64_t id; } ckpt;
-		/* A loop probe (record/probe.c) at linear address addr goes on
-		 * (on = 1) or off (on = 0) from this exit on. */
-		struct { uint64_t addr; uint8_t on; } probe;
+		/* A loop probe (record/probe.c) at linear address addr goes
+		 * off (on = TRACE_PROBE_OFF) or on (TRACE_PROBE_ON) right after
+		 * this exit, or on where the guest stood at addr between this
+		 * exit and the next (TRACE_PROBE_AT_KICK: a kick point, with
+		 * the register hash and memory digest there, as an irq's). */
+		struct { uint64_t addr; uint8_t on; uint64_t regs_hash; uint64_t mem_hash; } probe;
 		struct { uint32_t reason; int32_t status; uint32_t crash_kind; uint64_t rip; } end;
 	} u;
 };

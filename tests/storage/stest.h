@@ -102,7 +102,11 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 		break;
 	case TRACE_EV_PROBE:
 		ev->u.probe.addr = r % 3 ? 0xffffffff81000000ull + (r >> 44) : r;
-		ev->u.probe.on = (r >> 7) & 1;
+		ev->u.probe.on = (uint8_t)((r >> 7) % 3);
+		if (ev->u.probe.on == TRACE_PROBE_AT_KICK) {
+			ev->u.probe.regs_hash = r | 1;
+			ev->u.probe.mem_hash = r * 7;
+		}
 		break;
 	}
 }
@@ -139,7 +143,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 	case TRACE_EV_CHECKPOINT:
 		return a->u.ckpt.id == b->u.ckpt.id;
 	case TRACE_EV_PROBE:
-		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on;
+		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on &&
+		       a->u.probe.regs_hash == b->u.probe.regs_hash && a->u.probe.mem_hash == b->u.probe.mem_hash;
 	case TRACE_EV_END:
 		return a->u.end.reason == b->u.end.reason && a->u.end.status == b->u.end.status &&
 		       a->u.end.crash_kind == b->u.end.crash_kind && a->u.end.rip == b->u.end.rip;
