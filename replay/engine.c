@@ -30,6 +30,7 @@
 #include "core/vm.h"
 #include "record/ckpt.h"
 #include "record/rr.h"
+#include "replay/stepfix.h"
 
 enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 
@@ -277,6 +278,7 @@ struct dbg_setup {
 	bool kick_bp;       /* DR0 = eng->bp_addr */
 	uint64_t user_mask; /* user traps in the other registers */
 	uint64_t skip_addr; /* exec trap left out for one step (resume over it) */
+	struct stepfix fix; /* this step delivers an injected interrupt */
 };
 
 static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_of[ENG_MAX_TRAPS])
@@ -604,6 +606,8 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	}
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
 		return PH_END;
+	if (ds->step && eng->injected)
+		stepfix_plan(vm, eng->injected_vector, &ds->fix); /* the frame would carry TF: stepfix.h */
 	if (apply_debug(eng, ds, rs->slot_of))
 		return PH_END;
 	return PH_GO;
@@ -779,6 +783,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			eng->anchored = false;
 		}
 		if ((r = run_vcpu(eng)) == PH_GO) {
+			(void)stepfix_apply(vm, &rs.ds.fix);
 			if (vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3)
 				r = on_debug_exit(eng, &rs);
 			else
