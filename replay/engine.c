@@ -606,8 +606,8 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	}
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
 		return PH_END;
-	if (ds->step && eng->injected)
-		stepfix_plan(vm, eng->injected_vector, &ds->fix); /* the frame would carry TF: stepfix.h */
+	if (ds->step)
+		stepfix_plan(vm, eng->injected, eng->injected_vector, &ds->fix); /* TF pushed to memory: stepfix.h */
 	if (apply_debug(eng, ds, rs->slot_of))
 		return PH_END;
 	return PH_GO;

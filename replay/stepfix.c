@@ -36,7 +36,26 @@ static bool code_dpl(struct vm *vm, const struct kvm_sregs *s, uint16_t sel, uns
 	return ok;
 }
 
-void stepfix_plan(struct vm *vm, uint8_t vector, struct stepfix *fx)
+/* A PUSHF at RIP (prefixes 66 and REX): its length and push width. */
+static bool pushf_at(struct vm *vm, const struct kvm_regs *r, const struct kvm_sregs *s, unsigned *len,
+		     unsigned *width)
+{
+	uint8_t b[4];
+	bool lm = s->cs.l && (s->efer & X86_EFER_LMA), big = lm || s->cs.db, opsize = false;
+	unsigned i = 0;
+
+	if (vm_read_virt(vm, s, s->cs.base + r->rip, b, sizeof(b)) != sizeof(b))
+		return false;
+	for (; i < 3 && (b[i] == 0x66 || (lm && (b[i] & 0xf0) == 0x40)); i++)
+		opsize |= b[i] == 0x66;
+	if (b[i] != 0x9c)
+		return false;
+	*len = i + 1;
+	*width = lm ? (opsize ? 2 : 8) : (big != opsize ? 4 : 2);
+	return true;
+}
+
+void stepfix_plan(struct vm *vm, bool delivers, uint8_t vector, struct stepfix *fx)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
@@ -47,6 +66,17 @@ void stepfix_plan(struct vm *vm, uint8_t vector, struct stepfix *fx)
 		return;
 	fx->ip = r.rip;
 	fx->flags = r.rflags & ~(RFLAGS_TF | RFLAGS_RF);
+	if (!delivers) {
+		unsigned len;
+		if (pushf_at(vm, &r, &s, &len, &fx->width)) {
+			fx->pushf = true;
+			fx->next_ip = r.rip + len;
+			if (fx->width < 8)
+				fx->flags &= fx->width == 4 ? 0xffffffffull : 0xffffull;
+			fx->armed = true;
+		}
+		return;
+	}
 	if (!(s.cr0 & 1)) {
 		/* Real mode: FLAGS, CS, IP pushed at SS:SP. */
 		fx->width = 2;
@@ -125,6 +155,14 @@ int stepfix_apply(struct vm *vm, struct stepfix *fx)
 	fx->armed = false;
 	if (vcpu_get_sregs(vm, &s))
 		return -EFAULT;
+	if (fx->pushf) {
+		struct kvm_regs r;
+		if (vcpu_get_regs(vm, &r) || r.rip != fx->next_ip)
+			return 0; /* not executed (an exit or interrupt came first) */
+		fx->flags_gva = s.ss.base + (s.ss.db || (s.efer & X86_EFER_LMA) ? r.rsp : (uint16_t)r.rsp);
+		fx->ip_gva = fx->flags_gva;
+		fx->ip = rd(vm, &s, fx->ip_gva, fx->width, &ok); /* nothing to compare */
+	}
 	uint64_t ip = rd(vm, &s, fx->ip_gva, fx->width, &ok);
 	uint64_t flags = rd(vm, &s, fx->flags_gva, fx->width, &ok);
 	/* Only a frame of this delivery, stepped into: the interrupted RIP
@@ -139,7 +177,7 @@ int stepfix_apply(struct vm *vm, struct stepfix *fx)
 	flags &= ~RFLAGS_TF;
 	memcpy(p, &flags, fx->width);
 	vm_mark_pages_written(vm, (uint64_t)(p - vm->ram) / 4096, 1);
-	log_debug("replay: cleared the TF that a single step pushed with the interrupt frame at %#" PRIx64,
-		  fx->flags_gva);
+	log_debug("replay: cleared the TF that a single step pushed %s at %#" PRIx64,
+		  fx->pushf ? "by PUSHF" : "with the interrupt frame", fx->flags_gva);
 	return 1;
 }
