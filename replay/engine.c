@@ -683,6 +683,29 @@ static int on_guest_exit(struct engine *eng, struct run_state *rs)
 	struct vm *vm = eng->vm;
 	const struct eng_goal *goal = rs->goal;
 
+	if (vm->run->exit_reason == KVM_EXIT_HLT && eng->bp != ENG_BP_NONE) {
+		/* The search ran into the HLT that its point is right before
+		 * (a step over STI or POPF, record/ev_irq.c): the HLT is undone,
+		 * not an exit, and the interrupt goes in there as recorded. */
+		const struct trace_event *e = rr_peek(vm);
+		uint8_t vector = e ? e->u.irq.vector : 0;
+		int r = e && e->exit_no == vm->guest_exits ? replay_irq_before_hlt(vm, e) : 0;
+		if (r < 0)
+			return PH_END;
+		if (r > 0) {
+			eng->injected_vector = vector;
+			eng->injected = true;
+			eng->bp = ENG_BP_NONE;
+			if (rs->ds.step) { /* the step's own instruction was done */
+				eng->steps++;
+				if (k_known(eng))
+					eng->k++;
+				else
+					eng->after++;
+			}
+			return PH_AGAIN;
+		}
+	}
 	if (eng->loud)
 		vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
 	uint64_t exits_before = vm->guest_exits;
