@@ -278,7 +278,7 @@ struct dbg_setup {
 	bool kick_bp;       /* DR0 = eng->bp_addr */
 	uint64_t user_mask; /* user traps in the other registers */
 	uint64_t skip_addr; /* exec trap left out for one step (resume over it) */
-	struct stepfix fix; /* this step delivers an injected interrupt */
+	struct stepfix fix; /* where this step may push TF (stepfix.h) */
 };
 
 static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_of[ENG_MAX_TRAPS])
