@@ -97,3 +97,31 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 	rr_consume(vm);
 	return 1;
 }
+
+int replay_irq_before_hlt(struct vm *vm, const struct trace_event *e)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint8_t insn = 0;
+
+	/* A step over STI (whose shadow holds off the step's trap on the SVM
+	 * test host: gdb's stepi there goes from `sti` to past the `hlt` after
+	 * it) or over a POPF that sets IF (it loads TF too, so the step runs on
+	 * to the next exit) can run into the HLT at which the recording
+	 * injected (an interrupt window there).  HLT changes nothing but RIP
+	 * (the exit leaves the vCPU runnable: no in-kernel irqchip), so the
+	 * recorded point is this state with RIP one byte back. */
+	if (!e || e->kind != TRACE_EV_IRQ || !e->u.irq.regs_hash || vcpu_get_regs(vm, &regs) ||
+	    vcpu_get_sregs(vm, &sregs) || regs.rip == 0 || sregs.cs.base + regs.rip - 1 != e->u.irq.rip ||
+	    vm_read_virt(vm, &sregs, e->u.irq.rip, &insn, 1) != 1 || insn != 0xf4)
+		return 0;
+	regs.rip--;
+	if (rr_regs_hash(&regs) != e->u.irq.regs_hash || rr_mem_digest(vm) != e->u.irq.mem_hash)
+		return 0;
+	if (vcpu_set_regs(vm, &regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+		return -1;
+	}
+	log_debug("replay: the guest ran into the HLT of an interrupt point: back to %#llx", (unsigned long long)regs.rip);
+	return replay_irq_at_kick(vm, e);
+}

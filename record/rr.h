@@ -180,6 +180,12 @@ int replay_irq_at_exit(struct vm *vm, const struct trace_event *e);
  * inject (debugger RFLAGS bits cleared) and consume e: 1; 0: not the point;
  * -1: host error (VM stopped). */
 int replay_irq_at_kick(struct vm *vm, const struct trace_event *e);
+/* Replay: the guest exited with HLT one byte past e's point while replay
+ * looked for it by single steps, and e's point is that HLT, not executed
+ * yet: when registers (RIP put back) and memory match, put RIP back on the
+ * HLT and inject as replay_irq_at_kick does: 1; 0: not the point (nothing
+ * changed); -1: host error. */
+int replay_irq_before_hlt(struct vm *vm, const struct trace_event *e);
 
 /* end (ev_end.c).  Record: the trace's end record for the run's status. */
 void record_end_event(const struct vm *vm, struct trace_event *ev);

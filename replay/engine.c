@@ -32,6 +32,7 @@
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/rr.h"
+#include "replay/stepfix.h"
 
 enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 
@@ -323,6 +324,7 @@ struct dbg_setup {
 	uint64_t patch_mask; /* user execution traps as patch traps */
 	uint64_t step_from; /* linear RIP where a step starts */
 	uint64_t skip_addr; /* exec trap left out for one step (resume over it) */
+	struct stepfix fix; /* where this step may push TF (stepfix.h) */
 };
 
 static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_of[ENG_MAX_TRAPS])
@@ -696,6 +698,8 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	}
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
 		return PH_END;
+	if (ds->step)
+		stepfix_plan(vm, eng->injected, eng->injected_vector, &ds->fix); /* TF pushed to memory: stepfix.h */
 	if (apply_debug(eng, ds, rs->slot_of))
 		return PH_END;
 	return PH_GO;
@@ -772,6 +776,30 @@ static int on_guest_exit(struct engine *eng, struct run_state *rs)
 	struct vm *vm = eng->vm;
 	const struct eng_goal *goal = rs->goal;
 
+	if (vm->run->exit_reason == KVM_EXIT_HLT && eng->bp != ENG_BP_NONE &&
+	    !(vm->ptraps.hit_known && vm->ptraps.hit_owners)) { /* not a patch trap's HLT */
+		/* The search ran into the HLT that its point is right before
+		 * (a step over STI or POPF, record/ev_irq.c): the HLT is undone,
+		 * not an exit, and the interrupt goes in there as recorded. */
+		const struct trace_event *e = rr_peek(vm);
+		uint8_t vector = e ? e->u.irq.vector : 0;
+		int r = e && e->exit_no == vm->guest_exits ? replay_irq_before_hlt(vm, e) : 0;
+		if (r < 0)
+			return PH_END;
+		if (r > 0) {
+			eng->injected_vector = vector;
+			eng->injected = true;
+			eng->bp = ENG_BP_NONE;
+			if (rs->ds.step) { /* the step's own instruction was done */
+				eng->steps++;
+				if (k_known(eng))
+					eng->k++;
+				else
+					eng->after++;
+			}
+			return PH_AGAIN;
+		}
+	}
 	if (eng->loud)
 		vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
 	uint64_t exits_before = vm->guest_exits;
@@ -970,6 +998,7 @@ int eng_run(struct engine *eng, const struct eng_goal *goal)
 			eng->anchored = false;
 		}
 		if ((r = run_vcpu(eng, &rs.ds)) == PH_GO) {
+			(void)stepfix_apply(vm, &rs.ds.fix);
 			uint64_t at;
 			unsigned owners = vm->run->exit_reason == KVM_EXIT_HLT ? ptrap_hit(vm, &vm->ptraps, &at) : 0;
 			if (owners && !(owners & PTRAP_PROBE))

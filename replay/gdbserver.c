@@ -282,7 +282,18 @@ static int resume(struct session *s, char op, uint64_t start, uint64_t end)
 	}
 	switch (op) {
 	case 'c': return tl_continue(&s->tl);
-	case 's': return tl_stepi(&s->tl);
+	case 's': {
+		/* A write watch that the step triggered is reported as such
+		 * (as range_step does): gdb steps over a breakpoint this way,
+		 * and a store at the breakpoint's own address is seen only
+		 * here, or never (the next continue starts from the new value). */
+		int r = tl_stepi(&s->tl);
+		struct eng_trap t;
+		uint64_t addr;
+		if (r == TL_OK && tl_hit(&s->tl, &t, &addr) >= 0 && t.type != ENG_EXEC)
+			return TL_TRAP;
+		return r;
+	}
 	case 'r': return range_step(s, start, end);
 	case 'C': return tl_reverse_continue(&s->tl);
 	case 'S': return tl_reverse_stepi(&s->tl);
