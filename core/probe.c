@@ -132,6 +132,27 @@ static bool steps_work(int kvm_fd, const uint8_t *code, size_t len)
 	return ok;
 }
 
+/* Patch traps: the probe code with its second nop replaced by HLT runs to
+ * a HLT exit with RIP just past the patched byte. */
+static bool patch_exits(int kvm_fd, const uint8_t *code, size_t len)
+{
+	struct kvm_probe p;
+	uint8_t patched[16];
+
+	if (len > sizeof(patched))
+		return false;
+	memcpy(patched, code, len);
+	patched[1] = 0xf4;
+	if (kvm_probe_open(&p, kvm_fd, patched, len))
+		return false;
+	bool ok = kvm_probe_run(&p, NULL) == 0 && p.run->exit_reason == KVM_EXIT_HLT;
+	struct kvm_regs regs;
+	ok = ok && ioctl(p.vcpu_fd, KVM_GET_REGS, &regs) == 0 && regs.rip == PROBE_RIP + 2;
+	log_debug("probe: patched HLT: exit %u, %s", p.run->exit_reason, ok ? "RIP past it" : "not as expected");
+	kvm_probe_close(&p);
+	return ok;
+}
+
 void kvm_probe_debug(int kvm_fd, struct kvm_debug_caps *caps)
 {
 	/* nop; nop; mov [0x800],al; hlt (16-bit code) */
@@ -140,4 +161,5 @@ void kvm_probe_debug(int kvm_fd, struct kvm_debug_caps *caps)
 	caps->step = steps_work(kvm_fd, code, sizeof(code));
 	caps->exec = dr0_fires(kvm_fd, code, sizeof(code), PROBE_RIP + 1, 0, 0);
 	caps->data = dr0_fires(kvm_fd, code, sizeof(code), 0x800, 1, 0);
+	caps->patch = patch_exits(kvm_fd, code, sizeof(code));
 }

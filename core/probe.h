@@ -36,6 +36,7 @@ struct kvm_debug_caps {
 	bool step; /* KVM_GUESTDBG_SINGLESTEP stops after each instruction */
 	bool exec; /* KVM_GUESTDBG_USE_HW_BP execution breakpoints fire */
 	bool data; /* ... and data write breakpoints */
+	bool patch; /* an HLT patched over an instruction exits to ttvm with RIP past it (core/ptrap.h) */
 };
 /* Probe them (a few ms).  Any failure to run the probe says "no". */
 void kvm_probe_debug(int kvm_fd, struct kvm_debug_caps *caps);

@@ -170,7 +170,7 @@ void record_probe_init(struct vm *vm)
 	 * no debug exits at CPL3 there). */
 	kvm_probe_debug(vm->kvm_fd, &caps);
 	rr->cpl3_traps = caps.exec && vm->flavour != KVM_FLAVOUR_PVM;
-	rr->probes_on = !getenv("TTVM_PROBES") || strcmp(getenv("TTVM_PROBES"), "off");
+	rr->probes_on = caps.patch && (!getenv("TTVM_PROBES") || strcmp(getenv("TTVM_PROBES"), "off"));
 	rr->deferred_exit = UINT64_MAX;
 	vm->scout_exit = UINT64_MAX;
 	rr->vcpu_thread = pthread_self();

@@ -54,8 +54,10 @@ static void probe_host(struct engine *eng)
 	if (!probed) {
 		kvm_probe_debug(eng->vm->kvm_fd, &caps);
 		probed = true;
-		log_info("replay: guest debugging (probed): single step %s, breakpoints: execution %s, data %s",
-			 caps.step ? "yes" : "no", caps.exec ? "yes" : "no", caps.data ? "yes" : "no");
+		log_info("replay: guest debugging (probed): single step %s, breakpoints: execution %s, data %s, patch "
+			 "traps %s",
+			 caps.step ? "yes" : "no", caps.exec ? "yes" : "no", caps.data ? "yes" : "no",
+			 caps.patch ? "yes" : "no");
 	}
 	bool off = force && !strcmp(force, "off");
 	eng->hw_exec = caps.exec && !off;
@@ -63,7 +65,7 @@ static void probe_host(struct engine *eng)
 	/* HLT exits to ttvm on every host (no in-kernel irqchip); TTVM_PATCH=off
 	 * leaves single steps as the only fallback (for comparisons). */
 	const char *patch = getenv("TTVM_PATCH");
-	eng->patch_exec = !(patch && !strcmp(patch, "off"));
+	eng->patch_exec = caps.patch && !(patch && !strcmp(patch, "off"));
 }
 
 void eng_init(struct engine *eng, struct vm *vm)
@@ -705,6 +707,27 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
+/* The trap on the searched kick point fired (a debug register or a patch
+ * trap; what: the divergence report if no point is searched): inject
+ * there, or step over it when the state differs.  0, or -1 with the VM
+ * stopped. */
+static int kick_trap_hit(struct engine *eng, const char *what)
+{
+	struct vm *vm = eng->vm;
+	const struct trace_event *e = rr_peek(vm);
+
+	if (vm->stop || !e || (e->kind != TRACE_EV_IRQ && !is_probe_at_kick(e))) {
+		rr_diverged(vm, what, e);
+		return -1;
+	}
+	int r = try_kick_point(eng, e);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
+	return 0;
+}
+
 /* A debug exit (not #BP: exit_dispatch() handles those, RDTSC sites' INT3
  * and the guest's own): count the step, look for the kick point at a
  * breakpoint on it, check the user traps.  PH_AGAIN, PH_END or an enum
@@ -734,16 +757,8 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 	if (eng->bp == ENG_BP_STEP) {
 		eng->bp = ENG_BP_ARMED;
 	} else if (ds->kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
-		const struct trace_event *e = rr_peek(vm);
-		if (vm->stop || !e || (e->kind != TRACE_EV_IRQ && !is_probe_at_kick(e))) {
-			rr_diverged(vm, "unexpected debug exit", e);
+		if (kick_trap_hit(eng, "unexpected debug exit"))
 			return PH_END;
-		}
-		int r = try_kick_point(eng, e);
-		if (r < 0)
-			return PH_END;
-		if (r == 0)
-			eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
 	} else if (ds->entry_bp) {
 		/* at the handler's entry: counted as the step */
 	} else if (!stepped && !(dr6 & 0xf)) {
@@ -911,7 +926,6 @@ static int run_vcpu(struct engine *eng, const struct dbg_setup *ds)
  * or an enum eng_stop. */
 static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr)
 {
-	struct vm *vm = eng->vm;
 	const struct eng_goal *goal = rs->goal;
 	const struct dbg_setup *ds = &rs->ds;
 
@@ -933,18 +947,8 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 		return PH_AGAIN;
 	}
 	eng->anchored = false;
-	if (ds->kick_patch && addr == eng->bp_addr) {
-		const struct trace_event *e = rr_peek(vm);
-		if (vm->stop || !e || (e->kind != TRACE_EV_IRQ && !is_probe_at_kick(e))) {
-			rr_diverged(vm, "unexpected patch trap", e);
-			return PH_END;
-		}
-		int r = try_kick_point(eng, e);
-		if (r < 0)
-			return PH_END;
-		if (r == 0)
-			eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
-	}
+	if (ds->kick_patch && addr == eng->bp_addr && kick_trap_hit(eng, "unexpected patch trap"))
+		return PH_END;
 	if (rs->use_traps) {
 		for (int i = 0; i < ENG_MAX_TRAPS; i++) {
 			if ((ds->patch_mask & (1ull << i)) && eng->traps[i].addr == addr) {

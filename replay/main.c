@@ -71,8 +71,9 @@ static int print_version(void)
 	printf("kvm api: %d, sync regs: %s, interrupts: injected by ttvm (no in-kernel irqchip)\n",
 	       api, sync > 0 ? "yes" : "no");
 	printf("rdtsc trap: %s (%s)\n", tsc_method_name(m), why);
-	printf("guest debugging (probed): single step %s, hardware breakpoints: execution %s, data %s\n",
-	       dc.step ? "yes" : "no", dc.exec ? "yes" : "no", dc.data ? "yes" : "no");
+	printf("guest debugging (probed): single step %s, hardware breakpoints: execution %s, data %s, patch traps "
+	       "(HLT at CPL0) %s\n",
+	       dc.step ? "yes" : "no", dc.exec ? "yes" : "no", dc.data ? "yes" : "no", dc.patch ? "yes" : "no");
 	return 0;
 }
 
