@@ -537,6 +537,33 @@ struct run_state {
 	struct dbg_setup ds; /* how this KVM_RUN goes */
 };
 
+/* A trap fired (rs->stop) or the pending point was reached: name the point
+ * by its fire and return the stop; else 0. */
+static int trap_stop(struct engine *eng, struct run_state *rs)
+{
+	const struct eng_goal *goal = rs->goal;
+
+	if (rs->stop == ENG_STOP_TRAP) {
+		anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
+		return ENG_STOP_TRAP;
+	}
+	if (goal->pending && pending_reached(eng, goal->pending)) {
+		anchor(eng, &goal->pending->trap, goal->pending->m);
+		return ENG_STOP_TARGET;
+	}
+	return 0;
+}
+
+/* One instruction was executed by a step (or counts as one). */
+static void count_step(struct engine *eng)
+{
+	eng->steps++;
+	if (k_known(eng))
+		eng->k++;
+	else
+		eng->after++;
+}
+
 /* Phase result: go on with the loop's next phase, start the loop over, or
  * leave it (ENG_STOP_END: the VM is stopped). */
 enum { PH_GO = 0, PH_AGAIN = -1, PH_END = -2 };
@@ -745,11 +772,7 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 		log_debug("engine: debug exit at %#llx, dr6 %#llx%s", (unsigned long long)pc, (unsigned long long)dr6,
 			  stepped ? " (step)" : "");
 	if (stepped) {
-		eng->steps++;
-		if (k_known(eng))
-			eng->k++;
-		else
-			eng->after++;
+		count_step(eng);
 	} else {
 		eng->anchored = false;
 		eng->dr_hits++;
@@ -767,14 +790,9 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 	}
 	if (rs->use_traps)
 		check_traps(eng, goal, pc, dr6, rs->slot_of, stepped, &rs->stop);
-	if (rs->stop == ENG_STOP_TRAP) {
-		anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
-		return ENG_STOP_TRAP;
-	}
-	if (goal->pending && pending_reached(eng, goal->pending)) {
-		anchor(eng, &goal->pending->trap, goal->pending->m);
-		return ENG_STOP_TARGET;
-	}
+	int stop = trap_stop(eng, rs);
+	if (stop)
+		return stop;
 	if (goal->step && stepped)
 		return ENG_STOP_STEP;
 	if (rs->want_int && k_known(eng))
@@ -935,11 +953,7 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 	if (ds->entry_patch && addr == ds->entry_patch) {
 		/* At the handler's entry: counted as the step that delivered
 		 * the interrupt (the handler's first instruction not run). */
-		eng->steps++;
-		if (k_known(eng))
-			eng->k++;
-		else
-			eng->after++;
+		count_step(eng);
 		if (goal->step)
 			return ENG_STOP_STEP;
 		if (rs->want_int && k_known(eng))
@@ -957,14 +971,9 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 			}
 		}
 	}
-	if (rs->stop == ENG_STOP_TRAP) {
-		anchor(eng, &eng->traps[eng->hit], eng->fires[eng->hit]);
-		return ENG_STOP_TRAP;
-	}
-	if (goal->pending && pending_reached(eng, goal->pending)) {
-		anchor(eng, &goal->pending->trap, goal->pending->m);
-		return ENG_STOP_TARGET;
-	}
+	int stop = trap_stop(eng, rs);
+	if (stop)
+		return stop;
 	return PH_AGAIN;
 }
 
