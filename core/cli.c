@@ -17,8 +17,8 @@ void cli_run_usage(FILE *f)
 {
 	fprintf(f,
 		"  -m, --memory MIB      guest RAM in MiB (default 256)\n"
-		"      --append STR      multiboot command line\n"
-		"      --initrd FILE     multiboot module (repeatable)\n"
+		"      --append STR      kernel command line (multiboot, Linux)\n"
+		"      --initrd FILE     multiboot module, or Linux initrd (repeatable: concatenated)\n"
 		"      --flat ADDR       KERNEL is a raw binary: load it at ADDR, start in real mode\n"
 		"      --serial FILE     guest serial output to FILE (default stdout)\n"
 		"      --serial-in FILE  guest serial input from FILE (default stdin unless a terminal)\n"
@@ -105,7 +105,7 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg)
 	}
 	cfg->kernel = argv[optind];
 	if (cfg->flat && cfg->nmodules) {
-		log_error("--initrd needs a multiboot kernel, not --flat");
+		log_error("--initrd needs a multiboot or Linux kernel, not --flat");
 		return ST_USAGE;
 	}
 	return 0;
@@ -119,7 +119,7 @@ void cli_free_run(struct run_config *cfg)
 
 int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, void *ctx)
 {
-	struct multiboot_args mb = {
+	struct boot_args mb = {
 		.read = read, .read_ctx = ctx, .kernel_path = cfg->kernel, .cmdline = cfg->append,
 		.modules = cfg->modules, .nmodules = cfg->nmodules,
 	};
@@ -130,9 +130,19 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 
 	if (read ? read(ctx, cfg->kernel, &img, &size) : loader_read_file(cfg->kernel, &img, &size))
 		return ST_USAGE;
-	if (!cfg->flat && !multiboot_probe(img, size)) {
-		log_error("%s: not a multiboot kernel (no multiboot v1 header in its first 8 KiB); "
-			  "use --flat ADDR for a raw binary", cfg->kernel);
+	enum { K_MULTIBOOT, K_PVH, K_BZIMAGE } kind = K_MULTIBOOT;
+	if (cfg->flat)
+		;
+	else if (multiboot_probe(img, size))
+		kind = K_MULTIBOOT;
+	else if (pvh_probe(img, size))
+		kind = K_PVH;
+	else if (bzimage_probe(img, size))
+		kind = K_BZIMAGE;
+	else {
+		log_error("%s: not a kernel ttvm can boot (no multiboot v1 header in its first 8 KiB, "
+			  "not an ELF with a PVH note, no bzImage setup header); use --flat ADDR for a raw binary",
+			  cfg->kernel);
 		goto out;
 	}
 	if (access(kvm_device_path(), F_OK) != 0) {
@@ -146,7 +156,9 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		goto out;
 	}
 	if (cfg->flat ? flat_load(vm, img, size, cfg->flat_addr, &st)
-		      : multiboot_load(vm, img, size, &mb, &st))
+	    : kind == K_PVH   ? pvh_load(vm, img, size, &mb, &st)
+	    : kind == K_BZIMAGE ? bzimage_load(vm, img, size, &mb, &st)
+			      : multiboot_load(vm, img, size, &mb, &st))
 		goto out;
 	if (loader_apply_state(vm, &st)) {
 		log_error("cannot set the initial vCPU state: %s", strerror(errno));

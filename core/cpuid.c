@@ -22,14 +22,24 @@ void cpuid_apply_policy(struct kvm_cpuid2 *c)
 		case 0x1:
 			e->ecx &= ~(BIT(15) /* PDCM */ | BIT(21) /* x2APIC */ |
 				    BIT(24) /* TSC deadline */ | BIT(30) /* RDRAND */);
-			e->edx &= ~BIT(9); /* APIC */
+			/* APIC: ttvm has none (yet); TSC: hidden so that
+			 * Linux keeps to the PIT and jiffies instead of
+			 * reading the TSC on every clock read (its RDTSCs
+			 * still run and are trapped: core/tsc.h). */
+			e->edx &= ~(BIT(9) /* APIC */ | BIT(4) /* TSC */);
 			/* One logical CPU, APIC ID 0. */
 			e->ebx &= 0x0000ffffu;
 			e->ebx |= 1u << 16;
 			break;
 		case 0x7:
-			if (e->index == 0)
-				e->ebx &= ~BIT(18); /* RDSEED */
+			if (e->index == 0) {
+				e->ebx &= ~(BIT(18) /* RDSEED */ | BIT(1) /* TSC_ADJUST */);
+				/* WAITPKG: TPAUSE/UMWAIT delays count TSC cycles */
+				e->ecx &= ~BIT(5);
+			}
+			break;
+		case 0x6: /* APERF/MPERF: read every tick, never the same */
+			e->ecx &= ~BIT(0);
 			break;
 		case 0xa: /* architectural PMU */
 			e->eax = e->ebx = e->ecx = e->edx = 0;
@@ -41,6 +51,10 @@ void cpuid_apply_policy(struct kvm_cpuid2 *c)
 		case 0x80000001:
 			e->edx &= ~BIT(27); /* RDTSCP */
 			e->ecx &= ~(BIT(23) | BIT(24) | BIT(28)); /* AMD perf counter extensions */
+			e->ecx &= ~BIT(29); /* MWAITX: its delays count TSC cycles */
+			break;
+		case 0x80000007:
+			e->edx &= ~BIT(8); /* invariant TSC */
 			break;
 		case 0x80000022: /* AMD PMU v2 */
 			e->eax = e->ebx = e->ecx = e->edx = 0;
@@ -73,4 +87,18 @@ struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd)
 	}
 	errno = E2BIG;
 	return NULL;
+}
+
+int cpuid_disable_apic(int vcpu_fd)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = MSR_IA32_APICBASE;
+	m.e.data = APIC_DEFAULT_BASE | APICBASE_BSP;
+	return ioctl(vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
 }

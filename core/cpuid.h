@@ -4,7 +4,10 @@
  * depend on host state that ttvm cannot log or pin: the local APIC and
  * x2APIC (there is none: interrupts come from ttvm's 8259A), RDRAND/RDSEED,
  * RDTSCP, TSC-deadline, PMU leaves, and KVM's paravirtual leaves (kvmclock
- * would read host time behind ttvm's back). */
+ * would read host time behind ttvm's back); the TSC itself, invariant TSC and
+ * TSC_ADJUST (Linux then clocks itself by the PIT; the RDTSCs it still runs
+ * are trapped), APERF/MPERF, and MWAITX/WAITPKG (delays counted in TSC
+ * cycles). */
 #ifndef TTVM_CORE_CPUID_H
 #define TTVM_CORE_CPUID_H
 #include <linux/kvm.h>
@@ -13,5 +16,13 @@
 void cpuid_apply_policy(struct kvm_cpuid2 *c);
 /* Fetch KVM's supported table with the policy applied; NULL with errno set. */
 struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd);
+
+#define MSR_IA32_APICBASE 0x1b
+#define APIC_DEFAULT_BASE 0xfee00000ull
+#define APICBASE_BSP (1ull << 8)
+/* Clear IA32_APIC_BASE's enable bit (after KVM_SET_CPUID2): KVM derives
+ * CPUID.1:EDX.APIC from it at run time, so the policy's hidden APIC bit
+ * holds only then.  0 or -EIO. */
+int cpuid_disable_apic(int vcpu_fd);
 
 #endif

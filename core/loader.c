@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/loader_internal.h"
 #include "core/log.h"
 #include "core/vm.h"
 
@@ -23,9 +24,6 @@
 #define MB_INFO_MODS (1u << 3)
 #define MB_INFO_MMAP (1u << 6)
 #define MB_INFO_LOADER (1u << 9)
-/* Kernels must not load below 1 MiB's legacy area's start; keep the first
- * page free for the real-mode IVT as PC firmware would. */
-#define LOAD_MIN 0x1000ull
 #define MAX_IMAGE (1ull << 32)
 /* ESP at a multiboot entry.  The spec leaves it undefined, but kernels
  * written against GRUB call and return before setting their own: GRUB 2
@@ -118,8 +116,7 @@ int multiboot_probe(const uint8_t *img, size_t size)
 	return mb_find(img, size, &off) != NULL;
 }
 
-/* Copy len bytes to guest-physical gpa, zero-filling up to memsz. */
-static int put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint64_t memsz,
+int loader_put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint64_t memsz,
 	       const char *what)
 {
 	uint8_t *p = vm_gpa_ptr(vm, gpa, memsz);
@@ -135,8 +132,8 @@ static int put(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, uint6
 	return 0;
 }
 
-/* Tell core/tsc.c where code lies; more ranges than fit go unscanned. */
-static void add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
+/* More ranges than fit go unscanned. */
+void loader_add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
 {
 	if (vm->nexec == VM_MAX_EXEC) {
 		log_info("more than %d executable segments: the rest is not scanned for RDTSC", VM_MAX_EXEC);
@@ -145,7 +142,58 @@ static void add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
 	vm->exec[vm->nexec++] = (struct vm_exec_range){ gpa, vaddr, size };
 }
 
-static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *name,
+/* The physical address of virtual [vaddr, vaddr+len) through the PT_LOAD
+ * segments; false when no one segment's file bytes hold it all. */
+static bool elf_vaddr_to_paddr(const uint8_t *img, uint64_t phoff, uint64_t phnum, uint64_t phentsize,
+			       int is64, uint64_t vaddr, uint64_t len, uint64_t *paddr)
+{
+	for (uint64_t i = 0; i < phnum; i++) {
+		const uint8_t *ph = img + phoff + i * phentsize;
+		uint64_t type, filesz, pa, va;
+		if (is64) {
+			Elf64_Phdr p;
+			memcpy(&p, ph, sizeof(p));
+			type = p.p_type, filesz = p.p_filesz, pa = p.p_paddr, va = p.p_vaddr;
+		} else {
+			Elf32_Phdr p;
+			memcpy(&p, ph, sizeof(p));
+			type = p.p_type, filesz = p.p_filesz, pa = p.p_paddr, va = p.p_vaddr;
+		}
+		if (type == PT_LOAD && vaddr >= va && vaddr - va <= filesz && len <= filesz - (vaddr - va)) {
+			*paddr = pa + (vaddr - va);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Report the executable sections (ELF64 only: Linux) to core/tsc.c.  false
+ * when the file has no usable section headers: then the segments count. */
+static bool add_exec_sections(struct vm *vm, const uint8_t *img, size_t size, uint64_t phoff,
+			      uint64_t phnum, uint64_t phentsize)
+{
+	Elf64_Ehdr eh;
+	memcpy(&eh, img, sizeof(eh));
+	if (eh.e_shoff == 0 || eh.e_shnum == 0 || eh.e_shentsize < sizeof(Elf64_Shdr) ||
+	    eh.e_shoff > size || (uint64_t)eh.e_shnum * eh.e_shentsize > size - eh.e_shoff)
+		return false;
+	unsigned found = 0;
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh;
+		memcpy(&sh, img + eh.e_shoff + (uint64_t)i * eh.e_shentsize, sizeof(sh));
+		uint64_t pa;
+		if (sh.sh_type != SHT_PROGBITS || (sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) !=
+		    (SHF_ALLOC | SHF_EXECINSTR) || sh.sh_size == 0)
+			continue;
+		if (!elf_vaddr_to_paddr(img, phoff, phnum, phentsize, 1, sh.sh_addr, sh.sh_size, &pa))
+			continue;
+		loader_add_exec(vm, pa, sh.sh_addr, sh.sh_size);
+		found++;
+	}
+	return found > 0;
+}
+
+int loader_load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *name, bool exec_sections,
 		    uint64_t *entry, uint64_t *end)
 {
 	const unsigned char *id = img;
@@ -184,6 +232,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 		goto trunc;
 	int loaded = 0, entry_found = 0;
 	uint64_t vaddr_entry = *entry;
+	bool by_sections = exec_sections && is64 && add_exec_sections(vm, img, size, phoff, phnum, phentsize);
 	for (uint64_t i = 0; i < phnum; i++) {
 		uint64_t type, off, filesz, memsz, paddr, vaddr, flags;
 		const uint8_t *ph = img + phoff + i * phentsize;
@@ -202,11 +251,11 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 			continue;
 		if (off > size || filesz > size - off || filesz > memsz)
 			goto trunc;
-		int r = put(vm, paddr, img + off, filesz, memsz, name);
+		int r = loader_put(vm, paddr, img + off, filesz, memsz, name);
 		if (r)
 			return r;
-		if ((flags & PF_X) && filesz)
-			add_exec(vm, paddr, vaddr, filesz);
+		if ((flags & PF_X) && filesz && !by_sections)
+			loader_add_exec(vm, paddr, vaddr, filesz);
 		if (paddr + memsz > *end)
 			*end = paddr + memsz;
 		/* e_entry is a virtual address: jump to where its segment was
@@ -214,6 +263,9 @@ static int load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *
 		 * AT(0x100000) starts at 0x10000c, not 0xc010000c). */
 		if (!entry_found && vaddr_entry >= vaddr && vaddr_entry - vaddr < memsz) {
 			*entry = vaddr_entry - vaddr + paddr;
+			entry_found = 1;
+		} else if (exec_sections && !entry_found && vaddr_entry >= paddr && vaddr_entry - paddr < memsz) {
+			/* Linux's vmlinux: e_entry is physical already. */
 			entry_found = 1;
 		}
 		loaded++;
@@ -236,7 +288,23 @@ trunc:
 	return -ENOEXEC;
 }
 
-static uint64_t align_up(uint64_t v, uint64_t a)
+int loader_memory_map(const struct vm *vm, struct mem_region *r)
+{
+	int n = 0;
+	r[n++] = (struct mem_region){ 0, 0x9fc00, MEM_USABLE };
+	r[n++] = (struct mem_region){ 0xf0000, 0x10000, MEM_RESERVED };
+	r[n++] = (struct mem_region){ 0x100000, vm->low_size - 0x100000, MEM_USABLE };
+	if (vm->high_size)
+		r[n++] = (struct mem_region){ VM_HIGH_START, vm->high_size, MEM_USABLE };
+	return n;
+}
+
+int loader_read_image(const struct boot_args *a, const char *path, uint8_t **data, size_t *size)
+{
+	return a->read ? a->read(a->read_ctx, path, data, size) : loader_read_file(path, data, size);
+}
+
+uint64_t loader_align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
 }
@@ -274,14 +342,14 @@ static int load_kernel(struct vm *vm, const uint8_t *img, size_t size, const cha
 			log_error("%s: multiboot load range exceeds the file", name);
 			return -ENOEXEC;
 		}
-		if ((r = put(vm, h.load_addr, img + file_off, load_len, mem_len, name)))
+		if ((r = loader_put(vm, h.load_addr, img + file_off, load_len, mem_len, name)))
 			return r;
 		if (load_len)
-			add_exec(vm, h.load_addr, h.load_addr, load_len);
+			loader_add_exec(vm, h.load_addr, h.load_addr, load_len);
 		*entry = h.entry_addr;
 		*end = (uint64_t)h.load_addr + mem_len;
 	} else {
-		if ((r = load_elf(vm, img, size, name, entry, end)))
+		if ((r = loader_load_elf(vm, img, size, name, false, entry, end)))
 			return r;
 	}
 	if (*entry >= (1ull << 32)) {
@@ -293,29 +361,28 @@ static int load_kernel(struct vm *vm, const uint8_t *img, size_t size, const cha
 
 /* The modules, page-aligned from *cur on (moved past them), into mods.
  * 0 or -errno (message printed). */
-static int load_modules(struct vm *vm, const struct multiboot_args *a, uint64_t *cur, struct mb_mod *mods)
+static int load_modules(struct vm *vm, const struct boot_args *a, uint64_t *cur, struct mb_mod *mods)
 {
 	int r;
 
 	for (size_t i = 0; i < a->nmodules; i++) {
 		uint8_t *m;
 		size_t msz;
-		if ((r = a->read ? a->read(a->read_ctx, a->modules[i], &m, &msz)
-				 : loader_read_file(a->modules[i], &m, &msz)))
+		if ((r = loader_read_image(a, a->modules[i], &m, &msz)))
 			return r;
-		r = put(vm, *cur, m, msz, msz ? msz : 1, a->modules[i]);
+		r = loader_put(vm, *cur, m, msz, msz ? msz : 1, a->modules[i]);
 		free(m);
 		if (r)
 			return r;
 		mods[i].mod_start = (uint32_t)*cur;
 		mods[i].mod_end = (uint32_t)(*cur + msz);
-		*cur = align_up(*cur + msz, 4096);
+		*cur = loader_align_up(*cur + msz, 4096);
 	}
 	return 0;
 }
 
 int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
-		   const struct multiboot_args *a, struct boot_state *st)
+		   const struct boot_args *a, struct boot_state *st)
 {
 	const char *name = a->kernel_path;
 	uint64_t entry, end;
@@ -326,20 +393,18 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 
 	/* Boot information goes after the kernel: modules (page-aligned),
 	 * then the info block, memory map and strings. */
-	uint64_t cur = align_up(end, 4096);
+	uint64_t cur = loader_align_up(end, 4096);
 	struct mb_mod *mods = calloc(a->nmodules ? a->nmodules : 1, sizeof(*mods));
 	if (!mods)
 		return -ENOMEM;
 	if ((r = load_modules(vm, a, &cur, mods)))
 		goto out;
 
-	struct mb_mmap mmap[4];
-	int nmap = 0;
-	mmap[nmap++] = (struct mb_mmap){ 20, 0, 0x9fc00, 1 };
-	mmap[nmap++] = (struct mb_mmap){ 20, 0xf0000, 0x10000, 2 };
-	mmap[nmap++] = (struct mb_mmap){ 20, 0x100000, vm->low_size - 0x100000, 1 };
-	if (vm->high_size)
-		mmap[nmap++] = (struct mb_mmap){ 20, VM_HIGH_START, vm->high_size, 1 };
+	struct mem_region reg[MEM_MAX_REGIONS];
+	struct mb_mmap mmap[MEM_MAX_REGIONS];
+	int nmap = loader_memory_map(vm, reg);
+	for (int i = 0; i < nmap; i++)
+		mmap[i] = (struct mb_mmap){ 20, reg[i].addr, reg[i].len, reg[i].type };
 
 	struct mb_info info = { 0 };
 	uint64_t info_addr = cur;
@@ -363,14 +428,14 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 	}
 	snprintf(cl, cl_len, "%s%s%s", name, a->cmdline ? " " : "", a->cmdline ? a->cmdline : "");
 	info.cmdline = (uint32_t)str;
-	r = put(vm, str, cl, strlen(cl) + 1, strlen(cl) + 1, "multiboot command line");
+	r = loader_put(vm, str, cl, strlen(cl) + 1, strlen(cl) + 1, "multiboot command line");
 	str += strlen(cl) + 1;
 	free(cl);
 	if (r)
 		goto out;
 	static const char loader_name[] = "ttvm";
 	info.boot_loader_name = (uint32_t)str;
-	if ((r = put(vm, str, loader_name, sizeof(loader_name), sizeof(loader_name), "multiboot info")))
+	if ((r = loader_put(vm, str, loader_name, sizeof(loader_name), sizeof(loader_name), "multiboot info")))
 		goto out;
 	str += sizeof(loader_name);
 	if (a->nmodules) {
@@ -380,16 +445,16 @@ int multiboot_load(struct vm *vm, const uint8_t *img, size_t size,
 		for (size_t i = 0; i < a->nmodules; i++) {
 			size_t l = strlen(a->modules[i]) + 1;
 			mods[i].string = (uint32_t)str;
-			if ((r = put(vm, str, a->modules[i], l, l, "multiboot module name")))
+			if ((r = loader_put(vm, str, a->modules[i], l, l, "multiboot module name")))
 				goto out;
 			str += l;
 		}
-		if ((r = put(vm, mods_addr, mods, a->nmodules * sizeof(*mods),
+		if ((r = loader_put(vm, mods_addr, mods, a->nmodules * sizeof(*mods),
 			     a->nmodules * sizeof(*mods), "multiboot module list")))
 			goto out;
 	}
-	if ((r = put(vm, mmap_addr, mmap, info.mmap_length, info.mmap_length, "multiboot memory map")) ||
-	    (r = put(vm, info_addr, &info, sizeof(info), sizeof(info), "multiboot info")))
+	if ((r = loader_put(vm, mmap_addr, mmap, info.mmap_length, info.mmap_length, "multiboot memory map")) ||
+	    (r = loader_put(vm, info_addr, &info, sizeof(info), sizeof(info), "multiboot info")))
 		goto out;
 	if (str >= (1ull << 32)) {
 		log_error("%s: boot information would lie above 4 GiB", name);
@@ -422,7 +487,7 @@ int flat_load(struct vm *vm, const uint8_t *img, size_t size, uint64_t addr, str
 			  (unsigned long long)addr, size);
 		return -EINVAL;
 	}
-	if ((r = put(vm, addr, img, size, size ? size : 1, "flat image")))
+	if ((r = loader_put(vm, addr, img, size, size ? size : 1, "flat image")))
 		return r;
 	memset(st, 0, sizeof(*st));
 	st->mode = BOOT_REAL16;
@@ -457,7 +522,21 @@ int loader_apply_state(struct vm *vm, const struct boot_state *st)
 
 	if ((r = vcpu_get_sregs(vm, &s)))
 		return r;
-	if (st->mode == BOOT_PROT32) {
+	if (st->mode == BOOT_LONG64) {
+		/* Linux's 64-bit boot protocol: flat 64-bit code, flat data,
+		 * paging on with the loader's identity map. */
+		seg_flat(&s.cs, 0x10, 0xb, 1);
+		s.cs.db = 0;
+		s.cs.l = 1;
+		seg_flat(&s.ds, 0x18, 0x3, 0);
+		s.es = s.fs = s.gs = s.ss = s.ds;
+		s.gdt.base = st->gdt;
+		s.gdt.limit = 4 * 8 - 1;
+		s.cr0 = 0x80000011; /* PG | ET | PE */
+		s.cr3 = st->cr3;
+		s.cr4 = 0x20;       /* PAE */
+		s.efer = 0x500;     /* LMA | LME */
+	} else if (st->mode == BOOT_PROT32) {
 		/* Multiboot: flat 4 GiB code and data segments, PE on, paging off. */
 		seg_flat(&s.cs, 0x10, 0xb, 1);
 		seg_flat(&s.ds, 0x18, 0x3, 0);
@@ -480,5 +559,6 @@ int loader_apply_state(struct vm *vm, const struct boot_state *st)
 	regs.rax = st->eax;
 	regs.rbx = st->ebx;
 	regs.rdx = st->edx;
+	regs.rsi = st->rsi;
 	return vcpu_set_regs(vm, &regs);
 }

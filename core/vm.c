@@ -40,6 +40,30 @@ static void dev_stop_cb(void *opaque, enum dev_stop_reason why, int status)
 		vm_request_stop(vm, ST_RESET, "guest requested a system reset");
 }
 
+/* Linux ends a panic with this line, then spins with interrupts off (or
+ * reboots after panic= seconds): the run ends at the line instead, so that a
+ * recording of a crash stops at the crash. */
+#define LINUX_PANIC_END "---[ end Kernel panic - not syncing: "
+
+static void watch_line(struct vm *vm, uint8_t byte)
+{
+	if (byte != '\n') {
+		if (vm->line_len < sizeof(vm->line) - 1)
+			vm->line[vm->line_len++] = (char)byte;
+		return;
+	}
+	vm->line[vm->line_len] = 0;
+	vm->line_len = 0;
+	const char *p = strstr(vm->line, LINUX_PANIC_END);
+	if (!p)
+		return;
+	p += strlen(LINUX_PANIC_END);
+	size_t n = strcspn(p, "\r");
+	if (n >= 5 && strncmp(p + n - 5, " ]---", 5) == 0)
+		n -= 5;
+	vm_request_stop(vm, ST_PANIC, "guest kernel panic: %.*s", (int)n, p);
+}
+
 static void uart_tx_cb(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
@@ -47,6 +71,7 @@ static void uart_tx_cb(void *opaque, uint8_t byte)
 	fputc(byte, vm->serial_out);
 	if (byte == '\n')
 		fflush(vm->serial_out);
+	watch_line(vm, byte);
 }
 
 static int create_devices(struct vm *vm)
@@ -201,6 +226,10 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid);
 	if (r < 0) {
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
+		return -EIO;
+	}
+	if (cpuid_disable_apic(vm->vcpu_fd)) {
+		log_error("KVM_SET_MSRS (IA32_APIC_BASE, xAPIC off): %s", strerror(errno));
 		return -EIO;
 	}
 

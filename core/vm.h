@@ -30,6 +30,7 @@ enum ttvm_status {
 	ST_DIVERGED = 76,    /* replay: the guest did not do what the trace says */
 	ST_BADTRACE = 78,    /* replay/inspect: the trace is unreadable or damaged */
 	ST_SIGNAL = 80,      /* SIGINT or SIGTERM */
+	ST_PANIC = 82,       /* the guest's kernel panicked (Linux's end-of-panic line on the serial port) */
 };
 
 enum kvm_flavour { KVM_FLAVOUR_NONE, KVM_FLAVOUR_VMX, KVM_FLAVOUR_SVM, KVM_FLAVOUR_PVM, KVM_FLAVOUR_OTHER };
@@ -104,6 +105,8 @@ struct vm {
 	FILE *serial_out;
 	int serial_in_fd; /* -1 = none */
 	bool serial_in_eof;
+	char line[256]; /* the serial output's current line (its start), for the panic watch */
+	size_t line_len;
 	uint8_t in_buf[4096];
 	size_t in_len, in_pos;
 

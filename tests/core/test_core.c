@@ -23,27 +23,37 @@ static struct vm *fake_vm(void)
 
 static void test_cpuid_policy(void)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 6 * sizeof(c->entries[0]));
-	c->nent = 6;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 8 * sizeof(c->entries[0]));
+	c->nent = 8;
 	c->entries[0] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = 0x12345678, .ecx = 0xffffffff, .edx = 0xffffffff };
-	c->entries[1] = (struct kvm_cpuid_entry2){ .function = 7, .index = 0, .ebx = 0xffffffff };
+	c->entries[1] = (struct kvm_cpuid_entry2){ .function = 7, .index = 0, .ebx = 0xffffffff, .ecx = 0xffffffff };
 	c->entries[2] = (struct kvm_cpuid_entry2){ .function = 0x40000000, .eax = 0x40000001 };
 	c->entries[3] = (struct kvm_cpuid_entry2){ .function = 0xa, .eax = 0x07300805 };
-	c->entries[4] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .edx = 0xffffffff };
+	c->entries[4] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .ecx = 0xffffffff, .edx = 0xffffffff };
 	c->entries[5] = (struct kvm_cpuid_entry2){ .function = 0x40000001, .eax = 0xff };
+	c->entries[6] = (struct kvm_cpuid_entry2){ .function = 0x6, .ecx = 0xffffffff };
+	c->entries[7] = (struct kvm_cpuid_entry2){ .function = 0x80000007, .edx = 0xffffffff };
 	cpuid_apply_policy(c);
-	CHECK_EQ(c->nent, 4); /* both KVM leaves dropped */
+	CHECK_EQ(c->nent, 6); /* both KVM leaves dropped */
 	CHECK_EQ(c->entries[0].function, 1);
 	CHECK(!(c->entries[0].ecx & (1u << 21)));  /* x2APIC */
 	CHECK(!(c->entries[0].ecx & (1u << 30)));  /* RDRAND */
 	CHECK(!(c->entries[0].edx & (1u << 9)));   /* APIC */
+	CHECK(!(c->entries[0].edx & (1u << 4)));   /* TSC */
 	CHECK(c->entries[0].edx & 1);              /* FPU kept */
 	CHECK_EQ(c->entries[0].ebx >> 24, 0);      /* APIC ID 0 */
 	CHECK_EQ(c->entries[0].ebx & 0xffff, 0x5678);
 	CHECK(!(c->entries[1].ebx & (1u << 18)));  /* RDSEED */
+	CHECK(!(c->entries[1].ebx & (1u << 1)));   /* TSC_ADJUST */
+	CHECK(!(c->entries[1].ecx & (1u << 5)));   /* WAITPKG */
+	CHECK(c->entries[1].ecx & 1);              /* PREFETCHWT1 kept */
 	CHECK_EQ(c->entries[2].function, 0xa);
 	CHECK_EQ(c->entries[2].eax, 0);            /* no PMU */
 	CHECK(!(c->entries[3].edx & (1u << 27)));  /* RDTSCP */
+	CHECK(!(c->entries[3].ecx & (1u << 29)));  /* MWAITX */
+	CHECK(!(c->entries[4].ecx & 1));           /* APERF/MPERF */
+	CHECK(c->entries[4].ecx & 2);
+	CHECK(!(c->entries[5].edx & (1u << 8)));   /* invariant TSC */
 	free(c);
 }
 
@@ -89,7 +99,7 @@ static void test_multiboot_elf32(void)
 	CHECK_EQ(write(fd, "module-data", 11), 11);
 	close(fd);
 	const char *mods[] = { modpath };
-	struct multiboot_args a = { .kernel_path = "k.elf", .cmdline = "console=ttyS0 x=1", .modules = mods, .nmodules = 1 };
+	struct boot_args a = { .kernel_path = "k.elf", .cmdline = "console=ttyS0 x=1", .modules = mods, .nmodules = 1 };
 	struct boot_state st;
 	CHECK(multiboot_probe(img, size));
 	CHECK_EQ(multiboot_load(vm, img, size, &a, &st), 0);
@@ -134,7 +144,7 @@ static void test_multiboot_virtual_entry(void)
 	struct vm *vm = fake_vm();
 	size_t size;
 	struct boot_state st;
-	struct multiboot_args a = { .kernel_path = "high.elf" };
+	struct boot_args a = { .kernel_path = "high.elf" };
 	uint8_t *img = make_elf32(&size, 0x100000, 4096);
 	Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
 	Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(*eh));
@@ -162,7 +172,7 @@ static void test_multiboot_errors(void)
 	struct vm *vm = fake_vm();
 	size_t size;
 	struct boot_state st;
-	struct multiboot_args a = { .kernel_path = "bad.elf" };
+	struct boot_args a = { .kernel_path = "bad.elf" };
 	uint8_t *img = make_elf32(&size, 0x100000, 0);
 
 	/* Not multiboot: break the checksum. */

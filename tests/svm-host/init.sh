@@ -16,6 +16,8 @@
 . /svm/config
 # gdb and gdbserver, when present, keep their Debian paths (/usr/bin).
 export PATH=/bin:/usr/bin HOME=/tmp TMPDIR=/tmp
+# The guest kernel of tests/linux, when the run put it in (--with-linux).
+[ ! -d /svm/linux ] || export TTVM_LINUX_DIR=/svm/linux
 
 now() { cut -d' ' -f1 /proc/uptime; }
 
