@@ -160,6 +160,7 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 	    : kind == K_BZIMAGE ? bzimage_load(vm, img, size, &mb, &st)
 			      : multiboot_load(vm, img, size, &mb, &st))
 		goto out;
+	vm->linux_guest = !cfg->flat && (kind == K_PVH || kind == K_BZIMAGE);
 	if (loader_apply_state(vm, &st)) {
 		log_error("cannot set the initial vCPU state: %s", strerror(errno));
 		status = ST_HOST;

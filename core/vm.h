@@ -132,6 +132,7 @@ struct vm {
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
+	bool linux_guest; /* booted as Linux (PVH or bzImage): record's interrupt policy defaults to "defer" */
 	struct vm_code_copy *copies; /* malloc'd, NULL = none */
 	size_t ncopies;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (core/tsc.h), NULL = none */

@@ -58,6 +58,8 @@
 #define PROBE_IDLE_HITS 20000u
 #define DELAY_SAMPLES 65536u
 #define SCOUT_NS 200000L
+#define DEFER_NS 2000000ull
+#define REP_RETRY_NS 20000ull
 
 static void log_probe(struct vm *vm, uint64_t addr, bool on)
 {
@@ -170,7 +172,15 @@ void record_probe_init(struct vm *vm)
 	 * no debug exits at CPL3 there). */
 	kvm_probe_debug(vm->kvm_fd, &caps);
 	rr->cpl3_traps = caps.exec && vm->flavour != KVM_FLAVOUR_PVM;
-	rr->probes_on = caps.patch && (!getenv("TTVM_PROBES") || strcmp(getenv("TTVM_PROBES"), "off"));
+	/* TTVM_INTERRUPTS=probes|defer|kick (TTVM_PROBES=off: kick); the
+	 * default is probes, defer for Linux (README "Interrupts between
+	 * exits"). */
+	const char *pol = getenv("TTVM_INTERRUPTS");
+	if (!pol)
+		pol = getenv("TTVM_PROBES") && !strcmp(getenv("TTVM_PROBES"), "off") ? "kick"
+		      : vm->linux_guest ? "defer" : "probes";
+	rr->probes_on = caps.patch && !strcmp(pol, "probes");
+	rr->defer_only = !strcmp(pol, "defer");
 	rr->deferred_exit = UINT64_MAX;
 	vm->scout_exit = UINT64_MAX;
 	rr->vcpu_thread = pthread_self();
@@ -189,7 +199,9 @@ void record_probe_init(struct vm *vm)
 		if (rr->scout_on && pthread_setschedparam(rr->scout, SCHED_FIFO, &sp) == 0)
 			log_debug("record: scout thread at SCHED_FIFO");
 	}
-	log_info("record: interrupts between exits: %s; at CPL3 %s", rr->probes_on ? "loop probes" : "kick points only",
+	log_info("record: interrupts between exits: %s; at CPL3 %s",
+		 rr->probes_on ? "loop probes" : rr->defer_only ? "at the next exit, or a kick point 2 ms later"
+								: "kick points only",
 		 rr->cpl3_traps ? "at kick points" : "at the next exit");
 }
 
@@ -202,10 +214,39 @@ static void wait_starts(struct vm *vm)
 		rr->wait_since_ns = clock_now_ns(vm->clock) | 1;
 }
 
+/* Is the instruction at rip a REP/REPNE string instruction?  A kick can
+ * stop one between two iterations, with RIP still on it: replay's traps
+ * fire only before its first iteration, so such a point cannot be found. */
+static bool at_rep_string(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+{
+	uint8_t b[15];
+	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
+	bool rep = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = b[i];
+		if (c == 0xf2 || c == 0xf3)
+			rep = true;
+		else if (c == 0x66 || c == 0x67 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 ||
+			 c == 0x64 || c == 0x65 || ((s->efer & 0x400) && s->cs.l && (c & 0xf0) == 0x40))
+			;
+		else
+			return rep && ((c >= 0xa4 && c <= 0xa7) || (c >= 0xaa && c <= 0xaf) || (c >= 0x6c && c <= 0x6f));
+	}
+	return false;
+}
+
 bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 {
 	struct rr *rr = rr_of(vm);
 	bool cpl3 = (s->cr0 & 1) && (s->cs.selector & 3) == 3;
+
+	if (vm->run->exit_reason != KVM_EXIT_IRQ_WINDOW_OPEN && at_rep_string(vm, s, rip)) {
+		rr->rep_waits++;
+		vm->kick_retry_ns = REP_RETRY_NS;
+		wait_starts(vm);
+		return true;
+	}
 
 	if (cpl3 && !rr->cpl3_traps) {
 		rr->kicks_skipped++;
@@ -223,6 +264,13 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	}
 	if (vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
 		return false; /* a few instructions after an exit: cheap to find */
+	if (rr->defer_only && rr->deferred_exit != vm->guest_exits) {
+		rr->deferred_exit = vm->guest_exits;
+		rr->deferrals++;
+		vm->kick_retry_ns = DEFER_NS;
+		wait_starts(vm);
+		return true;
+	}
 	if (ptrap_count(&vm->ptraps, PTRAP_PROBE) && rr->deferred_exit != vm->guest_exits) {
 		rr->deferred_exit = vm->guest_exits;
 		rr->deferrals++;
@@ -323,6 +371,8 @@ void record_probe_report(struct vm *vm)
 			 " probe(s) made (%" PRIu64 " by the scout), %" PRIu64 " probe hits, %" PRIu64 " idle removal(s)",
 			 rr->kick_points, rr->deferrals + rr->kicks_skipped, rr->kicks_skipped, rr->probes_made,
 			 rr->scouted, vm->ptraps.hits, rr->probes_idle);
+	if (rr->rep_waits)
+		log_info("record: %" PRIu64 " kick(s) landed inside a REP string instruction and waited", rr->rep_waits);
 	if (rr->ndelays) {
 		qsort(rr->delays, rr->ndelays, sizeof(uint64_t), cmp_u64);
 		log_info("record: deferred interrupts went in %.1f us (median), %.1f us (worst) after they were due "

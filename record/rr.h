@@ -69,11 +69,13 @@ struct rr {
 	uint64_t kicks_skipped; /* record: kicks where the host could not position an injection */
 	/* Loop probes (record/probe.c), record side. */
 	bool probes_on, cpl3_traps;
+	bool defer_only; /* policy "defer": no probes; wait DEFER_NS for an exit, then a kick point */
 	bool learn;             /* a kick point to turn into a probe at the next exit */
 	bool want_room;         /* the scout found the set full: the oldest goes at the next exit */
 	uint64_t learn_addr;
 	uint64_t probe_addr[8]; /* the probes set, oldest first */
 	unsigned nprobe;
+	uint64_t rep_waits; /* kicks that landed in a REP string instruction and waited */
 	uint64_t deferred_exit; /* guest exit at which a kick last deferred an interrupt */
 	uint64_t hits_at_irq;   /* vm->ptraps.hits when an interrupt last went in */
 	uint64_t wait_since_ns; /* guest time a deferred interrupt has waited since (|1), 0 = none */
