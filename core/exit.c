@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/hooks.h"
+#include "core/bzimage_kernel.h"
 #include "core/log.h"
 #include "core/ptrap.h"
 #include "core/tsc.h"
@@ -104,7 +105,11 @@ static enum exit_action handle_io(struct vm *vm)
 				run->io.port, size, count);
 		return EXIT_STOP;
 	}
-	/* A patched RDTSC-family site (core/tsc.h) before the bus. */
+	/* The bzImage decompressor's patched jump to the kernel
+	 * (core/bzimage_kernel.h), then a patched RDTSC-family site
+	 * (core/tsc.h), before the bus. */
+	if (vm->bzk && run->io.port == BZK_PORT && bzk_handle_io(vm))
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	if (vm->tsc && run->io.port == TSC_PORT && tsc_handle_io(vm))
 		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
