@@ -119,7 +119,7 @@ int bzimage_parse(const uint8_t *img, size_t size, const char *name, struct bzim
 		return -ENOEXEC;
 	}
 	if (size <= h->setup_size) {
-		log_error("%s: truncated: %zu bytes, but its %u setup sectors and the kernel after them need more",
+		log_error("%s: truncated: %zu bytes, but its %u setup sector(s) and the kernel after them need more",
 			  name, size, sects);
 		return -ENOEXEC;
 	}
