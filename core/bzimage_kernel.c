@@ -17,13 +17,15 @@
 #define CALL_REL32 0xe8
 #define POP_RSI 0x5e
 #define HEAD_LEN 16
-#define MAX_RELS 4
+/* Relocated words read to find the KASLR offset: a majority must agree. */
+#define MAX_RELS 8
 /* Far above any kernel (Debian's unpacks to ~45 MiB), to refuse nonsense. */
 #define MAX_UNPACKED (1ull << 30)
 
 struct bzk_section {
 	uint64_t off, size; /* from the kernel's lowest p_paddr */
 	uint64_t vaddr;     /* link-time address (before KASLR) */
+	uint8_t *code;      /* its bytes as unpacked, before any patching */
 };
 
 /* A 32-bit relocation: the word at off holds a kernel address, which the
@@ -35,6 +37,7 @@ struct bzk_rel {
 
 struct bzimage_kernel {
 	uint64_t load, init_size; /* the decompressor's buffer */
+	uint64_t align;           /* where the decompressor may put the kernel */
 	uint64_t entry_off, span; /* the kernel's entry and extent, from its lowest p_paddr */
 	uint8_t head[HEAD_LEN];   /* its first bytes at the entry */
 	size_t head_len;
@@ -42,7 +45,7 @@ struct bzimage_kernel {
 	unsigned nsec;
 	struct bzk_rel rel[MAX_RELS];
 	unsigned nrel;
-	unsigned handovers;
+	unsigned handovers, recoveries;
 };
 
 static uint32_t rd32(const uint8_t *p)
@@ -207,16 +210,27 @@ static int read_sections(const struct elf_view *e, struct bzimage_kernel *k)
 			break;
 		}
 		Elf64_Phdr p = phdr(e, (unsigned)s);
+		uint8_t *code = malloc(sh.sh_size);
+		if (!code)
+			return -ENOMEM;
+		memcpy(code, e->img + p.p_offset + (sh.sh_addr - p.p_vaddr), sh.sh_size);
 		k->sec[k->nsec++] = (struct bzk_section){ p.p_paddr + (sh.sh_addr - p.p_vaddr) - e->min_paddr,
-							  sh.sh_size, sh.sh_addr };
+							  sh.sh_size, sh.sh_addr, code };
 	}
 	return k->nsec ? 0 : -ENOEXEC;
 }
 
-/* The first 32-bit relocations of the table the build appends after the
- * ELF (arch/x86/tools/relocs: read backwards from the end, zero-ended). */
+/* Some 32-bit relocations of the table the build appends after the ELF
+ * (arch/x86/tools/relocs: read backwards from the end, zero-ended): those
+ * in the largest executable section (.text), which the kernel never frees,
+ * unlike its init sections, so that they still tell the offset after a
+ * checkpoint restore. */
 static void read_relocs(const struct elf_view *e, uint64_t extent, struct bzimage_kernel *k)
 {
+	const struct bzk_section *text = &k->sec[0];
+	for (unsigned i = 1; i < k->nsec; i++)
+		if (k->sec[i].size > text->size)
+			text = &k->sec[i];
 	for (uint64_t at = e->len; at >= extent + 4 && k->nrel < MAX_RELS; at -= 4) {
 		uint32_t r = rd32(e->img + at - 4);
 		if (r == 0)
@@ -226,6 +240,8 @@ static void read_relocs(const struct elf_view *e, uint64_t extent, struct bzimag
 		if (s < 0)
 			continue;
 		Elf64_Phdr p = phdr(e, (unsigned)s);
+		if (va - text->vaddr >= text->size || text->size - (va - text->vaddr) < 4)
+			continue;
 		k->rel[k->nrel++] = (struct bzk_rel){ p.p_paddr + (va - p.p_vaddr) - e->min_paddr,
 						      rd32(e->img + p.p_offset + (va - p.p_vaddr)) };
 	}
@@ -271,6 +287,7 @@ int bzk_prepare(struct vm *vm, const uint8_t *img, const struct bzimage_hdr *h, 
 		return -ENOMEM;
 	k->load = load;
 	k->init_size = h->init_size;
+	k->align = h->relocatable ? h->kernel_alignment : 0;
 	long jump = bzk_find_jump(pm, h->pm_size, h->payload_offset, h->payload_length);
 	if (jump < 0) {
 		log_error("%s: %s the decompressor's jump to the kernel (call; pop %%rsi; jmp *%%rax): ttvm could "
@@ -303,7 +320,7 @@ int bzk_prepare(struct vm *vm, const uint8_t *img, const struct bzimage_hdr *h, 
 	return 0;
 fail:
 	free(raw);
-	free(k);
+	bzk_free(k);
 	return r;
 }
 
@@ -320,20 +337,93 @@ static bool is_jump(struct vm *vm, const struct bzimage_kernel *k, uint64_t c)
 }
 
 /* The virtual offset the decompressor gave the kernel (KASLR): how much
- * the relocated words moved.  false when they disagree. */
+ * the relocated words moved, as more than half of them agree (the kernel
+ * may since have rewritten an instruction that held one).  false when no
+ * such majority, true with 0 when the kernel has no relocations. */
 static bool virt_offset(struct vm *vm, const struct bzimage_kernel *k, uint64_t base, uint64_t *delta)
 {
+	uint64_t d[MAX_RELS];
+
 	*delta = 0;
 	for (unsigned i = 0; i < k->nrel; i++) {
 		const uint8_t *p = vm_gpa_ptr(vm, base + k->rel[i].off, 4);
-		if (!p)
-			return false;
-		uint64_t d = (uint32_t)(rd32(p) - k->rel[i].orig);
-		if (i && d != *delta)
-			return false;
-		*delta = d;
+		d[i] = p ? (uint32_t)(rd32(p) - k->rel[i].orig) : UINT64_MAX;
 	}
+	for (unsigned i = 0; i < k->nrel; i++) {
+		unsigned n = 0;
+		for (unsigned j = 0; j < k->nrel; j++)
+			n += d[j] == d[i];
+		if (d[i] != UINT64_MAX && 2 * n > k->nrel) {
+			*delta = d[i];
+			return true;
+		}
+	}
+	return k->nrel == 0;
+}
+
+static bool kernel_at(struct vm *vm, const struct bzimage_kernel *k, uint64_t base)
+{
+	const uint8_t *p = vm_gpa_ptr(vm, base, k->span);
+	return p && !memcmp(p + k->entry_off, k->head, k->head_len);
+}
+
+/* Does RAM at p hold a site's trap (core/tsc.h's PIO or INT3 bytes)? */
+static bool trap_bytes(const uint8_t *p, unsigned len)
+{
+	unsigned from = p[0] == OUT_IMM8 && p[1] == TSC_PORT ? 2 : p[0] == 0xcc ? 1 : 0;
+	if (!from)
+		return false;
+	for (unsigned i = from; i < len; i++)
+		if (p[i] != 0x90)
+			return false;
 	return true;
+}
+
+/* Give the sites that RAM holds patched (a restored checkpoint) their
+ * original bytes back, found in the unpacked copy, so that tsc_setup()
+ * finds them again and patches them the same way.  0 or -errno. */
+static int unpatch(struct vm *vm, const struct bzimage_kernel *k, uint64_t base)
+{
+	struct tsc_table *t = tsc_table_new();
+	int r = t ? 0 : -ENOMEM;
+
+	for (unsigned i = 0; i < k->nsec && !r; i++)
+		r = tsc_scan(t, k->sec[i].code, k->sec[i].size, base + k->sec[i].off, base + k->sec[i].off);
+	const struct tsc_site *s;
+	for (size_t i = 0; !r && (s = tsc_site_at(t, i)); i++) {
+		uint8_t *p = vm_gpa_ptr(vm, s->gpa, s->len);
+		if (p && trap_bytes(p, s->len))
+			memcpy(p, s->orig, s->len);
+	}
+	tsc_table_free(t);
+	return r;
+}
+
+/* The kernel lies at base: report its code to core/tsc.c and trap its
+ * sites.  0 or -errno (message printed). */
+static int attach(struct vm *vm, struct bzimage_kernel *k, uint64_t base, bool restored)
+{
+	uint64_t delta;
+	bool virt = virt_offset(vm, k, base, &delta);
+	int r;
+
+	if (!virt)
+		log_info("bzImage: the kernel's relocated words disagree on its virtual offset: its RDTSC "
+			 "sites are keyed by physical address only");
+	vm->nexec = 0;
+	for (unsigned i = 0; i < k->nsec; i++)
+		loader_add_exec(vm, base + k->sec[i].off, virt ? k->sec[i].vaddr + delta : base + k->sec[i].off,
+				k->sec[i].size);
+	if (restored && (r = unpatch(vm, k, base)))
+		return r;
+	tsc_table_free(vm->tsc);
+	vm->tsc = NULL;
+	if ((r = tsc_setup(vm)))
+		log_error("bzImage: cannot trap the kernel's RDTSCs: %s", strerror(-r));
+	else
+		log_info("bzImage: kernel at %#" PRIx64 ", virtual offset %#" PRIx64 "%s", base, delta,
+			 restored ? " (found again in a restored state)" : "");
+	return r;
 }
 
 bool bzk_handle_io(struct vm *vm)
@@ -350,32 +440,18 @@ bool bzk_handle_io(struct vm *vm)
 	if (!at)
 		return false;
 	uint64_t base = regs.rax - k->entry_off;
-	const uint8_t *kp = regs.rax >= k->entry_off ? vm_gpa_ptr(vm, base, k->span) : NULL;
-	if (!kp || memcmp(kp + k->entry_off, k->head, k->head_len)) {
+	if (regs.rax < k->entry_off || !kernel_at(vm, k, base)) {
 		vm_request_stop(vm, ST_INTERNAL, "bzImage: the decompressor jumps to %#llx (from %#" PRIx64 "), "
 				"where the kernel ttvm unpacked from the image does not lie",
 				(unsigned long long)regs.rax, at);
 		return true;
 	}
-	uint64_t delta;
-	bool virt = virt_offset(vm, k, base, &delta);
-	if (!virt)
-		log_info("bzImage: the kernel's relocated words disagree on its virtual offset: its RDTSC "
-			 "sites are keyed by physical address only");
-	vm->nexec = 0;
-	for (unsigned i = 0; i < k->nsec; i++)
-		loader_add_exec(vm, base + k->sec[i].off, virt ? k->sec[i].vaddr + delta : base + k->sec[i].off,
-				k->sec[i].size);
-	tsc_table_free(vm->tsc);
-	vm->tsc = NULL;
-	int r = tsc_setup(vm);
-	if (r) {
-		vm_request_stop(vm, ST_HOST, "bzImage: cannot trap the kernel's RDTSCs: %s", strerror(-r));
+	log_info("bzImage: the decompressor hands over to the kernel at %#llx", (unsigned long long)regs.rax);
+	if (attach(vm, k, base, false)) {
+		vm_request_stop(vm, ST_HOST, "bzImage: cannot trap the kernel's RDTSCs");
 		return true;
 	}
 	k->handovers++;
-	log_info("bzImage: the decompressor hands over to the kernel at %#llx (unpacked at %#" PRIx64
-		 ", virtual offset %#" PRIx64 ")", (unsigned long long)regs.rax, base, delta);
 	regs.rip = regs.rax;
 	if (vm->sync_regs) {
 		run->s.regs.regs = regs;
@@ -386,6 +462,32 @@ bool bzk_handle_io(struct vm *vm)
 	return true;
 }
 
+bool bzk_recover(struct vm *vm)
+{
+	struct bzimage_kernel *k = vm->bzk;
+	uint64_t found = UINT64_MAX;
+
+	if (!k || vm->tsc)
+		return false;
+	/* Where the decompressor may have put it: kernel_alignment steps (KASLR's
+	 * CONFIG_PHYSICAL_ALIGN), or the load address of a fixed kernel. */
+	if (!k->align) {
+		if (kernel_at(vm, k, k->load))
+			found = k->load;
+	}
+	for (uint64_t b = k->align; k->align && b + k->span <= vm->low_size; b += k->align) {
+		if (!kernel_at(vm, k, b))
+			continue;
+		if (found != UINT64_MAX)
+			return false; /* two: not knowable */
+		found = b;
+	}
+	if (found == UINT64_MAX || attach(vm, k, found, true))
+		return false;
+	k->recoveries++;
+	return vm->tsc != NULL;
+}
+
 unsigned bzk_handovers(const struct bzimage_kernel *k)
 {
 	return k ? k->handovers : 0;
@@ -393,5 +495,9 @@ unsigned bzk_handovers(const struct bzimage_kernel *k)
 
 void bzk_free(struct bzimage_kernel *k)
 {
+	if (!k)
+		return;
+	for (unsigned i = 0; i < k->nsec; i++)
+		free(k->sec[i].code);
 	free(k);
 }

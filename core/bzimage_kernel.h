@@ -58,6 +58,14 @@ int bzk_prepare(struct vm *vm, const uint8_t *img, const struct bzimage_hdr *h, 
  * is not where RAX says stops the VM (ST_INTERNAL) and returns true. */
 bool bzk_handle_io(struct vm *vm);
 
+/* A trap exit (OUT to TSC_PORT, #BP) while vm->tsc is empty: the state was
+ * restored from a checkpoint taken after the hand-over into a VM that never
+ * saw it (`ttvm replay --from`, the timeline).  Find the kernel in RAM (its
+ * entry's bytes at kernel_alignment steps, exactly once), put back the
+ * original bytes of its patched sites and trap them again as the hand-over
+ * did (same sites, same keys).  true when vm->tsc is now set. */
+bool bzk_recover(struct vm *vm);
+
 /* How many hand-overs this VM has seen (tests, -v). */
 unsigned bzk_handovers(const struct bzimage_kernel *k);
 

@@ -23,7 +23,8 @@
 #define KVIRT 0xffffffff81000000ull
 #define TEXT_OFF 0x100        /* .text inside the kernel's segment */
 #define RDTSC_OFF 0x10        /* the rdtsc in .text */
-#define REL_OFF 0x800         /* a 32-bit absolute address the build relocates */
+#define REL_OFF (TEXT_OFF + 0x21) /* imm32s (kernel addresses) the build relocates, 5 apart */
+#define NREL 3
 #define KSEG 0x1000           /* the kernel's one segment */
 #define JUMP_OFF 0x20         /* ff e0 in the protected-mode code */
 #define PAYLOAD_OFF 0x100     /* the payload in the protected-mode code */
@@ -57,7 +58,7 @@ static uint64_t rd64(const uint8_t *p)
 static uint8_t *make_vmlinux(size_t *len)
 {
 	size_t seg_at = 0x200, sh_at = seg_at + KSEG, rel_at = sh_at + 3 * sizeof(Elf64_Shdr);
-	size_t total = rel_at + 4 * 4;
+	size_t total = rel_at + 4 * (3 + NREL);
 	uint8_t *img = calloc(1, total);
 	Elf64_Ehdr eh = { 0 };
 	memcpy(eh.e_ident, ELFMAG, SELFMAG);
@@ -83,7 +84,10 @@ static uint8_t *make_vmlinux(size_t *len)
 	seg[TEXT_OFF + 0x30] = 0xc3;
 	/* Data (not a section with code): bytes of an rdtsc that must stay. */
 	seg[0x600] = 0x0f, seg[0x601] = 0x31;
-	wr32(seg + REL_OFF, (uint32_t)(KVIRT + 0x123));
+	for (int i = 0; i < NREL; i++) { /* mov $addr,%eax */
+		seg[REL_OFF - 1 + 5 * i] = 0xb8;
+		wr32(seg + REL_OFF + 5 * i, (uint32_t)(KVIRT + 0x123 + i));
+	}
 	Elf64_Shdr sh[3] = { { 0 } };
 	sh[1] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_EXECINSTR,
 			      .sh_addr = KVIRT + TEXT_OFF, .sh_offset = seg_at + TEXT_OFF, .sh_size = 0x40 };
@@ -91,7 +95,8 @@ static uint8_t *make_vmlinux(size_t *len)
 			      .sh_offset = seg_at + 0x600, .sh_size = 0x400 };
 	memcpy(img + sh_at, sh, sizeof(sh));
 	/* ...0 | 64-bit relocs | 0 | inverse 32-bit | 0 | 32-bit relocs (read from the end). */
-	wr32(img + rel_at + 12, (uint32_t)(KVIRT + REL_OFF));
+	for (int i = 0; i < NREL; i++)
+		wr32(img + rel_at + 12 + 4 * i, (uint32_t)(KVIRT + REL_OFF + 5 * i));
 	*len = total;
 	return img;
 }
@@ -358,7 +363,8 @@ static void unpack_kernel(struct vm *vm, uint64_t base, uint32_t delta)
 	size_t klen;
 	uint8_t *k = make_vmlinux(&klen);
 	memcpy(vm->ram + base, k + 0x200, KSEG);
-	wr32(vm->ram + base + REL_OFF, rd32(k + 0x200 + REL_OFF) + delta);
+	for (int i = 0; i < NREL; i++)
+		wr32(vm->ram + base + REL_OFF + 5 * i, rd32(k + 0x200 + REL_OFF + 5 * i) + delta);
 	free(k);
 }
 
@@ -425,6 +431,44 @@ static void test_handover(void)
 	free_vm(vm);
 }
 
+/* A checkpoint past the hand-over restored into a VM that never saw it:
+ * the first trap finds the kernel in RAM and traps the same sites. */
+static void test_recover(void)
+{
+	struct vm *vm = fake_vm_new(128 * MIB, true);
+	size_t size;
+	uint8_t *img = make_bzimage(&defaults, &size);
+	struct boot_args a = { .kernel_path = "bz" };
+	struct boot_state st;
+	const uint64_t base = 0x5200000, delta = 0x1c00000;
+	const uint64_t site = base + TEXT_OFF + RDTSC_OFF, lin = KVIRT + delta + TEXT_OFF + RDTSC_OFF;
+
+	CHECK_EQ(bzimage_load(vm, img, size, &a, &st), 0);
+	unpack_kernel(vm, base, (uint32_t)delta);
+	vm->ram[site] = 0xe6, vm->ram[site + 1] = 0xf0; /* as the recording patched it */
+	wr32(vm->ram + base + REL_OFF, 0x12345678);     /* one word rewritten since: outvoted */
+	out_exit(vm, 0xf0, lin, 0);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK(!vm->stop);
+	CHECK(vm->tsc != NULL);
+	const struct tsc_site *s = tsc_lookup(vm->tsc, lin);
+	CHECK(s && s->gpa == site && s->kind == TSC_RDTSC);
+	CHECK_EQ(vm->run->s.regs.regs.rip, lin + 2); /* emulated */
+	CHECK_EQ(vm->ram[site], 0xe6);
+	CHECK_EQ(vm->ram[site + 1], 0xf0);
+	CHECK_EQ(bzk_handovers(vm->bzk), 0);
+	/* Nothing to find: the trap is the guest's own OUT, nothing is set up. */
+	free_vm(vm);
+	vm = fake_vm_new(128 * MIB, true);
+	CHECK_EQ(bzimage_load(vm, img, size, &a, &st), 0);
+	out_exit(vm, 0xf0, lin, 0);
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	CHECK(vm->tsc == NULL);
+	CHECK_EQ(vm->run->s.regs.regs.rip, lin);
+	free(img);
+	free_vm(vm);
+}
+
 int main(void)
 {
 	RUN_TEST(test_load);
@@ -433,5 +477,6 @@ int main(void)
 	RUN_TEST(test_refusals);
 	RUN_TEST(test_find_jump);
 	RUN_TEST(test_handover);
+	RUN_TEST(test_recover);
 	return TEST_EXIT();
 }
