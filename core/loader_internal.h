@@ -66,5 +66,10 @@ int linux_put_cmdline(struct vm *vm, const struct boot_args *a, uint32_t max);
  * -errno with a message saying which -m would fit it. */
 int linux_put_initrd(struct vm *vm, const struct boot_args *a, uint64_t floor, uint64_t limit,
 		     uint64_t *addr, uint64_t *size);
+/* Note Linux's alternatives (.altinstructions of a vmlinux ELF64, after its
+ * code was reported with loader_add_exec) in vm->copies, so that RDTSCs
+ * the kernel copies into place at boot trap too.  0 or -ENOMEM; an image
+ * without them or in an unknown format is not an error. */
+int linux_note_alternatives(struct vm *vm, const uint8_t *img, size_t size);
 
 #endif

@@ -28,9 +28,11 @@
 struct tsc_table {
 	struct tsc_site *s; /* sorted by addr, addresses unique */
 	size_t n, cap;
-	size_t n_primary;   /* sites without the physical aliases */
+	size_t n_primary;   /* sites without the physical aliases and copies */
+	size_t n_copies;
 	int64_t tsc_offset; /* guest TSC - host TSC, read once at set-up */
 	enum tsc_method method;
+	bool by_gpa;        /* tsc_lookup_by_gpa */
 };
 
 struct tsc_table *tsc_table_new(void)
@@ -215,6 +217,40 @@ int tsc_scan(struct tsc_table *t, const uint8_t *code, size_t len, uint64_t lin,
 	return r;
 }
 
+int tsc_add_copies(struct tsc_table *t, const struct vm_code_copy *c, size_t n)
+{
+	int r = 0;
+
+	for (size_t k = 0; k < n && r >= 0; k++) {
+		/* Sites of the source, collected first: adding moves the array. */
+		struct tsc_site add[8];
+		size_t m = 0;
+		for (size_t i = lower_bound(t, c[k].src); i < t->n && t->s[i].addr - c[k].src < c[k].len && m < 8; i++) {
+			const struct tsc_site *s = &t->s[i];
+			if (s->copy || s->len > c[k].len - (s->addr - c[k].src))
+				continue;
+			add[m] = *s;
+			add[m].addr = c[k].dst + (s->addr - c[k].src);
+			add[m].gpa = c[k].dst_gpa + (s->addr - c[k].src);
+			add[m].copy = true;
+			/* Its neighbours are unknown until the copy: ask KVM. */
+			add[m++].ambiguous = true;
+		}
+		for (size_t i = 0; i < m && r >= 0; i++) {
+			r = add_site(t, &add[i]);
+			if (r > 0)
+				t->n_copies++;
+		}
+	}
+	return r < 0 ? r : 0;
+}
+
+void tsc_lookup_by_gpa(struct tsc_table *t, bool on)
+{
+	if (t)
+		t->by_gpa = on;
+}
+
 int tsc_add_phys_aliases(struct tsc_table *t, uint64_t gpa, uint64_t len)
 {
 	/* Collect first: inserting moves the array under the loop. */
@@ -225,7 +261,7 @@ int tsc_add_phys_aliases(struct tsc_table *t, uint64_t gpa, uint64_t len)
 	if (!add)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++)
-		if (t->s[i].gpa - gpa < len && t->s[i].addr != t->s[i].gpa) {
+		if (t->s[i].gpa - gpa < len && t->s[i].addr != t->s[i].gpa && !t->s[i].copy) {
 			add[n] = t->s[i];
 			add[n++].addr = t->s[i].gpa;
 		}
@@ -246,7 +282,7 @@ void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enu
 	for (size_t i = 0; i < t->n; i++) {
 		struct tsc_site *s = &t->s[i];
 		uint64_t off = s->gpa - gpa;
-		if (off >= len || len - off < s->len)
+		if (off >= len || len - off < s->len || s->copy)
 			continue;
 		if (method == TSC_TRAP_INT3) {
 			code[off] = INT3;
@@ -267,7 +303,7 @@ void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enu
 	for (size_t i = 0; i < t->n; i++) {
 		struct tsc_site *s = &t->s[i];
 		uint64_t off = s->gpa - gpa;
-		if (off >= len || len - off < s->len)
+		if (off >= len || len - off < s->len || s->copy)
 			continue;
 		s->ambiguous = (off >= 2 && out_at(code, len, off - 2)) || out_at(code, len, off + 2);
 	}
@@ -388,6 +424,8 @@ int tsc_setup(struct vm *vm)
 	for (unsigned i = 0; i < vm->nexec && !r; i++)
 		if (vm->exec[i].vaddr != vm->exec[i].gpa)
 			r = tsc_add_phys_aliases(t, vm->exec[i].gpa, vm->exec[i].size);
+	if (!r && vm->ncopies)
+		r = tsc_add_copies(t, vm->copies, vm->ncopies);
 	if (r) {
 		log_error("cannot scan the guest's code for RDTSC: %s", strerror(-r));
 		tsc_table_free(t);
@@ -414,8 +452,10 @@ int tsc_setup(struct vm *vm)
 	size_t amb = 0;
 	for (size_t i = 0; i < t->n; i++)
 		amb += t->s[i].ambiguous;
-	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED site(s) patched in %u executable range(s), "
-		 "trap: %s on %s (%s)%s", t->n_primary, vm->nexec, t->n ? tsc_method_name(method) : "none",
+	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED site(s) patched in %u executable range(s)%s, "
+		 "trap: %s on %s (%s)%s", t->n_primary, vm->nexec,
+		 t->n_copies ? " (and where the guest copies them: alternatives)" : "",
+		 t->n ? tsc_method_name(method) : "none",
 		 kvm_flavour_name(vm->flavour), why,
 		 method == TSC_TRAP_PIO && t->n && vm->flavour != KVM_FLAVOUR_PVM
 			 ? ": traps at CPL0 only, or where IOPL/the I/O bitmap allow" : "");
@@ -430,19 +470,37 @@ int tsc_setup(struct vm *vm)
 	return 0;
 }
 
-/* Which site does this OUT come from?  NULL: the guest's own OUT. */
-static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs)
+/* The site whose first byte is at linear address lin: by that address,
+ * else (tsc_lookup_by_gpa) by the guest-physical address it maps to. */
+static const struct tsc_site *site_at(struct vm *vm, uint64_t lin)
 {
-	const struct tsc_table *t = vm->tsc;
-	const struct tsc_site *at = tsc_lookup(t, regs->rip);       /* fast path */
-	const struct tsc_site *after = tsc_lookup(t, regs->rip - 2); /* emulated */
+	const struct tsc_site *s = tsc_lookup(vm->tsc, lin);
+	struct kvm_sregs sr;
+	uint64_t gpa;
+
+	if (s || !vm->tsc->by_gpa || vcpu_get_sregs(vm, &sr) || vm_gva_to_gpa(vm, &sr, lin, &gpa))
+		return s;
+	s = tsc_lookup(vm->tsc, gpa);
+	return s && s->gpa == gpa ? s : NULL;
+}
+
+/* Which site does this OUT come from?  NULL: the guest's own OUT.  *lin:
+ * the linear address the site's instruction starts at. */
+static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs, uint64_t *lin)
+{
+	const struct tsc_site *at = site_at(vm, regs->rip);        /* fast path */
+	const struct tsc_site *after = site_at(vm, regs->rip - 2); /* emulated */
 
 	if (!at && !after)
 		return NULL;
-	if (at && !at->ambiguous && !after)
+	if (at && !at->ambiguous && !after) {
+		*lin = regs->rip;
 		return at;
-	if (after && !after->ambiguous && !at)
+	}
+	if (after && !after->ambiguous && !at) {
+		*lin = regs->rip - 2;
 		return after;
+	}
 	/* Both readings possible: complete the OUT (KVM_RUN with
 	 * immediate_exit runs only the completion) and see whether KVM still
 	 * had to skip it. */
@@ -456,6 +514,9 @@ static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs)
 				rc == 0 ? "the guest ran" : strerror(err));
 		return NULL;
 	}
+	/* Still at the OUT: the exit came from it (fast path), else RIP had
+	 * already moved past it. */
+	*lin = regs->rip != rip ? rip : rip - 2;
 	return regs->rip != rip ? at : after;
 }
 
@@ -484,7 +545,7 @@ static __u64 *gpr(struct kvm_regs *r, unsigned n)
 
 /* Produce the value of site s's instruction (live, logged or replayed), write
  * the registers it writes and continue after it.  regs: the guest's. */
-static void emulate(struct vm *vm, const struct tsc_site *s, const struct kvm_regs *guest)
+static void emulate(struct vm *vm, const struct tsc_site *s, uint64_t lin, const struct kvm_regs *guest)
 {
 	struct kvm_run *run = vm->run;
 	struct kvm_regs regs = *guest;
@@ -504,7 +565,7 @@ static void emulate(struct vm *vm, const struct tsc_site *s, const struct kvm_re
 	}
 	/* The fingerprint sees the guest at the original instruction,
 	 * whichever path KVM took to exit. */
-	regs.rip = s->addr;
+	regs.rip = lin;
 	const struct vm_hooks *h = vm->hooks;
 	if (h && (rand ? h->rdrand != NULL : h->rdtsc != NULL)) {
 		if (rand)
@@ -536,7 +597,7 @@ static void emulate(struct vm *vm, const struct tsc_site *s, const struct kvm_re
 	}
 	/* A RIP other than the OUT's also cancels KVM's pending skip of it
 	 * (PIO); for INT3 nothing is pending. */
-	regs.rip = s->addr + s->len;
+	regs.rip = lin + s->len;
 	if (vm->sync_regs) {
 		run->s.regs.regs = regs;
 		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -555,10 +616,11 @@ bool tsc_handle_io(struct vm *vm)
 	    run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1 ||
 	    vcpu_get_regs(vm, &regs))
 		return false;
-	const struct tsc_site *s = find_site(vm, &regs);
+	uint64_t lin = 0;
+	const struct tsc_site *s = find_site(vm, &regs, &lin);
 	if (!s)
 		return vm->stop; /* a host error stops here; else the guest's own OUT */
-	emulate(vm, s, &regs);
+	emulate(vm, s, lin, &regs);
 	return true;
 }
 
@@ -567,7 +629,7 @@ bool tsc_is_bp_trap(const struct vm *vm)
 	const struct kvm_run *run = vm->run;
 
 	return vm->tsc && vm->tsc->method == TSC_TRAP_INT3 && run->exit_reason == KVM_EXIT_DEBUG &&
-	       run->debug.arch.exception == BP_VECTOR && tsc_lookup(vm->tsc, run->debug.arch.pc);
+	       run->debug.arch.exception == BP_VECTOR && site_at((struct vm *)vm, run->debug.arch.pc);
 }
 
 bool tsc_handle_bp(struct vm *vm)
@@ -581,6 +643,6 @@ bool tsc_handle_bp(struct vm *vm)
 		return true;
 	}
 	/* debug.arch.pc is linear, the table's addresses too (flat CS). */
-	emulate(vm, tsc_lookup(vm->tsc, vm->run->debug.arch.pc), &regs);
+	emulate(vm, site_at(vm, vm->run->debug.arch.pc), vm->run->debug.arch.pc, &regs);
 	return true;
 }

@@ -58,6 +58,7 @@ struct tsc_site {
 	uint8_t reg;     /* RDRAND/RDSEED: destination register (0=rax .. 15=r15) */
 	uint8_t opsize;  /* RDRAND/RDSEED: operand size in bytes (2, 4, 8) */
 	bool ambiguous;  /* patched bytes e6 f0 also lie at addr-2 or addr+2 */
+	bool copy;       /* only there once the guest copies code (tsc_add_copies): never patched */
 	uint8_t orig[TSC_MAX_LEN];
 };
 
@@ -82,6 +83,18 @@ int tsc_add_phys_aliases(struct tsc_table *t, uint64_t gpa, uint64_t len);
  * trapping bytes of method, and mark sites whose patch is adjacent to other
  * e6 f0 bytes as ambiguous.  The original bytes stay in the table. */
 void tsc_patch(struct tsc_table *t, uint8_t *code, size_t len, uint64_t gpa, enum tsc_method method);
+
+/* Sites that code the guest copies at run time brings along: for each copy
+ * (Linux's alternatives: a replacement instruction copied over the original
+ * at boot), every site in [src, src+len) also becomes a site at the same
+ * offset from dst, in place only once the guest made the copy (the copied
+ * bytes are the patched ones).  Such sites are not patched, only looked up.
+ * 0 or -ENOMEM. */
+int tsc_add_copies(struct tsc_table *t, const struct vm_code_copy *c, size_t n);
+/* Trapped code may run at linear addresses the table does not know (a
+ * kernel its decompressor placed, KASLR): look a trap whose address is
+ * unknown up by the guest-physical address it translates to. */
+void tsc_lookup_by_gpa(struct tsc_table *t, bool on);
 
 /* The site whose first byte is at linear address addr, or NULL. */
 const struct tsc_site *tsc_lookup(const struct tsc_table *t, uint64_t addr);

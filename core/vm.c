@@ -345,6 +345,9 @@ uint64_t vm_pages_changed_since(struct vm *vm, uint64_t gen,
 void vm_destroy(struct vm *vm)
 {
 	free(vm->cpuid);
+	free(vm->copies);
+	vm->copies = NULL;
+	vm->ncopies = 0;
 	free(vm->dirty_bitmap);
 	free(vm->page_gen);
 	free(vm->group_gen);

@@ -68,6 +68,14 @@ struct vm_exec_range {
 };
 #define VM_MAX_EXEC 16
 
+/* Code the guest may copy over other code at run time (Linux's
+ * alternatives): len bytes from linear src to linear dst, which lies at
+ * guest-physical dst_gpa.  Reported by the loader for core/tsc.c. */
+struct vm_code_copy {
+	uint64_t dst, dst_gpa, src;
+	uint32_t len;
+};
+
 struct vm {
 	struct vm_options opt;
 	enum kvm_flavour flavour;
@@ -124,6 +132,8 @@ struct vm {
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
+	struct vm_code_copy *copies; /* malloc'd, NULL = none */
+	size_t ncopies;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (core/tsc.h), NULL = none */
 	/* A bzImage's kernel, for the decompressor's hand-over to it
 	 * (core/bzimage_kernel.h); NULL = not a bzImage. */
