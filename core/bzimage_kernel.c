@@ -45,6 +45,9 @@ struct bzimage_kernel {
 	unsigned nsec;
 	struct bzk_rel rel[MAX_RELS];
 	unsigned nrel;
+	uint64_t min_paddr;           /* the kernel's link-time physical start */
+	struct vm_code_copy *copies; /* its alternatives, at link-time addresses */
+	size_t ncopies;
 	unsigned handovers, recoveries;
 };
 
@@ -247,6 +250,25 @@ static void read_relocs(const struct elf_view *e, uint64_t extent, struct bzimag
 	}
 }
 
+/* The kernel's alternatives (loader_linux.c reads them) at its link-time
+ * addresses, shifted to where it lands at the hand-over.  0 or -ENOMEM. */
+static int note_alternatives(struct vm *vm, struct bzimage_kernel *k, const uint8_t *elf, size_t len)
+{
+	vm->nexec = 0;
+	for (unsigned i = 0; i < k->nsec; i++)
+		loader_add_exec(vm, k->min_paddr + k->sec[i].off, k->sec[i].vaddr, k->sec[i].size);
+	free(vm->copies);
+	vm->copies = NULL;
+	vm->ncopies = 0;
+	int r = linux_note_alternatives(vm, elf, len);
+	k->copies = vm->copies;
+	k->ncopies = vm->ncopies;
+	vm->copies = NULL;
+	vm->ncopies = 0;
+	vm->nexec = 0;
+	return r;
+}
+
 long bzk_find_jump(const uint8_t *code, size_t len, size_t skip, size_t skip_len)
 {
 	static const uint8_t mov_r15_rsi[3] = { 0x4c, 0x89, 0xfe };
@@ -304,6 +326,9 @@ int bzk_prepare(struct vm *vm, const uint8_t *img, const struct bzimage_hdr *h, 
 		goto fail;
 	}
 	read_relocs(&e, extent, k);
+	k->min_paddr = e.min_paddr;
+	if ((r = note_alternatives(vm, k, raw, raw_len)))
+		goto fail;
 	uint8_t *p = vm_gpa_ptr(vm, load + (uint64_t)jump, 2);
 	if (!p) {
 		r = -ENOMEM;
@@ -367,45 +392,42 @@ static bool kernel_at(struct vm *vm, const struct bzimage_kernel *k, uint64_t ba
 	return p && !memcmp(p + k->entry_off, k->head, k->head_len);
 }
 
-/* Does RAM at p hold a site's trap (core/tsc.h's PIO or INT3 bytes)? */
-static bool trap_bytes(const uint8_t *p, unsigned len)
+/* vm->copies: the alternatives moved by the kernel's offsets (none when
+ * the virtual one is unknown: copies are keyed by linear address).
+ * 0 or -ENOMEM. */
+static int place_copies(struct vm *vm, const struct bzimage_kernel *k, uint64_t base, bool virt,
+			uint64_t delta)
 {
-	unsigned from = p[0] == OUT_IMM8 && p[1] == TSC_PORT ? 2 : p[0] == 0xcc ? 1 : 0;
-	if (!from)
-		return false;
-	for (unsigned i = from; i < len; i++)
-		if (p[i] != 0x90)
-			return false;
-	return true;
-}
-
-/* Give the sites that RAM holds patched (a restored checkpoint) their
- * original bytes back, found in the unpacked copy, so that tsc_setup()
- * finds them again and patches them the same way.  0 or -errno. */
-static int unpatch(struct vm *vm, const struct bzimage_kernel *k, uint64_t base)
-{
-	struct tsc_table *t = tsc_table_new();
-	int r = t ? 0 : -ENOMEM;
-
-	for (unsigned i = 0; i < k->nsec && !r; i++)
-		r = tsc_scan(t, k->sec[i].code, k->sec[i].size, base + k->sec[i].off, base + k->sec[i].off);
-	const struct tsc_site *s;
-	for (size_t i = 0; !r && (s = tsc_site_at(t, i)); i++) {
-		uint8_t *p = vm_gpa_ptr(vm, s->gpa, s->len);
-		if (p && trap_bytes(p, s->len))
-			memcpy(p, s->orig, s->len);
+	free(vm->copies);
+	vm->copies = NULL;
+	vm->ncopies = 0;
+	if (!virt || !k->ncopies)
+		return 0;
+	if (!(vm->copies = malloc(k->ncopies * sizeof(*vm->copies))))
+		return -ENOMEM;
+	for (size_t i = 0; i < k->ncopies; i++) {
+		struct vm_code_copy c = k->copies[i];
+		c.dst += delta;
+		c.src += delta;
+		c.dst_gpa = c.dst_gpa - k->min_paddr + base;
+		vm->copies[i] = c;
 	}
-	tsc_table_free(t);
-	return r;
+	vm->ncopies = k->ncopies;
+	return 0;
 }
 
-/* The kernel lies at base: report its code to core/tsc.c and trap its
- * sites.  0 or -errno (message printed). */
+/* The kernel lies at base: report its code and alternatives to core/tsc.c
+ * and trap its sites.  restored: RAM is a checkpoint's, past the hand-over
+ * (sites patched, init code maybe freed, alternatives applied); then
+ * tsc_setup() scans the code as unpacked, written in for the while, so
+ * that it finds the hand-over's sites, and RAM gets its bytes back.
+ * 0 or -errno (message printed). */
 static int attach(struct vm *vm, struct bzimage_kernel *k, uint64_t base, bool restored)
 {
+	uint8_t *saved[VM_MAX_EXEC] = { NULL };
 	uint64_t delta;
 	bool virt = virt_offset(vm, k, base, &delta);
-	int r;
+	int r = 0;
 
 	if (!virt)
 		log_info("bzImage: the kernel's relocated words disagree on its virtual offset: its RDTSC "
@@ -414,11 +436,29 @@ static int attach(struct vm *vm, struct bzimage_kernel *k, uint64_t base, bool r
 	for (unsigned i = 0; i < k->nsec; i++)
 		loader_add_exec(vm, base + k->sec[i].off, virt ? k->sec[i].vaddr + delta : base + k->sec[i].off,
 				k->sec[i].size);
-	if (restored && (r = unpatch(vm, k, base)))
-		return r;
+	if ((r = place_copies(vm, k, base, virt, delta)))
+		goto out;
+	for (unsigned i = 0; restored && i < k->nsec; i++) {
+		uint8_t *ram = vm_gpa_ptr(vm, base + k->sec[i].off, k->sec[i].size);
+		if (!ram || !(saved[i] = malloc(k->sec[i].size))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(saved[i], ram, k->sec[i].size);
+		memcpy(ram, k->sec[i].code, k->sec[i].size);
+	}
 	tsc_table_free(vm->tsc);
 	vm->tsc = NULL;
-	if ((r = tsc_setup(vm)))
+	r = tsc_setup(vm);
+	if (vm->tsc)
+		tsc_lookup_by_gpa(vm->tsc, true);
+out:
+	for (unsigned i = 0; i < k->nsec; i++)
+		if (saved[i]) {
+			memcpy(vm_gpa_ptr(vm, base + k->sec[i].off, k->sec[i].size), saved[i], k->sec[i].size);
+			free(saved[i]);
+		}
+	if (r)
 		log_error("bzImage: cannot trap the kernel's RDTSCs: %s", strerror(-r));
 	else
 		log_info("bzImage: kernel at %#" PRIx64 ", virtual offset %#" PRIx64 "%s", base, delta,
@@ -499,5 +539,6 @@ void bzk_free(struct bzimage_kernel *k)
 		return;
 	for (unsigned i = 0; i < k->nsec; i++)
 		free(k->sec[i].code);
+	free(k->copies);
 	free(k);
 }

@@ -10,8 +10,8 @@
  * the copy.  At that exit RAX is the unpacked kernel's entry, so the kernel
  * lies at RAX - (entry - lowest p_paddr); its virtual offset (KASLR) is read
  * off relocated words.  ttvm then reports the kernel's executable sections to
- * core/tsc.c (tsc_setup: find, patch, key by virtual and physical address)
- * and emulates the jump.  The exit is the guest's own, at the same point in
+ * core/tsc.c (tsc_setup: find, patch, key by virtual and physical address;
+ * its alternatives, read at load, as vm->copies) and emulates the jump.  The exit is the guest's own, at the same point in
  * run, record and replay, so all three patch the same bytes; if a replay
  * goes back to before it (a checkpoint), the kernel is unpacked again and
  * the exit patches it again. */
@@ -61,9 +61,11 @@ bool bzk_handle_io(struct vm *vm);
 /* A trap exit (OUT to TSC_PORT, #BP) while vm->tsc is empty: the state was
  * restored from a checkpoint taken after the hand-over into a VM that never
  * saw it (`ttvm replay --from`, the timeline).  Find the kernel in RAM (its
- * entry's bytes at kernel_alignment steps, exactly once), put back the
- * original bytes of its patched sites and trap them again as the hand-over
- * did (same sites, same keys).  true when vm->tsc is now set. */
+ * entry's bytes at kernel_alignment steps, exactly once) and its KASLR
+ * offset (a majority of relocated .text words), and build the same site
+ * table as the hand-over did, from the code as unpacked (RAM, whose code
+ * the kernel has patched, freed or reused since, is left exactly as
+ * restored).  true when vm->tsc is now set. */
 bool bzk_recover(struct vm *vm);
 
 /* How many hand-overs this VM has seen (tests, -v). */

@@ -169,6 +169,7 @@ static void free_vm(struct vm *vm)
 {
 	bzk_free(vm->bzk);
 	vm->bzk = NULL;
+	free(vm->copies);
 	fake_vm_free(vm);
 }
 
@@ -447,6 +448,11 @@ static void test_recover(void)
 	unpack_kernel(vm, base, (uint32_t)delta);
 	vm->ram[site] = 0xe6, vm->ram[site + 1] = 0xf0; /* as the recording patched it */
 	wr32(vm->ram + base + REL_OFF, 0x12345678);     /* one word rewritten since: outvoted */
+	/* Code changed since (freed init code reused): an rdtsc where the
+	 * kernel had none must not be taken for a site, nor patched. */
+	vm->ram[base + TEXT_OFF + 0x38] = 0x0f, vm->ram[base + TEXT_OFF + 0x39] = 0x31;
+	uint8_t *before = malloc(KSEG);
+	memcpy(before, vm->ram + base, KSEG);
 	out_exit(vm, 0xf0, lin, 0);
 	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
 	CHECK(!vm->stop);
@@ -457,6 +463,9 @@ static void test_recover(void)
 	CHECK_EQ(vm->ram[site], 0xe6);
 	CHECK_EQ(vm->ram[site + 1], 0xf0);
 	CHECK_EQ(bzk_handovers(vm->bzk), 0);
+	CHECK(!memcmp(before, vm->ram + base, KSEG)); /* RAM as restored, to the byte */
+	CHECK(tsc_lookup(vm->tsc, base + TEXT_OFF + 0x38) == NULL);
+	free(before);
 	/* Nothing to find: the trap is the guest's own OUT, nothing is set up. */
 	free_vm(vm);
 	vm = fake_vm_new(128 * MIB, true);
