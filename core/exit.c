@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/hooks.h"
 #include "core/bzimage_kernel.h"
+#include "core/hooks.h"
 #include "core/log.h"
 #include "core/ptrap.h"
 #include "core/tsc.h"
