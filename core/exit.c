@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/bzimage_kernel.h"
 #include "core/hooks.h"
 #include "core/log.h"
 #include "core/ptrap.h"
@@ -104,7 +105,13 @@ static enum exit_action handle_io(struct vm *vm)
 				run->io.port, size, count);
 		return EXIT_STOP;
 	}
-	/* A patched RDTSC-family site (core/tsc.h) before the bus. */
+	/* The bzImage decompressor's patched jump to the kernel
+	 * (core/bzimage_kernel.h), then a patched RDTSC-family site
+	 * (core/tsc.h), before the bus. */
+	if (vm->bzk && run->io.port == BZK_PORT && bzk_handle_io(vm))
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
+	if (vm->bzk && !vm->tsc && run->io.port == TSC_PORT)
+		bzk_recover(vm);
 	if (vm->tsc && run->io.port == TSC_PORT && tsc_handle_io(vm))
 		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -147,6 +154,9 @@ static enum exit_action handle_debug(struct vm *vm)
 			 run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
 		return stop_with_insn(vm, ST_INTERNAL, what);
 	}
+	/* A bzImage kernel's sites, after a restore past its hand-over. */
+	if (vm->bzk && !vm->tsc)
+		bzk_recover(vm);
 	/* A patched RDTSC-family site: an exit the guest caused, like the
 	 * I/O exit of the other trap method. */
 	if (tsc_is_bp_trap(vm)) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "devices/clock.h"
+#include "core/bzimage_kernel.h"
 #include "core/cpuid.h"
 #include "core/log.h"
 #include "devices/cmos.h"
@@ -357,6 +358,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->serial_in_fd >= 0)
 		close(vm->serial_in_fd);
 	tsc_table_free(vm->tsc);
+	bzk_free(vm->bzk);
 	fwcfg_free(vm->fwcfg);
 	pci_free(vm->pci);
 	i8042_free(vm->kbd);

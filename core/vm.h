@@ -136,6 +136,9 @@ struct vm {
 	struct vm_code_copy *copies; /* malloc'd, NULL = none */
 	size_t ncopies;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (core/tsc.h), NULL = none */
+	/* A bzImage's kernel, for the decompressor's hand-over to it
+	 * (core/bzimage_kernel.h); NULL = not a bzImage. */
+	struct bzimage_kernel *bzk;
 	/* KVM_SET_GUEST_DEBUG control bits that must stay on whoever else sets
 	 * guest debugging (replay's breakpoints, the debugger): ENABLE|USE_SW_BP
 	 * while RDTSC sites trap with INT3 (core/tsc.h).  0 = none. */
