@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bzimage_kernel.h"
 #include "core/log.h"
 #include "core/tsc.h"
 
@@ -137,8 +138,14 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		kind = K_MULTIBOOT;
 	else if (pvh_probe(img, size))
 		kind = K_PVH;
-	else if (bzimage_probe(img, size))
+	else if (bzimage_probe(img, size)) {
+		/* Its header is checked before KVM is needed: a bad one is
+		 * status 2 on every host. */
+		struct bzimage_hdr h;
 		kind = K_BZIMAGE;
+		if (bzimage_parse(img, size, cfg->kernel, &h))
+			goto out;
+	}
 	else {
 		log_error("%s: not a kernel ttvm can boot (no multiboot v1 header in its first 8 KiB, "
 			  "not an ELF with a PVH note, no bzImage setup header); use --flat ADDR for a raw binary",
