@@ -214,10 +214,14 @@ static void wait_starts(struct vm *vm)
 		rr->wait_since_ns = clock_now_ns(vm->clock) | 1;
 }
 
-/* Is the instruction at rip a REP/REPNE string instruction?  A kick can
- * stop one between two iterations, with RIP still on it: replay's traps
- * fire only before its first iteration, so such a point cannot be found. */
-static bool at_rep_string(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+/* Is the instruction at rip one no interrupt should go in before?
+ * - A REP/REPNE string instruction: a kick can stop one between two
+ *   iterations, with RIP still on it; replay's traps fire only before its
+ *   first iteration, so such a point cannot be found.
+ * - A RET: a kernel's shared return thunk (Linux: `ret; int3`, every
+ *   function returns through it) is the hottest RIP there is, and replay
+ *   pays one trap per pass of the RIP since the last exit. */
+static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 {
 	uint8_t b[15];
 	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
@@ -231,7 +235,8 @@ static bool at_rep_string(struct vm *vm, const struct kvm_sregs *s, uint64_t rip
 			 c == 0x64 || c == 0x65 || ((s->efer & 0x400) && s->cs.l && (c & 0xf0) == 0x40))
 			;
 		else
-			return rep && ((c >= 0xa4 && c <= 0xa7) || (c >= 0xaa && c <= 0xaf) || (c >= 0x6c && c <= 0x6f));
+			return c == 0xc3 || c == 0xc2 ||
+			       (rep && ((c >= 0xa4 && c <= 0xa7) || (c >= 0xaa && c <= 0xaf) || (c >= 0x6c && c <= 0x6f)));
 	}
 	return false;
 }
@@ -241,7 +246,7 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	struct rr *rr = rr_of(vm);
 	bool cpl3 = (s->cr0 & 1) && (s->cs.selector & 3) == 3;
 
-	if (vm->run->exit_reason != KVM_EXIT_IRQ_WINDOW_OPEN && at_rep_string(vm, s, rip)) {
+	if (vm->run->exit_reason != KVM_EXIT_IRQ_WINDOW_OPEN && at_bad_point(vm, s, rip)) {
 		rr->rep_waits++;
 		vm->kick_retry_ns = REP_RETRY_NS;
 		wait_starts(vm);
@@ -262,8 +267,9 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 		wait_starts(vm);
 		return true;
 	}
-	if (vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
-		return false; /* a few instructions after an exit: cheap to find */
+	/* "defer": also where the guest just enabled interrupts.  Replay finds
+	 * such a point by single steps from the last exit: cheap for small
+	 * guests, but Linux runs long with interrupts off between exits. */
 	if (rr->defer_only && rr->deferred_exit != vm->guest_exits) {
 		rr->deferred_exit = vm->guest_exits;
 		rr->deferrals++;
@@ -271,6 +277,8 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 		wait_starts(vm);
 		return true;
 	}
+	if (vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
+		return false; /* a few instructions after an exit: cheap to find */
 	if (ptrap_count(&vm->ptraps, PTRAP_PROBE) && rr->deferred_exit != vm->guest_exits) {
 		rr->deferred_exit = vm->guest_exits;
 		rr->deferrals++;
@@ -372,7 +380,8 @@ void record_probe_report(struct vm *vm)
 			 rr->kick_points, rr->deferrals + rr->kicks_skipped, rr->kicks_skipped, rr->probes_made,
 			 rr->scouted, vm->ptraps.hits, rr->probes_idle);
 	if (rr->rep_waits)
-		log_info("record: %" PRIu64 " kick(s) landed inside a REP string instruction and waited", rr->rep_waits);
+		log_info("record: %" PRIu64 " kick(s) landed on a REP string instruction or a RET and waited 20 us",
+			 rr->rep_waits);
 	if (rr->ndelays) {
 		qsort(rr->delays, rr->ndelays, sizeof(uint64_t), cmp_u64);
 		log_info("record: deferred interrupts went in %.1f us (median), %.1f us (worst) after they were due "
