@@ -111,7 +111,9 @@ run_one host:kvm-smoke 60 env SVM_CHECK=kvm sh /init
 run_one host:ttvm-version 60 env SVM_CHECK=version sh /init
 if [ -f /svm/exec ]; then
 	# run --exec CMD: one ad-hoc command instead of the tests.
-	run_one exec 3600 sh -c "cd /guests && . /svm/exec"
+	# Also on the console (RESULTS/console.0.log), line by line as it
+	# comes: a long command can be watched.
+	run_one exec 3600 sh -c "cd /guests && { . /svm/exec; } 2>&1 | tee /dev/console"
 else
 	# "NAME TIMEOUT" lines; /svm/t/NAME.sh changes to the test's directory,
 	# sets its environment and execs its command.
