@@ -58,7 +58,7 @@
 #define PROBE_IDLE_HITS 20000u
 #define DELAY_SAMPLES 65536u
 #define SCOUT_NS 200000L
-#define DEFER_NS 50000000ull
+#define DEFER_NS 2000000ull
 #define REP_RETRY_NS 20000ull
 
 static void log_probe(struct vm *vm, uint64_t addr, bool on)
