@@ -10,7 +10,7 @@ continue
 print/x $pc - @sysrq_handle_crash@
 # Kernel memory: the version banner.
 x/s @linux_banner@
-# One instruction forward, and back again.
+# One instruction forward (into the function it calls), and back again.
 stepi
 print/x $pc - @sysrq_handle_crash@
 reverse-stepi
