@@ -131,9 +131,9 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 
 	if (read ? read(ctx, cfg->kernel, &img, &size) : loader_read_file(cfg->kernel, &img, &size))
 		return ST_USAGE;
-	enum { K_MULTIBOOT, K_PVH, K_BZIMAGE } kind = K_MULTIBOOT;
+	enum { K_FLAT, K_MULTIBOOT, K_PVH, K_BZIMAGE } kind;
 	if (cfg->flat)
-		;
+		kind = K_FLAT;
 	else if (multiboot_probe(img, size))
 		kind = K_MULTIBOOT;
 	else if (pvh_probe(img, size))
@@ -162,12 +162,12 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		status = ST_HOST;
 		goto out;
 	}
-	if (cfg->flat ? flat_load(vm, img, size, cfg->flat_addr, &st)
-	    : kind == K_PVH   ? pvh_load(vm, img, size, &mb, &st)
+	if (kind == K_FLAT      ? flat_load(vm, img, size, cfg->flat_addr, &st)
+	    : kind == K_PVH     ? pvh_load(vm, img, size, &mb, &st)
 	    : kind == K_BZIMAGE ? bzimage_load(vm, img, size, &mb, &st)
-			      : multiboot_load(vm, img, size, &mb, &st))
+				: multiboot_load(vm, img, size, &mb, &st))
 		goto out;
-	vm->linux_guest = !cfg->flat && (kind == K_PVH || kind == K_BZIMAGE);
+	vm->linux_guest = kind == K_PVH || kind == K_BZIMAGE;
 	if (loader_apply_state(vm, &st)) {
 		log_error("cannot set the initial vCPU state: %s", strerror(errno));
 		status = ST_HOST;

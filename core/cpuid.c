@@ -88,17 +88,3 @@ struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd)
 	errno = E2BIG;
 	return NULL;
 }
-
-int cpuid_disable_apic(int vcpu_fd)
-{
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m;
-
-	memset(&m, 0, sizeof(m));
-	m.h.nmsrs = 1;
-	m.e.index = MSR_IA32_APICBASE;
-	m.e.data = APIC_DEFAULT_BASE | APICBASE_BSP;
-	return ioctl(vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
-}

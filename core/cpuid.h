@@ -20,9 +20,9 @@ struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd);
 #define MSR_IA32_APICBASE 0x1b
 #define APIC_DEFAULT_BASE 0xfee00000ull
 #define APICBASE_BSP (1ull << 8)
-/* Clear IA32_APIC_BASE's enable bit (after KVM_SET_CPUID2): KVM derives
- * CPUID.1:EDX.APIC from it at run time, so the policy's hidden APIC bit
- * holds only then.  0 or -EIO. */
-int cpuid_disable_apic(int vcpu_fd);
+/* IA32_APIC_BASE with the xAPIC disabled, as vm_create() writes it after
+ * KVM_SET_CPUID2: KVM derives CPUID.1:EDX.APIC from its enable bit at run
+ * time, so the policy's hidden APIC bit holds only then. */
+#define APICBASE_DISABLED (APIC_DEFAULT_BASE | APICBASE_BSP)
 
 #endif

@@ -142,25 +142,63 @@ void loader_add_exec(struct vm *vm, uint64_t gpa, uint64_t vaddr, uint64_t size)
 	vm->exec[vm->nexec++] = (struct vm_exec_range){ gpa, vaddr, size };
 }
 
+int loader_elf_phdrs(const uint8_t *img, size_t size, struct elf_phdrs *e)
+{
+	if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0)
+		return ELF_NOT_ELF;
+	e->img = img;
+	e->is64 = img[EI_CLASS] == ELFCLASS64;
+	if (e->is64) {
+		Elf64_Ehdr eh;
+		if (size < sizeof(eh))
+			return ELF_MALFORMED;
+		memcpy(&eh, img, sizeof(eh));
+		e->phoff = eh.e_phoff, e->phnum = eh.e_phnum, e->phentsize = eh.e_phentsize;
+		e->entry = eh.e_entry;
+		if (e->phentsize < sizeof(Elf64_Phdr))
+			return ELF_MALFORMED;
+	} else if (img[EI_CLASS] == ELFCLASS32) {
+		Elf32_Ehdr eh;
+		if (size < sizeof(eh))
+			return ELF_MALFORMED;
+		memcpy(&eh, img, sizeof(eh));
+		e->phoff = eh.e_phoff, e->phnum = eh.e_phnum, e->phentsize = eh.e_phentsize;
+		e->entry = eh.e_entry;
+		if (e->phentsize < sizeof(Elf32_Phdr))
+			return ELF_MALFORMED;
+	} else {
+		return ELF_UNKNOWN_CLASS;
+	}
+	if (e->phoff > size || e->phnum * e->phentsize > size - e->phoff)
+		return ELF_MALFORMED;
+	return 0;
+}
+
+void loader_elf_seg(const struct elf_phdrs *e, uint64_t i, struct elf_seg *g)
+{
+	const uint8_t *ph = e->img + e->phoff + i * e->phentsize;
+
+	if (e->is64) {
+		Elf64_Phdr p;
+		memcpy(&p, ph, sizeof(p));
+		*g = (struct elf_seg){ p.p_type, p.p_offset, p.p_filesz, p.p_memsz, p.p_paddr, p.p_vaddr, p.p_flags };
+	} else {
+		Elf32_Phdr p;
+		memcpy(&p, ph, sizeof(p));
+		*g = (struct elf_seg){ p.p_type, p.p_offset, p.p_filesz, p.p_memsz, p.p_paddr, p.p_vaddr, p.p_flags };
+	}
+}
+
 /* The physical address of virtual [vaddr, vaddr+len) through the PT_LOAD
  * segments; false when no one segment's file bytes hold it all. */
-static bool elf_vaddr_to_paddr(const uint8_t *img, uint64_t phoff, uint64_t phnum, uint64_t phentsize,
-			       int is64, uint64_t vaddr, uint64_t len, uint64_t *paddr)
+static bool elf_vaddr_to_paddr(const struct elf_phdrs *e, uint64_t vaddr, uint64_t len, uint64_t *paddr)
 {
-	for (uint64_t i = 0; i < phnum; i++) {
-		const uint8_t *ph = img + phoff + i * phentsize;
-		uint64_t type, filesz, pa, va;
-		if (is64) {
-			Elf64_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, filesz = p.p_filesz, pa = p.p_paddr, va = p.p_vaddr;
-		} else {
-			Elf32_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, filesz = p.p_filesz, pa = p.p_paddr, va = p.p_vaddr;
-		}
-		if (type == PT_LOAD && vaddr >= va && vaddr - va <= filesz && len <= filesz - (vaddr - va)) {
-			*paddr = pa + (vaddr - va);
+	for (uint64_t i = 0; i < e->phnum; i++) {
+		struct elf_seg g;
+		loader_elf_seg(e, i, &g);
+		if (g.type == PT_LOAD && vaddr >= g.vaddr && vaddr - g.vaddr <= g.filesz &&
+		    len <= g.filesz - (vaddr - g.vaddr)) {
+			*paddr = g.paddr + (vaddr - g.vaddr);
 			return true;
 		}
 	}
@@ -169,8 +207,7 @@ static bool elf_vaddr_to_paddr(const uint8_t *img, uint64_t phoff, uint64_t phnu
 
 /* Report the executable sections (ELF64 only: Linux) to core/tsc.c.  false
  * when the file has no usable section headers: then the segments count. */
-static bool add_exec_sections(struct vm *vm, const uint8_t *img, size_t size, uint64_t phoff,
-			      uint64_t phnum, uint64_t phentsize)
+static bool add_exec_sections(struct vm *vm, const uint8_t *img, size_t size, const struct elf_phdrs *e)
 {
 	Elf64_Ehdr eh;
 	memcpy(&eh, img, sizeof(eh));
@@ -185,7 +222,7 @@ static bool add_exec_sections(struct vm *vm, const uint8_t *img, size_t size, ui
 		if (sh.sh_type != SHT_PROGBITS || (sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) !=
 		    (SHF_ALLOC | SHF_EXECINSTR) || sh.sh_size == 0)
 			continue;
-		if (!elf_vaddr_to_paddr(img, phoff, phnum, phentsize, 1, sh.sh_addr, sh.sh_size, &pa))
+		if (!elf_vaddr_to_paddr(e, sh.sh_addr, sh.sh_size, &pa))
 			continue;
 		loader_add_exec(vm, pa, sh.sh_addr, sh.sh_size);
 		found++;
@@ -196,57 +233,30 @@ static bool add_exec_sections(struct vm *vm, const uint8_t *img, size_t size, ui
 int loader_load_elf(struct vm *vm, const uint8_t *img, size_t size, const char *name, bool exec_sections,
 		    uint64_t *entry, uint64_t *end)
 {
-	const unsigned char *id = img;
+	struct elf_phdrs e;
 	*end = 0;
 
-	if (size < EI_NIDENT || memcmp(id, ELFMAG, SELFMAG) != 0) {
+	switch (loader_elf_phdrs(img, size, &e)) {
+	case 0:
+		break;
+	case ELF_NOT_ELF:
 		log_error("%s: multiboot header without the a.out kludge, and not an ELF file", name);
 		return -ENOEXEC;
-	}
-	int is64 = id[EI_CLASS] == ELFCLASS64;
-	if (id[EI_CLASS] != ELFCLASS32 && !is64) {
+	case ELF_UNKNOWN_CLASS:
 		log_error("%s: unknown ELF class", name);
 		return -ENOEXEC;
-	}
-	uint64_t phoff, phnum, phentsize;
-	if (is64) {
-		Elf64_Ehdr eh;
-		if (size < sizeof(eh))
-			goto trunc;
-		memcpy(&eh, img, sizeof(eh));
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		*entry = eh.e_entry;
-		if (phentsize < sizeof(Elf64_Phdr))
-			goto trunc;
-	} else {
-		Elf32_Ehdr eh;
-		if (size < sizeof(eh))
-			goto trunc;
-		memcpy(&eh, img, sizeof(eh));
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		*entry = eh.e_entry;
-		if (phentsize < sizeof(Elf32_Phdr))
-			goto trunc;
-	}
-	if (phoff > size || phnum * phentsize > size - phoff)
+	default:
 		goto trunc;
+	}
+	*entry = e.entry;
 	int loaded = 0, entry_found = 0;
 	uint64_t vaddr_entry = *entry;
-	bool by_sections = exec_sections && is64 && add_exec_sections(vm, img, size, phoff, phnum, phentsize);
-	for (uint64_t i = 0; i < phnum; i++) {
-		uint64_t type, off, filesz, memsz, paddr, vaddr, flags;
-		const uint8_t *ph = img + phoff + i * phentsize;
-		if (is64) {
-			Elf64_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, off = p.p_offset, filesz = p.p_filesz, memsz = p.p_memsz, paddr = p.p_paddr;
-			vaddr = p.p_vaddr, flags = p.p_flags;
-		} else {
-			Elf32_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, off = p.p_offset, filesz = p.p_filesz, memsz = p.p_memsz, paddr = p.p_paddr;
-			vaddr = p.p_vaddr, flags = p.p_flags;
-		}
+	bool by_sections = exec_sections && e.is64 && add_exec_sections(vm, img, size, &e);
+	for (uint64_t i = 0; i < e.phnum; i++) {
+		struct elf_seg g;
+		loader_elf_seg(&e, i, &g);
+		uint64_t type = g.type, off = g.off, filesz = g.filesz, memsz = g.memsz, paddr = g.paddr;
+		uint64_t vaddr = g.vaddr, flags = g.flags;
 		if (type != PT_LOAD || memsz == 0)
 			continue;
 		if (off > size || filesz > size - off || filesz > memsz)

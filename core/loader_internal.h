@@ -36,6 +36,23 @@ uint64_t loader_align_up(uint64_t v, uint64_t a);
 /* Read one image through a->read (or the file). 0 or -errno, message printed. */
 int loader_read_image(const struct boot_args *a, const char *path, uint8_t **data, size_t *size);
 
+/* An ELF32/ELF64 file's program header table, its bounds checked against
+ * the file, and its segments in one shape whatever the class. */
+struct elf_phdrs {
+	const uint8_t *img;
+	bool is64;
+	uint64_t phoff, phnum, phentsize, entry;
+};
+struct elf_seg {
+	uint64_t type, off, filesz, memsz, paddr, vaddr, flags;
+};
+enum { ELF_NOT_ELF = 1, ELF_UNKNOWN_CLASS, ELF_MALFORMED };
+/* 0, or ELF_NOT_ELF (no ELF magic), ELF_UNKNOWN_CLASS, ELF_MALFORMED
+ * (headers truncated or out of the file).  Nothing printed. */
+int loader_elf_phdrs(const uint8_t *img, size_t size, struct elf_phdrs *e);
+/* Program header i (< e->phnum). */
+void loader_elf_seg(const struct elf_phdrs *e, uint64_t i, struct elf_seg *g);
+
 /* Load an ELF32/ELF64 file's PT_LOAD segments at their physical addresses.
  * *entry: e_entry moved into the segment that holds it; *end: the end of the
  * highest segment.  Code for core/tsc.c is every executable segment, or with

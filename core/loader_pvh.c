@@ -56,44 +56,15 @@ static bool note_entry(const uint8_t *p, uint64_t len, uint32_t *entry)
 /* The PVH entry point of an ELF image; false when it has none. */
 static bool pvh_entry(const uint8_t *img, size_t size, uint32_t *entry)
 {
-	if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0)
+	struct elf_phdrs e;
+
+	if (loader_elf_phdrs(img, size, &e))
 		return false;
-	bool is64 = img[EI_CLASS] == ELFCLASS64;
-	uint64_t phoff, phnum, phentsize;
-	if (is64) {
-		Elf64_Ehdr eh;
-		if (size < sizeof(eh))
-			return false;
-		memcpy(&eh, img, sizeof(eh));
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		if (phentsize < sizeof(Elf64_Phdr))
-			return false;
-	} else if (img[EI_CLASS] == ELFCLASS32) {
-		Elf32_Ehdr eh;
-		if (size < sizeof(eh))
-			return false;
-		memcpy(&eh, img, sizeof(eh));
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		if (phentsize < sizeof(Elf32_Phdr))
-			return false;
-	} else {
-		return false;
-	}
-	if (phoff > size || phnum * phentsize > size - phoff)
-		return false;
-	for (uint64_t i = 0; i < phnum; i++) {
-		const uint8_t *ph = img + phoff + i * phentsize;
-		uint64_t type, off, filesz;
-		if (is64) {
-			Elf64_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, off = p.p_offset, filesz = p.p_filesz;
-		} else {
-			Elf32_Phdr p;
-			memcpy(&p, ph, sizeof(p));
-			type = p.p_type, off = p.p_offset, filesz = p.p_filesz;
-		}
-		if (type == PT_NOTE && off <= size && filesz <= size - off && note_entry(img + off, filesz, entry))
+	for (uint64_t i = 0; i < e.phnum; i++) {
+		struct elf_seg g;
+		loader_elf_seg(&e, i, &g);
+		if (g.type == PT_NOTE && g.off <= size && g.filesz <= size - g.off &&
+		    note_entry(img + g.off, g.filesz, entry))
 			return true;
 	}
 	return false;

@@ -323,18 +323,11 @@ static uint64_t host_rdtsc(void)
  * nothing was patched. */
 static int64_t read_tsc_offset(struct vm *vm)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m;
+	uint64_t before = host_rdtsc(), guest;
 
-	memset(&m, 0, sizeof(m));
-	m.h.nmsrs = 1;
-	m.e.index = MSR_IA32_TSC;
-	uint64_t before = host_rdtsc();
-	if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
+	if (vcpu_get_msr(vm, MSR_IA32_TSC, &guest))
 		return 0;
-	return (int64_t)(m.e.data - before);
+	return (int64_t)(guest - before);
 }
 
 const char *tsc_method_name(enum tsc_method m)

@@ -229,7 +229,7 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
 		return -EIO;
 	}
-	if (cpuid_disable_apic(vm->vcpu_fd)) {
+	if (vcpu_set_msr(vm, MSR_IA32_APICBASE, APICBASE_DISABLED)) {
 		log_error("KVM_SET_MSRS (IA32_APIC_BASE, xAPIC off): %s", strerror(errno));
 		return -EIO;
 	}

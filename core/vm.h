@@ -215,6 +215,9 @@ uint32_t vcpu_guest_debug_control(const struct vm *vm, uint32_t extra_control);
  * USE_SW_BP is on: deliver the #BP to the guest as if ttvm were not there.
  * VMX/SVM only (the INT3 must still be at RIP).  0 or -errno. */
 int vcpu_reinject_bp(struct vm *vm);
+/* Read or write one MSR of the vCPU.  0 or -EIO (KVM refused it). */
+int vcpu_get_msr(struct vm *vm, uint32_t index, uint64_t *data);
+int vcpu_set_msr(struct vm *vm, uint32_t index, uint64_t data);
 
 /* Turn KVM's dirty-page logging on for all of RAM and start the page
  * generations (every page at generation 0; writes made before this call are

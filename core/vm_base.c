@@ -168,6 +168,34 @@ int vcpu_set_guest_debug(struct vm *vm, uint32_t extra_control, const struct kvm
 	return 0;
 }
 
+/* One MSR through KVM_GET_MSRS / KVM_SET_MSRS (which return how many they
+ * did): a struct kvm_msrs with room for one entry. */
+#define ONE_MSR_SIZE (sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry))
+
+int vcpu_get_msr(struct vm *vm, uint32_t index, uint64_t *data)
+{
+	_Alignas(struct kvm_msrs) uint8_t buf[ONE_MSR_SIZE] = { 0 };
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, m) != 1)
+		return -EIO;
+	*data = m->entries[0].data;
+	return 0;
+}
+
+int vcpu_set_msr(struct vm *vm, uint32_t index, uint64_t data)
+{
+	_Alignas(struct kvm_msrs) uint8_t buf[ONE_MSR_SIZE] = { 0 };
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	m->entries[0].data = data;
+	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1 ? 0 : -EIO;
+}
+
 int vcpu_reinject_bp(struct vm *vm)
 {
 	struct kvm_vcpu_events ev;

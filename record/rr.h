@@ -75,7 +75,7 @@ struct rr {
 	uint64_t learn_addr;
 	uint64_t probe_addr[8]; /* the probes set, oldest first */
 	unsigned nprobe;
-	uint64_t rep_waits; /* kicks that landed in a REP string instruction and waited */
+	uint64_t rep_waits; /* kicks that landed on a REP string instruction or a RET and waited */
 	uint64_t deferred_exit; /* guest exit at which a kick last deferred an interrupt */
 	uint64_t hits_at_irq;   /* vm->ptraps.hits when an interrupt last went in */
 	uint64_t wait_since_ns; /* guest time a deferred interrupt has waited since (|1), 0 = none */
