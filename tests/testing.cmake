@@ -103,3 +103,22 @@ function(ttvm_kvm_unit_test name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   ttvm_kvm_test(NAME ${name} COMMAND $<TARGET_FILE:${name}> ${U_ARGS} LABELS unit TIMEOUT 120)
 endfunction()
+
+# ttvm_manifest_names(FILE VAR): the test names of a manifest such as
+# tests/gdb/tests.list (the first "|"-separated field of every line that is
+# not blank or a "#" comment), each checked; a configure dependency on FILE.
+function(ttvm_manifest_names file var)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
+  file(STRINGS ${file} lines)
+  set(names)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[ \t]*(#|$)")
+      continue()
+    endif()
+    if(NOT line MATCHES "^[ \t]*([A-Za-z0-9_.+-]+)[ \t]*\\|")
+      message(FATAL_ERROR "${file}: cannot parse line: ${line}")
+    endif()
+    list(APPEND names ${CMAKE_MATCH_1})
+  endforeach()
+  set(${var} ${names} PARENT_SCOPE)
+endfunction()
