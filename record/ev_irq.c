@@ -31,6 +31,8 @@ bool record_irq_point(struct vm *vm, struct vm_irq_point *pt)
 	pt->rip = s.cs.base + regs.rip;
 	pt->regs_hash = rr_regs_hash(&regs);
 	pt->mem_digest = rr_mem_digest(vm);
+	log_debug("record: kick point %#llx after guest exit %" PRIu64 " (%s)", (unsigned long long)pt->rip,
+		  vm->guest_exits, vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN ? "window" : "kick");
 	return true;
 }
 

@@ -421,8 +421,11 @@ static int try_kick_point(struct engine *eng, const struct trace_event *e)
 				eng->kick_cap = cap;
 			}
 		}
+		uint64_t cost = search_work(eng) - eng->kick_start;
 		if (eng->nkick < eng->kick_cap)
-			eng->kick_cost[eng->nkick++] = search_work(eng) - eng->kick_start;
+			eng->kick_cost[eng->nkick++] = cost;
+		log_debug("replay: kick point %#llx found after %" PRIu64 " trap hit(s) + step(s)",
+			  (unsigned long long)eng->bp_addr, cost);
 	}
 	return r;
 }
