@@ -197,7 +197,7 @@ enum exit_action exit_dispatch(struct vm *vm)
 			return EXIT_CONTINUE;
 		}
 		if (owners)
-			return EXIT_CONTINUE; /* the replay engine's breakpoint, not the guest's */
+			return EXIT_CONTINUE; /* the replay engine's breakpoint or a landing trap: not the guest's */
 		vm->guest_exits++;
 		return EXIT_HALT;
 	}

@@ -20,7 +20,8 @@
  * recorded execution (record/probe.c: a hit is a guest exit, in record and
  * replay alike); PTRAP_ENGINE traps are the replay engine's breakpoints
  * (gdb's `break`, the search for a kick point), invisible to the guest's
- * exit count. */
+ * exit count; PTRAP_LAND traps are the recorder's landing places for an
+ * interrupt (record/land.c), not guest exits either. */
 #ifndef TTVM_CORE_PTRAP_H
 #define TTVM_CORE_PTRAP_H
 #include <stdbool.h>
@@ -32,7 +33,7 @@ struct vm;
 #define PTRAP_MAX 32
 #define PTRAP_HLT 0xf4
 
-enum ptrap_owner { PTRAP_PROBE = 1, PTRAP_ENGINE = 2 };
+enum ptrap_owner { PTRAP_PROBE = 1, PTRAP_ENGINE = 2, PTRAP_LAND = 4 };
 
 struct ptrap {
 	uint64_t addr;   /* guest-linear address of the instruction */

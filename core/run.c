@@ -301,7 +301,7 @@ int vm_run(struct vm *vm)
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;
 		}
-		ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE);
+		ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE | PTRAP_LAND);
 		__atomic_store_n(&vm->in_kvm_run, 1, __ATOMIC_RELEASE);
 		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 		int err = errno;

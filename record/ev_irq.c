@@ -25,7 +25,7 @@ bool record_irq_point(struct vm *vm, struct vm_irq_point *pt)
 
 	if (vcpu_get_sregs(vm, &s) || vcpu_get_regs(vm, &regs))
 		return false;
-	if (record_probe_defer(vm, &s, s.cs.base + regs.rip))
+	if (record_probe_defer(vm, &s, &regs, s.cs.base + regs.rip))
 		return false;
 	record_probe_kick(vm, &s, s.cs.base + regs.rip);
 	pt->rip = s.cs.base + regs.rip;

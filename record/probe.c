@@ -51,6 +51,7 @@
 #include "core/vm.h"
 #include "devices/clock.h"
 #include "devices/pic.h"
+#include "record/land.h"
 #include "record/rr.h"
 
 #define PROBE_MAX 8
@@ -181,6 +182,8 @@ void record_probe_init(struct vm *vm)
 		      : vm->linux_guest ? "defer" : "probes";
 	rr->probes_on = caps.patch && !strcmp(pol, "probes");
 	rr->defer_only = !strcmp(pol, "defer");
+	/* Landing (record/land.c), for "defer": TTVM_LAND=off for comparisons. */
+	rr->land_on = caps.patch && !(getenv("TTVM_LAND") && !strcmp(getenv("TTVM_LAND"), "off"));
 	rr->deferred_exit = UINT64_MAX;
 	vm->scout_exit = UINT64_MAX;
 	rr->vcpu_thread = pthread_self();
@@ -241,10 +244,18 @@ static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	return false;
 }
 
-bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip)
 {
 	struct rr *rr = rr_of(vm);
 	bool cpl3 = (s->cr0 & 1) && (s->cs.selector & 3) == 3;
+
+	/* A landing under way (record/land.c): its trap was hit, or a kick
+	 * came meanwhile. */
+	if (record_land_active(vm)) {
+		enum land_verdict v = record_land_kick(vm, s, regs, rip);
+		if (v != LAND_GIVE_UP)
+			return v == LAND_WAIT;
+	}
 
 	if (vm->run->exit_reason != KVM_EXIT_IRQ_WINDOW_OPEN && at_bad_point(vm, s, rip)) {
 		rr->rep_waits++;
@@ -279,6 +290,12 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	}
 	if (vm->run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
 		return false; /* a few instructions after an exit: cheap to find */
+	/* "defer", no exit within DEFER_NS: not here (a hot loop, most
+	 * likely) but where the guest leaves it. */
+	if (rr->defer_only && rr->land_on && record_land_kick(vm, s, regs, rip) == LAND_WAIT) {
+		wait_starts(vm);
+		return true;
+	}
 	if (ptrap_count(&vm->ptraps, PTRAP_PROBE) && rr->deferred_exit != vm->guest_exits) {
 		rr->deferred_exit = vm->guest_exits;
 		rr->deferrals++;
@@ -323,6 +340,7 @@ void record_probe_after_exit(struct vm *vm)
 	struct rr *rr = rr_of(vm);
 	struct ptrap_set *s = &vm->ptraps;
 
+	record_land_cancel(vm); /* the interrupt goes in at this exit */
 	if (rr->learn || rr->want_room) {
 		bool add = rr->learn && !ptrap_has(s, rr->learn_addr, PTRAP_PROBE);
 		rr->learn = rr->want_room = false;
@@ -382,6 +400,7 @@ void record_probe_report(struct vm *vm)
 	if (rr->rep_waits)
 		log_info("record: %" PRIu64 " kick(s) landed on a REP string instruction or a RET and waited 20 us",
 			 rr->rep_waits);
+	record_land_report(vm);
 	if (rr->ndelays) {
 		qsort(rr->delays, rr->ndelays, sizeof(uint64_t), cmp_u64);
 		log_info("record: deferred interrupts went in %.1f us (median), %.1f us (worst) after they were due "

@@ -13,7 +13,7 @@ struct vm;
 void record_probe_init(struct vm *vm);
 /* Record: an interrupt could go in at this kick (guest at linear rip, its
  * special registers s): should it wait for the guest's next exit instead? */
-bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, uint64_t rip);
+bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip);
 /* Record: it goes in at a kick point at rip: maybe a loop to probe from
  * the next exit on. */
 void record_probe_kick(struct vm *vm, const struct kvm_sregs *s, uint64_t rip);

@@ -54,6 +54,8 @@ enum rr_mode { RR_RECORD = 1, RR_REPLAY = 2 };
  * a kick never does).  Left out of fingerprints, cleared before injecting. */
 #define RR_RFLAGS_DEBUG_BITS ((1ull << 8) | (1ull << 16))
 
+#define LAND_MAX 8 /* landing traps at once (record/land.c) */
+
 struct rr {
 	enum rr_mode mode;
 	struct trace_writer *w; /* record */
@@ -70,6 +72,7 @@ struct rr {
 	/* Loop probes (record/probe.c), record side. */
 	bool probes_on, cpl3_traps;
 	bool defer_only; /* policy "defer": no probes; wait DEFER_NS for an exit, then a kick point */
+	bool land_on;    /* "defer" lands interrupts at loop exits (record/land.c) */
 	bool learn;             /* a kick point to turn into a probe at the next exit */
 	bool want_room;         /* the scout found the set full: the oldest goes at the next exit */
 	uint64_t learn_addr;
@@ -82,6 +85,15 @@ struct rr {
 	uint64_t *delays, ndelays, delay_max;
 	uint64_t kick_points, deferrals, probes_made, probes_idle, scouted;
 	pthread_t scout, vcpu_thread; /* the scout thread (record/probe.c) */
+	struct land_state {     /* record/land.c */
+		bool active, fend, ident;
+		unsigned n, levels;
+		uint64_t addr[LAND_MAX];
+		uint64_t ident_addr, ident_regs, ident_mem, since_ns;
+		uint64_t tried_exit; /* guest exit + 1 of the last landing started */
+		uint64_t budget_ns;  /* guest time a landing may wait */
+		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan;
+	} land;
 	bool scout_on;
 	int scout_stop;
 

@@ -1,0 +1,415 @@
+/* Landing: where an interrupt due in a long exit-free stretch goes in.
+ *
+ * Replay finds an interrupt that went in between two exits (a "kick
+ * point") by a trap on its RIP, one trap hit per pass of that RIP since the
+ * guest's last exit.  A kick stops the guest wherever it is; in a long
+ * exit-free stretch that is most likely inside a hot loop (Linux: a delay
+ * loop, clearing or initialising page structures), whose RIP the guest
+ * passed hundreds of thousands of times since its last exit: on the SVM
+ * test host, where a trap hit costs ~100 us, minutes per kick point.
+ *
+ * So under the "defer" policy (record/probe.c) the recorder does not put
+ * the interrupt in where the kick stopped the guest.  It reads the code
+ * there and lets the guest run on to a place it passes rarely:
+ * - in a loop (a backward branch ahead whose target is at or before RIP):
+ *   to the loop's exits (the backward branch's fall-through, branches out
+ *   of the loop body, RETs and jumps inside it), with a patch trap on each;
+ * - in straight-line code: to the end of the function (a RET or a tail
+ *   jump such as Linux's `jmp __x86_return_thunk`), and from there to the
+ *   return address on the stack, whose code is read the same way (at most
+ *   LAND_LEVELS functions up);
+ * - first, once, back to RIP itself: a loop whose every pass looks the
+ *   same (registers and memory: a wait for the interrupt itself, such as
+ *   `while (jiffies == j)`) takes the interrupt at the next pass, which
+ *   replay finds at its first trap hit.
+ * The interrupt goes in at the first trap hit (a kick point there, logged
+ * as any other); at the guest's next exit if that comes first; or where the
+ * guest is when TTVM_LAND_MS (50) ms of guest time have passed (a loop that only
+ * ends with the interrupt).  None of this is in the trace: replay just
+ * looks for the logged kick point, now one the guest passed a few times.
+ * Landing traps are patch traps (core/ptrap.h, owner PTRAP_LAND): hits are
+ * not guest exits, and only CPL0 code in supervisor pages can hold one. */
+#include "record/land.h"
+
+#include <capstone/capstone.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/ptrap.h"
+#include "core/vm.h"
+#include "devices/clock.h"
+#include "record/rr.h"
+
+#define LAND_SCAN_INSNS 160   /* instructions read ahead from RIP */
+#define LAND_LOOP_SPAN 4096u  /* a loop's backward branch goes at most this far back */
+#define LAND_FOLLOW_SPAN 4096u /* forward jumps followed while reading ahead */
+#define LAND_LEVELS 4         /* functions climbed */
+#define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
+
+typedef size_t (*read_fn)(void *ctx, uint64_t addr, uint8_t *buf, size_t len);
+
+struct scanner {
+	csh cs;
+	cs_insn *insn;
+	read_fn read;
+	void *ctx;
+};
+
+/* One instruction at addr: 0 or -1 (not decodable). */
+static int decode(struct scanner *sc, uint64_t addr)
+{
+	uint8_t b[16];
+	size_t n = sc->read(sc->ctx, addr, b, sizeof(b));
+	const uint8_t *p = b;
+	uint64_t a = addr;
+
+	if (!n || !cs_disasm_iter(sc->cs, &p, &n, &a, sc->insn))
+		return -1;
+	return 0;
+}
+
+enum kind { K_OTHER, K_JCC, K_JMP, K_JMP_IND, K_RET, K_STOP };
+
+/* What the decoded instruction does to the flow; *target for direct jumps. */
+static enum kind classify(struct scanner *sc, uint64_t *target)
+{
+	cs_insn *i = sc->insn;
+
+	if (cs_insn_group(sc->cs, i, CS_GRP_RET))
+		return K_RET;
+	if (cs_insn_group(sc->cs, i, CS_GRP_IRET) || cs_insn_group(sc->cs, i, CS_GRP_INT) || i->id == X86_INS_HLT ||
+	    i->id == X86_INS_SYSRET || i->id == X86_INS_SYSEXIT || i->id == X86_INS_UD2 || i->id == X86_INS_LJMP)
+		return K_STOP;
+	if (!cs_insn_group(sc->cs, i, CS_GRP_JUMP))
+		return K_OTHER;
+	const cs_x86 *x = &i->detail->x86;
+	if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+		return i->id == X86_INS_JMP ? K_JMP_IND : K_STOP;
+	*target = (uint64_t)x->operands[0].imm;
+	return i->id == X86_INS_JMP ? K_JMP : K_JCC;
+}
+
+static bool add_trap(uint64_t *traps, unsigned max, unsigned *n, uint64_t a)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (traps[i] == a)
+			return true;
+	if (*n >= max)
+		return false;
+	traps[(*n)++] = a;
+	return true;
+}
+
+/* The exits of the loop [top, back] (back: its backward branch, len bytes,
+ * conditional or not).  0 or -1 (unreadable, too many exits). */
+static int loop_exits(struct scanner *sc, uint64_t top, uint64_t back, unsigned len, bool cond, uint64_t *traps,
+		      unsigned max, unsigned *n)
+{
+	uint64_t pos = top;
+
+	*n = 0;
+	while (pos <= back) {
+		uint64_t t = 0;
+		if (decode(sc, pos))
+			return -1;
+		switch (classify(sc, &t)) {
+		case K_JCC:
+			if ((t < top || t > back) && !add_trap(traps, max, n, t))
+				return -1;
+			break;
+		case K_JMP:
+			if ((t < top || t > back) && !add_trap(traps, max, n, pos))
+				return -1;
+			break;
+		case K_JMP_IND:
+		case K_RET:
+		case K_STOP:
+			if (!add_trap(traps, max, n, pos))
+				return -1;
+			break;
+		case K_OTHER:
+			break;
+		}
+		pos += sc->insn->size;
+	}
+	if (pos != back + len)
+		return -1; /* the bytes did not decode into the branch found before */
+	if (cond && !add_trap(traps, max, n, back + len))
+		return -1;
+	return *n ? 0 : -1;
+}
+
+static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max, unsigned *n, uint64_t *fend)
+{
+	uint64_t pos = rip;
+
+	for (unsigned k = 0; k < LAND_SCAN_INSNS; k++) {
+		uint64_t t = 0;
+		if (decode(sc, pos))
+			return 0;
+		unsigned size = sc->insn->size;
+		switch (classify(sc, &t)) {
+		case K_RET:
+			*fend = pos;
+			return 2;
+		case K_STOP:
+		case K_JMP_IND:
+			return 0;
+		case K_JCC:
+		case K_JMP:
+			if (t <= rip && rip - t <= LAND_LOOP_SPAN)
+				return loop_exits(sc, t, pos, size, sc->insn->id != X86_INS_JMP, traps, max, n) ? 0 : 1;
+			if (sc->insn->id == X86_INS_JMP) {
+				if (t > pos && t - pos <= LAND_FOLLOW_SPAN) {
+					pos = t;
+					continue;
+				}
+				/* A tail jump (Linux returns through a shared
+				 * thunk): the return address is at the stack
+				 * pointer here as at a RET. */
+				*fend = pos;
+				return 2;
+			}
+			break;
+		case K_OTHER:
+			break;
+		}
+		pos += size;
+	}
+	return 0;
+}
+
+static int with_scanner(int mode64, read_fn read, void *ctx, uint64_t rip, uint64_t *traps, unsigned max,
+			unsigned *n, uint64_t *fend)
+{
+	struct scanner sc = { .read = read, .ctx = ctx };
+	int r = 0;
+
+	*n = 0;
+	if (cs_open(CS_ARCH_X86, mode64 ? CS_MODE_64 : CS_MODE_32, &sc.cs) != CS_ERR_OK)
+		return 0;
+	cs_option(sc.cs, CS_OPT_DETAIL, CS_OPT_ON);
+	sc.insn = cs_malloc(sc.cs);
+	if (sc.insn)
+		r = scan(&sc, rip, traps, max, n, fend);
+	if (sc.insn)
+		cs_free(sc.insn, 1);
+	cs_close(&sc.cs);
+	return r;
+}
+
+struct guest_code {
+	struct vm *vm;
+	const struct kvm_sregs *s;
+};
+
+static size_t read_guest(void *ctx, uint64_t addr, uint8_t *buf, size_t len)
+{
+	struct guest_code *g = ctx;
+	return vm_read_virt(g->vm, g->s, addr, buf, len);
+}
+
+struct buf_code {
+	const uint8_t *code;
+	size_t len;
+	uint64_t base;
+};
+
+static size_t read_buf(void *ctx, uint64_t addr, uint8_t *buf, size_t len)
+{
+	struct buf_code *b = ctx;
+	if (addr < b->base || addr - b->base >= b->len)
+		return 0;
+	size_t off = (size_t)(addr - b->base), n = b->len - off < len ? b->len - off : len;
+	memcpy(buf, b->code + off, n);
+	return n;
+}
+
+static bool long_mode(const struct kvm_sregs *s)
+{
+	return (s->efer & (1u << 10)) && s->cs.l;
+}
+
+int land_scan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip, uint64_t *traps, unsigned max, unsigned *n,
+	      uint64_t *fend)
+{
+	struct guest_code g = { vm, s };
+
+	/* 16-bit code: not worth it (no guest runs long exit-free there). */
+	if (!long_mode(s) && !s->cs.db) {
+		*n = 0;
+		return 0;
+	}
+	return with_scanner(long_mode(s), read_guest, &g, rip, traps, max, n, fend);
+}
+
+int land_scan_buf(const uint8_t *code, size_t len, uint64_t base, int mode64, uint64_t rip, uint64_t *traps,
+		  unsigned max, unsigned *n, uint64_t *fend)
+{
+	struct buf_code b = { code, len, base };
+	return with_scanner(mode64, read_buf, &b, rip, traps, max, n, fend);
+}
+
+/* ---- the landing, record side ---- */
+
+static void clear_traps(struct vm *vm)
+{
+	struct land_state *l = &rr_of(vm)->land;
+
+	ptrap_clear(&vm->ptraps, PTRAP_LAND);
+	l->n = 0;
+	l->ident = false;
+	l->active = false;
+}
+
+bool record_land_active(struct vm *vm)
+{
+	return rr_of(vm)->land.active;
+}
+
+void record_land_cancel(struct vm *vm)
+{
+	struct land_state *l = &rr_of(vm)->land;
+
+	if (!l->active)
+		return;
+	l->at_exit++;
+	clear_traps(vm);
+}
+
+/* Patch traps on every landing address that can hold one; false if none. */
+static bool set_traps(struct vm *vm, const struct kvm_sregs *s)
+{
+	struct land_state *l = &rr_of(vm)->land;
+	unsigned set = 0;
+
+	for (unsigned i = 0; i < l->n; i++)
+		if (ptrap_patchable(vm, s, l->addr[i], NULL) && ptrap_add(&vm->ptraps, l->addr[i], PTRAP_LAND) == 0)
+			set++;
+	return set > 0;
+}
+
+/* From rip on: traps at the loop's exits or the function's end.  false:
+ * nothing to wait for (inject where the guest is). */
+static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+{
+	struct land_state *l = &rr_of(vm)->land;
+	uint64_t fend = 0;
+
+	int r = land_scan(vm, s, rip, l->addr, LAND_MAX, &l->n, &fend);
+	if (r == 2) {
+		l->addr[0] = fend;
+		l->n = 1;
+		l->fend = true;
+	} else if (r == 1) {
+		l->fend = false;
+	} else {
+		l->n = 0;
+		return false;
+	}
+	return set_traps(vm, s);
+}
+
+enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs,
+				   uint64_t rip)
+{
+	struct rr *rr = rr_of(vm);
+	struct land_state *l = &rr->land;
+	uint64_t now = clock_now_ns(vm->clock);
+	bool hit = vm->run->exit_reason == KVM_EXIT_HLT && vm->ptraps.hit_known &&
+		   (vm->ptraps.hit_owners & PTRAP_LAND) && vm->ptraps.hit_addr == rip;
+
+	if (!l->active) {
+		/* A new landing, from where the kick stopped the guest: only at
+		 * CPL0 in a page that can hold a trap, once per exit. */
+		if (l->tried_exit == vm->guest_exits + 1 || !ptrap_patchable(vm, s, rip, NULL))
+			return LAND_GIVE_UP;
+		l->tried_exit = vm->guest_exits + 1;
+		if (!l->budget_ns) {
+			const char *ms = getenv("TTVM_LAND_MS");
+			l->budget_ns = (ms && atoi(ms) > 0 ? (uint64_t)atoi(ms) : LAND_BUDGET_MS) * 1000000ull;
+		}
+		l->active = true;
+		l->levels = 0;
+		l->since_ns = now;
+		l->started++;
+		if (!plan(vm, s, rip)) {
+			clear_traps(vm);
+			l->no_plan++;
+			return LAND_INJECT;
+		}
+		/* Once back at rip: a wait loop's next pass is as good.  The
+		 * guest stands on rip: the next run steps over it first. */
+		l->ident = ptrap_add(&vm->ptraps, rip, PTRAP_LAND) == 0;
+		vm->ptraps.skip = true;
+		vm->ptraps.skip_addr = rip;
+		l->ident_addr = rip;
+		l->ident_regs = rr_regs_hash(regs);
+		l->ident_mem = rr_mem_digest(vm);
+		vm->kick_retry_ns = l->budget_ns;
+		log_debug("record: landing from %#" PRIx64 " after guest exit %" PRIu64 ": %u %s", rip, vm->guest_exits,
+			  l->n, l->fend ? "function end" : "loop exit(s)");
+		return LAND_WAIT;
+	}
+	if (!hit) {
+		if (now - l->since_ns < l->budget_ns) {
+			vm->kick_retry_ns = l->since_ns + l->budget_ns - now;
+			return LAND_WAIT;
+		}
+		l->budget++;
+		clear_traps(vm);
+		return LAND_GIVE_UP;
+	}
+	if (l->ident && rip == l->ident_addr) {
+		if (rr_regs_hash(regs) == l->ident_regs && rr_mem_digest(vm) == l->ident_mem) {
+			l->same_pass++;
+			clear_traps(vm);
+			return LAND_INJECT;
+		}
+		l->ident = false;
+		bool still = false;
+		for (unsigned i = 0; i < l->n; i++)
+			still |= l->addr[i] == rip;
+		if (!still)
+			ptrap_del(&vm->ptraps, rip, PTRAP_LAND);
+		if (!still)
+			return LAND_WAIT;
+	}
+	if (l->fend && l->levels < LAND_LEVELS) {
+		/* At the end of a function: on to its caller, from the return
+		 * address on the stack. */
+		uint64_t ret = 0;
+		size_t w = long_mode(s) ? 8 : 4;
+		ptrap_clear(&vm->ptraps, PTRAP_LAND);
+		l->ident = false;
+		l->levels++;
+		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) == w && plan(vm, s, ret)) {
+			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
+				  l->fend ? "function end" : "loop exit(s)");
+			return LAND_WAIT;
+		}
+		l->no_plan++;
+		clear_traps(vm);
+		return LAND_INJECT;
+	}
+	l->landed++;
+	l->levels_sum += l->levels;
+	log_debug("record: landed at %#" PRIx64 " (%s, %u function(s) up)", rip, l->fend ? "function end" : "loop exit",
+		  l->levels);
+	clear_traps(vm);
+	return LAND_INJECT;
+}
+
+void record_land_report(struct vm *vm)
+{
+	struct land_state *l = &rr_of(vm)->land;
+
+	if (l->started)
+		log_info("record: landings: %" PRIu64 " started: %" PRIu64 " at a loop exit or function end (%" PRIu64
+			 " function(s) climbed), %" PRIu64 " at a same-looking pass, %" PRIu64
+			 " at the guest's next exit, %" PRIu64 " after %llu ms, %" PRIu64 " with nothing to wait for",
+			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget,
+			 (unsigned long long)(l->budget_ns / 1000000ull), l->no_plan);
+}

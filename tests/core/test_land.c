@@ -1,0 +1,107 @@
+/* Tests for record/land.c's reading of code: where the guest leaves the
+ * loop that holds an address, or where its function ends.  The code shapes
+ * are those Linux runs exit-free for long (objdump of Debian's 6.1 kernel):
+ * the delay loop, a straight-line function returning through a tail jump,
+ * a loop with a break, a loop that calls out. */
+#include <string.h>
+
+#include "record/land.h"
+#include "testlib.h"
+
+#define BASE 0xffffffff81000000ull
+
+static int scan(const uint8_t *code, size_t len, uint64_t rip, uint64_t *traps, unsigned *n, uint64_t *fend)
+{
+	return land_scan_buf(code, len, BASE, 1, BASE + rip, traps, 8, n, fend);
+}
+
+static void test_delay_loop(void)
+{
+	/* 0: test %rax,%rax; 3: je 0x10; 5: jmp 8; 7: nop;
+	 * 8: dec %rax; b: jnz 8; d: nop; e: nop; f: nop; 10: dec %rax; 13: ret */
+	static const uint8_t code[] = { 0x48, 0x85, 0xc0, 0x74, 0x0b, 0xeb, 0x01, 0x90, 0x48, 0xff, 0xc8, 0x75,
+					0xfb, 0x90, 0x90, 0x90, 0x48, 0xff, 0xc8, 0xc3 };
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	/* At the dec or at the jnz: the one exit is the jnz's fall-through. */
+	CHECK_EQ(scan(code, sizeof(code), 0x8, t, &n, &fend), 1);
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(t[0], BASE + 0xd);
+	CHECK_EQ(scan(code, sizeof(code), 0xb, t, &n, &fend), 1);
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(t[0], BASE + 0xd);
+	/* After the loop: straight on to the RET. */
+	CHECK_EQ(scan(code, sizeof(code), 0xd, t, &n, &fend), 2);
+	CHECK_EQ(fend, BASE + 0x13);
+}
+
+static void test_tail_jump(void)
+{
+	/* 0: movl $1,0x34(%rdi); 7: mov %rax,0x38(%rdi); b: jmp far (return thunk) */
+	uint8_t code[16] = { 0xc7, 0x47, 0x34, 0x01, 0x00, 0x00, 0x00, 0x48, 0x89, 0x47, 0x38, 0xe9 };
+	int32_t rel = 0x00e00000;
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	memcpy(code + 12, &rel, 4);
+	CHECK_EQ(scan(code, sizeof(code), 0x0, t, &n, &fend), 2);
+	CHECK_EQ(fend, BASE + 0xb);
+	CHECK_EQ(n, 0u);
+}
+
+static void test_loop_with_break_and_call(void)
+{
+	/* 0: mov (%rdi),%eax; 2: test %eax,%eax; 4: je 0x13 (break);
+	 * 6: call +0 (to 0xb, a callee); b: add $8,%rdi; f: dec %ecx; 11: jnz 0;
+	 * 13: ret */
+	static const uint8_t code[] = { 0x8b, 0x07, 0x85, 0xc0, 0x74, 0x0d, 0xe8, 0x00, 0x00, 0x00, 0x00, 0x48,
+					0x83, 0xc7, 0x08, 0xff, 0xc9, 0x75, 0xed, 0xc3 };
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	/* From the middle of the body: the break's target and the
+	 * fall-through of the backward branch are the same place here. */
+	CHECK_EQ(scan(code, sizeof(code), 0xb, t, &n, &fend), 1);
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(t[0], BASE + 0x13);
+}
+
+static void test_loop_leaving_by_ret(void)
+{
+	/* 0: cmpb $0,(%rdi); 3: jne 6; 5: ret; 6: inc %rdi; 9: jmp 0 */
+	static const uint8_t code[] = { 0x80, 0x3f, 0x00, 0x75, 0x01, 0xc3, 0x48, 0xff, 0xc7, 0xeb, 0xf5 };
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	/* From 6: the jmp back is unconditional; the exit is the RET inside. */
+	CHECK_EQ(scan(code, sizeof(code), 0x6, t, &n, &fend), 1);
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(t[0], BASE + 0x5);
+}
+
+static void test_nothing_to_find(void)
+{
+	/* jmp *%rax; and code that is not code. */
+	static const uint8_t ind[] = { 0xff, 0xe0 };
+	static const uint8_t junk[] = { 0x0f, 0x0b }; /* ud2 */
+	uint64_t t[8], fend = 0;
+	unsigned n = 7;
+
+	CHECK_EQ(scan(ind, sizeof(ind), 0, t, &n, &fend), 0);
+	CHECK_EQ(scan(junk, sizeof(junk), 0, t, &n, &fend), 0);
+	/* Running off the end of readable code. */
+	static const uint8_t nops[] = { 0x90, 0x90, 0x90 };
+	CHECK_EQ(scan(nops, sizeof(nops), 0, t, &n, &fend), 0);
+	CHECK_EQ(n, 0u);
+}
+
+int main(void)
+{
+	RUN_TEST(test_delay_loop);
+	RUN_TEST(test_tail_jump);
+	RUN_TEST(test_loop_with_break_and_call);
+	RUN_TEST(test_loop_leaving_by_ret);
+	RUN_TEST(test_nothing_to_find);
+	return TEST_EXIT();
+}
