@@ -9,6 +9,7 @@
 
 #include "core/bzimage_kernel.h"
 #include "core/log.h"
+#include "core/mptable.h"
 #include "core/tsc.h"
 
 #define MIN_MEM_MIB 2
@@ -25,6 +26,8 @@ void cli_run_usage(FILE *f)
 		"      --serial-in FILE  guest serial input from FILE (default stdin unless a terminal)\n"
 		"      --timeout SEC     stop the guest after SEC seconds (status 72)\n"
 		"      --strict          stop at the first access to an unknown port or MMIO address\n"
+		"      --apic            give the guest a local APIC, an IOAPIC and an MP table\n"
+		"      --no-apic         the APIC hidden, interrupts from the 8259A only (default)\n"
 		"  -v, --verbose         report unknown ports, devices and KVM details (-vv: more)\n");
 }
 
@@ -41,7 +44,7 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int cli_parse_run(int argc, char **argv, struct run_config *cfg)
 {
-	enum { OPT_APPEND = 256, OPT_INITRD, OPT_FLAT, OPT_SERIAL, OPT_SERIAL_IN, OPT_TIMEOUT, OPT_STRICT };
+	enum { OPT_APPEND = 256, OPT_INITRD, OPT_FLAT, OPT_SERIAL, OPT_SERIAL_IN, OPT_TIMEOUT, OPT_STRICT, OPT_APIC, OPT_NO_APIC };
 	static const struct option opts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "append", required_argument, NULL, OPT_APPEND },
@@ -51,6 +54,8 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg)
 		{ "serial-in", required_argument, NULL, OPT_SERIAL_IN },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "apic", no_argument, NULL, OPT_APIC },
+		{ "no-apic", no_argument, NULL, OPT_NO_APIC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -93,6 +98,8 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg)
 			}
 			break;
 		case OPT_STRICT: cfg->vo.strict = true; break;
+		case OPT_APIC: cfg->vo.apic = true; break;
+		case OPT_NO_APIC: cfg->vo.apic = false; break;
 		case 'v': ttvm_verbosity++; break;
 		case 'h': return -1;
 		default:
@@ -162,12 +169,18 @@ int cli_boot(const struct run_config *cfg, struct vm *vm, image_read_fn read, vo
 		status = ST_HOST;
 		goto out;
 	}
+	/* Before the image: a flat binary loaded over the BIOS area wins. */
+	if (vm->apic && mptable_put(vm)) {
+		status = ST_HOST;
+		goto out;
+	}
 	if (kind == K_FLAT      ? flat_load(vm, img, size, cfg->flat_addr, &st)
 	    : kind == K_PVH     ? pvh_load(vm, img, size, &mb, &st)
 	    : kind == K_BZIMAGE ? bzimage_load(vm, img, size, &mb, &st)
 				: multiboot_load(vm, img, size, &mb, &st))
 		goto out;
 	vm->linux_guest = kind == K_PVH || kind == K_BZIMAGE;
+
 	if (loader_apply_state(vm, &st)) {
 		log_error("cannot set the initial vCPU state: %s", strerror(errno));
 		status = ST_HOST;

@@ -8,7 +8,7 @@
 
 #define BIT(n) (1u << (n))
 
-void cpuid_apply_policy(struct kvm_cpuid2 *c)
+void cpuid_apply_policy(struct kvm_cpuid2 *c, bool apic)
 {
 	uint32_t out = 0;
 
@@ -22,11 +22,15 @@ void cpuid_apply_policy(struct kvm_cpuid2 *c)
 		case 0x1:
 			e->ecx &= ~(BIT(15) /* PDCM */ | BIT(21) /* x2APIC */ |
 				    BIT(24) /* TSC deadline */ | BIT(30) /* RDRAND */);
-			/* APIC: ttvm has none (yet); TSC: hidden so that
+			/* APIC: only with ttvm's model (`--apic`; KVM
+			 * derives this bit from IA32_APIC_BASE anyway, which
+			 * vm_create sets to match); TSC: hidden so that
 			 * Linux keeps to the PIT and jiffies instead of
 			 * reading the TSC on every clock read (its RDTSCs
 			 * still run and are trapped: core/tsc.h). */
 			e->edx &= ~(BIT(9) /* APIC */ | BIT(4) /* TSC */);
+			if (apic)
+				e->edx |= BIT(9);
 			/* One logical CPU, APIC ID 0. */
 			e->ebx &= 0x0000ffffu;
 			e->ebx |= 1u << 16;
@@ -67,7 +71,7 @@ void cpuid_apply_policy(struct kvm_cpuid2 *c)
 	c->nent = out;
 }
 
-struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd)
+struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd, bool apic)
 {
 	for (uint32_t n = 64; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
@@ -75,7 +79,7 @@ struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd)
 			return NULL;
 		c->nent = n;
 		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			cpuid_apply_policy(c);
+			cpuid_apply_policy(c, apic);
 			return c;
 		}
 		int err = errno;

@@ -11,11 +11,14 @@
 #ifndef TTVM_CORE_CPUID_H
 #define TTVM_CORE_CPUID_H
 #include <linux/kvm.h>
+#include <stdbool.h>
 
 /* Apply the policy in place to a table from KVM_GET_SUPPORTED_CPUID. */
-void cpuid_apply_policy(struct kvm_cpuid2 *c);
-/* Fetch KVM's supported table with the policy applied; NULL with errno set. */
-struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd);
+void cpuid_apply_policy(struct kvm_cpuid2 *c, bool apic);
+/* Fetch KVM's supported table with the policy applied; NULL with errno set.
+ * apic: the machine has ttvm's local APIC (`--apic`): CPUID.1:EDX.APIC set
+ * (x2APIC and TSC-deadline stay hidden). */
+struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd, bool apic);
 
 #define MSR_IA32_APICBASE 0x1b
 #define APIC_DEFAULT_BASE 0xfee00000ull
@@ -24,5 +27,7 @@ struct kvm_cpuid2 *cpuid_policy_table(int kvm_fd);
  * KVM_SET_CPUID2: KVM derives CPUID.1:EDX.APIC from its enable bit at run
  * time, so the policy's hidden APIC bit holds only then. */
 #define APICBASE_DISABLED (APIC_DEFAULT_BASE | APICBASE_BSP)
+/* With ttvm's APIC (`--apic`): the xAPIC enabled at its default base. */
+#define APICBASE_ENABLED (APIC_DEFAULT_BASE | APICBASE_BSP | (1ull << 11))
 
 #endif

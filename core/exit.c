@@ -6,6 +6,7 @@
 
 #include "core/bzimage_kernel.h"
 #include "core/hooks.h"
+#include "core/irq.h"
 #include "core/log.h"
 #include "core/ptrap.h"
 #include "core/tsc.h"
@@ -27,6 +28,7 @@ const char *exit_reason_name(unsigned reason)
 	case KVM_EXIT_INTR: return "INTR";
 	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
 	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
+	case KVM_EXIT_SET_TPR: return "SET_TPR";
 	case KVM_EXIT_X86_RDMSR: return "RDMSR";
 	case KVM_EXIT_X86_WRMSR: return "WRMSR";
 	default: return "?";
@@ -131,6 +133,9 @@ static enum exit_action handle_mmio(struct vm *vm)
 		return EXIT_STOP;
 	}
 	do_access(vm, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+	/* A TPR written through the APIC's page is the CR8 of the next run. */
+	if (run->mmio.is_write)
+		irq_sync_out(vm);
 	return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 }
 
@@ -180,7 +185,14 @@ enum exit_action exit_dispatch(struct vm *vm)
 	struct kvm_run *run = vm->run;
 	char what[160];
 
+	irq_sync_in(vm);
 	switch (run->exit_reason) {
+	case KVM_EXIT_SET_TPR:
+		/* The guest lowered CR8 (KVM exits so that a user-space
+		 * interrupt controller can deliver what it unblocked): a point
+		 * the guest caused, where an interrupt may go in. */
+		vm->guest_exits++;
+		return EXIT_CONTINUE;
 	case KVM_EXIT_IO:
 		vm->guest_exits++;
 		return handle_io(vm);

@@ -15,7 +15,7 @@
 #include "core/ptrap.h"
 #include "core/vm.h"
 #include "core/hooks.h"
-#include "devices/pic.h"
+#include "core/irq.h"
 #include "devices/uart.h"
 
 #define NS_PER_MS 1000000ull
@@ -113,7 +113,7 @@ static bool serial_feed(struct vm *vm, bool may_read)
 static void inject(struct vm *vm, const struct vm_irq_point *pt)
 {
 	static const struct vm_irq_point at_exit;
-	uint8_t vector = (uint8_t)pic_ack(vm->pic);
+	uint8_t vector = (uint8_t)irq_ack(vm);
 
 	if (!pt)
 		pt = &at_exit;
@@ -141,7 +141,7 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 	const struct vm_hooks *h = vm->hooks;
 	struct vm_irq_point pt;
 
-	if (!pic_pending(vm->pic)) {
+	if (!irq_pending(vm)) {
 		run->request_interrupt_window = 0;
 		return;
 	}
@@ -179,12 +179,12 @@ static void wait_halted(struct vm *vm, uint64_t timeout_ns)
 	/* Timers may still run (the PIT counts from power-on) but cannot
 	 * wake a guest whose PIC masks every line: waiting for them would
 	 * only end at --timeout. */
-	if (!pic_pending(vm->pic) && pic_all_masked(vm->pic)) {
+	if (!irq_pending(vm) && irq_all_masked(vm)) {
 		char insn[256];
 		vm_describe_insn(vm, insn, sizeof(insn));
 		vm_request_stop(vm, ST_HALTED,
-				"halted forever: HLT with interrupts enabled but every line masked in the PIC, at %s",
-				insn);
+				"halted forever: HLT with interrupts enabled but every line masked in the %s, at %s",
+				vm->apic ? "PIC, APIC and IOAPIC" : "PIC", insn);
 		return;
 	}
 	for (;;) {
@@ -192,7 +192,7 @@ static void wait_halted(struct vm *vm, uint64_t timeout_ns)
 		uint64_t deadline = bus_run_timers(vm->bus, now);
 		bool input = serial_feed(vm, true);
 
-		if (pic_pending(vm->pic) || vm->stop || sig_stop)
+		if (irq_pending(vm) || vm->stop || sig_stop)
 			return;
 		if (timeout_ns && now >= timeout_ns)
 			return;
@@ -318,7 +318,7 @@ int vm_run(struct vm *vm)
 				at_exit = false;
 				log_debug("EINTR: rip %#llx if %u ready %u pending %d",
 					  (unsigned long long)run->s.regs.regs.rip, run->if_flag,
-					  run->ready_for_interrupt_injection, pic_pending(vm->pic));
+					  run->ready_for_interrupt_injection, irq_pending(vm));
 				/* The timer fired: it is no longer armed. */
 				uint64_t t = clock_now_ns(vm->clock);
 				if (t >= armed)

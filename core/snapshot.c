@@ -28,6 +28,8 @@
 #include "devices/cmos.h"
 #include "devices/fwcfg.h"
 #include "devices/i8042.h"
+#include "devices/apic.h"
+#include "devices/ioapic.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
@@ -51,6 +53,8 @@ _Static_assert(sizeof(struct cmos_state) == 184, "cmos_state layout is part of t
 _Static_assert(sizeof(struct i8042_state) == 48, "i8042_state layout is part of the state format");
 _Static_assert(sizeof(struct pci_state) == 8, "pci_state layout is part of the state format");
 _Static_assert(sizeof(struct fwcfg_state) == 8, "fwcfg_state layout is part of the state format");
+_Static_assert(sizeof(struct apic_state) == 192, "apic_state layout is part of the state format");
+_Static_assert(sizeof(struct ioapic_state) == 208, "ioapic_state layout is part of the state format");
 _Static_assert(sizeof(struct vm_state_probes) == 16 + 8 * VM_STATE_MAX_PROBES, "vm_state_probes layout is part of the state format");
 
 static const struct {
@@ -78,6 +82,8 @@ static const struct {
 	[VM_STATE_PCI] = { sizeof(struct pci_state), true, "pci" },
 	[VM_STATE_FWCFG] = { sizeof(struct fwcfg_state), true, "fw_cfg" },
 	[VM_STATE_PROBES] = { sizeof(struct vm_state_probes), false, "probes" },
+	[VM_STATE_APIC] = { sizeof(struct apic_state), false, "apic" },
+	[VM_STATE_IOAPIC] = { sizeof(struct ioapic_state), false, "ioapic" },
 };
 
 /* ---- writing ---- */
@@ -198,6 +204,8 @@ static int decode(const void *blob, size_t len, struct decoded *d, char *err, si
 		return fail(err, errlen, -EBADMSG, "machine state: wants exactly one of sregs and sregs2");
 	if (d->rec[VM_STATE_XSAVE] && d->rec[VM_STATE_FPU])
 		return fail(err, errlen, -EBADMSG, "machine state: both xsave and fpu records");
+	if (!d->rec[VM_STATE_APIC] != !d->rec[VM_STATE_IOAPIC])
+		return fail(err, errlen, -EBADMSG, "machine state: an apic record without an ioapic record, or the reverse");
 	if (d->rec[VM_STATE_PROBES]) {
 		struct vm_state_probes pr;
 		GET(d, VM_STATE_PROBES, &pr);
@@ -229,10 +237,14 @@ struct scratch {
 	struct i8042 *kbd;
 	struct pci *pci;
 	struct fwcfg *fwcfg;
+	struct apic *apic;
+	struct ioapic *ioapic;
 };
 
 static void scratch_free(struct scratch *s)
 {
+	apic_free(s->apic);
+	ioapic_free(s->ioapic);
 	fwcfg_free(s->fwcfg);
 	pci_free(s->pci);
 	i8042_free(s->kbd);
@@ -249,8 +261,10 @@ static void scratch_free(struct scratch *s)
  * it changes anything. */
 static int load_devices(const struct decoded *d, struct pic *pic, struct pit *pit, struct uart *uart,
 			struct cmos *cmos, struct i8042 *kbd, struct pci *pci, struct fwcfg *fwcfg,
-			char *err, size_t errlen)
+			struct apic *apic, struct ioapic *ioapic, char *err, size_t errlen)
 {
+	struct apic_state as;
+	struct ioapic_state ios;
 	struct pic_state pics;
 	struct pit_state pits;
 	struct uart_state us;
@@ -281,6 +295,17 @@ static int load_devices(const struct decoded *d, struct pic *pic, struct pit *pi
 		bad = "pci";
 	else if (fwcfg_load(fwcfg, &fs))
 		bad = "fw_cfg";
+	if (!bad && !d->rec[VM_STATE_APIC] != !apic)
+		return fail(err, errlen, -EINVAL, "machine state: saved %s the APIC (--apic), this machine is %s it",
+			    d->rec[VM_STATE_APIC] ? "with" : "without", apic ? "with" : "without");
+	if (!bad && apic) {
+		GET(d, VM_STATE_APIC, &as);
+		GET(d, VM_STATE_IOAPIC, &ios);
+		if (apic_load(apic, &as))
+			bad = "apic";
+		else if (ioapic_load(ioapic, &ios))
+			bad = "ioapic";
+	}
 	if (bad)
 		return fail(err, errlen, -EBADMSG, "machine state: the %s state is inconsistent", bad);
 	return 0;
@@ -307,10 +332,15 @@ static int check_decoded(const struct decoded *d, char *err, size_t errlen)
 	s.kbd = i8042_new(nostop);
 	s.pci = pci_new(nostop);
 	s.fwcfg = fwcfg_new(0);
-	if (!s.clk || !s.pic || !s.pit || !s.uart || !s.cmos || !s.kbd || !s.pci || !s.fwcfg)
+	if (d->rec[VM_STATE_APIC]) {
+		s.apic = s.clk ? apic_new(s.clk) : NULL;
+		s.ioapic = ioapic_new(NULL, NULL);
+	}
+	if (!s.clk || !s.pic || !s.pit || !s.uart || !s.cmos || !s.kbd || !s.pci || !s.fwcfg ||
+	    (d->rec[VM_STATE_APIC] && (!s.apic || !s.ioapic)))
 		r = fail(err, errlen, -ENOMEM, "machine state: out of memory");
 	else
-		r = load_devices(d, s.pic, s.pit, s.uart, s.cmos, s.kbd, s.pci, s.fwcfg, err, errlen);
+		r = load_devices(d, s.pic, s.pit, s.uart, s.cmos, s.kbd, s.pci, s.fwcfg, s.apic, s.ioapic, err, errlen);
 	scratch_free(&s);
 	return r;
 }
@@ -518,6 +548,14 @@ static void put_devices(struct sbuf *b, struct vm *vm)
 	put_rec(b, VM_STATE_I8042, &ks, sizeof(ks));
 	put_rec(b, VM_STATE_PCI, &ps, sizeof(ps));
 	put_rec(b, VM_STATE_FWCFG, &fs, sizeof(fs));
+	if (vm->apic) {
+		struct apic_state as;
+		struct ioapic_state ios;
+		apic_save(vm->apic, &as);
+		ioapic_save(vm->ioapic, &ios);
+		put_rec(b, VM_STATE_APIC, &as, sizeof(as));
+		put_rec(b, VM_STATE_IOAPIC, &ios, sizeof(ios));
+	}
 }
 
 static void put_probes(struct sbuf *b, struct vm *vm)
@@ -683,11 +721,17 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	struct kvm_mp_state mp;
 	struct vm_state_run run;
 	void *xsave = NULL;
+	uint64_t run_cr8 = 0, run_apic_base = 0;
 	int r;
 
 	if ((r = decode(blob, len, &d, err, sizeof(err))) || (r = check_decoded(&d, err, sizeof(err)))) {
 		log_error("%s", err);
 		return r;
+	}
+	if (!d.rec[VM_STATE_APIC] != !vm->apic) {
+		log_error("machine state: saved %s the APIC (--apic), this machine is %s it",
+			  d.rec[VM_STATE_APIC] ? "with" : "without", vm->apic ? "with" : "without");
+		return -EINVAL;
 	}
 	if (d.rec[VM_STATE_SREGS2] && !has_cap(vm, KVM_CAP_SREGS2)) {
 		log_error("machine state: saved with SREGS2, which this host's KVM lacks");
@@ -710,9 +754,13 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	if (d.rec[VM_STATE_SREGS2]) {
 		GET(&d, VM_STATE_SREGS2, &sregs2);
 		IOCTL_OR_FAIL(vm->vcpu_fd, KVM_SET_SREGS2, &sregs2, "KVM_SET_SREGS2");
+		run_cr8 = sregs2.cr8;
+		run_apic_base = sregs2.apic_base;
 	} else {
 		GET(&d, VM_STATE_SREGS, &sregs);
 		IOCTL_OR_FAIL(vm->vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+		run_cr8 = sregs.cr8;
+		run_apic_base = sregs.apic_base;
 	}
 	if (d.rec[VM_STATE_MSRS] && (r = set_msrs(vm, d.rec[VM_STATE_MSRS], d.len[VM_STATE_MSRS] / sizeof(struct kvm_msr_entry)))) {
 		log_error("state: KVM_SET_MSRS: %s", strerror(-r));
@@ -755,8 +803,8 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	}
 
 	/* Checked above: these loads cannot fail now. */
-	if ((r = load_devices(&d, vm->pic, vm->pit, vm->uart, vm->cmos, vm->kbd, vm->pci, vm->fwcfg, err,
-			      sizeof(err)))) {
+	if ((r = load_devices(&d, vm->pic, vm->pit, vm->uart, vm->cmos, vm->kbd, vm->pci, vm->fwcfg, vm->apic,
+			      vm->ioapic, err, sizeof(err)))) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -779,6 +827,10 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	vm->run->if_flag = run.if_flag;
 	vm->run->ready_for_interrupt_injection = run.ready_for_injection;
 	vm->run->request_interrupt_window = 0;
+	/* KVM_RUN loads CR8 from kvm_run without an in-kernel irqchip: the
+	 * restored one, not the one of the last exit (core/irq.h). */
+	vm->run->cr8 = run_cr8;
+	vm->run->apic_base = run_apic_base;
 	vm->stop = false;
 	vm->status = 0;
 	vm->stop_msg[0] = 0;

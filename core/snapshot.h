@@ -20,8 +20,10 @@
 struct vm;
 
 #define VM_STATE_MAGIC "TTVMSTAT"
-#define VM_STATE_VERSION 3
-/* The oldest version still read: version 2 lacks the probes record. */
+#define VM_STATE_VERSION 4
+/* The oldest version still read: version 2 lacks the probes record;
+ * versions 2 and 3 lack the apic and ioapic records (machines without the
+ * APIC, which is what a VM made without --apic is). */
 #define VM_STATE_VERSION_MIN 2
 
 /* Record tags.  Part of the format: never renumber. */
@@ -46,7 +48,9 @@ enum vm_state_tag {
 	VM_STATE_PCI = 18,
 	VM_STATE_FWCFG = 19,
 	VM_STATE_PROBES = 20,    /* struct vm_state_probes (version 3 on; absent: none) */
-	VM_STATE_TAG_MAX = 20,
+	VM_STATE_APIC = 21,      /* struct apic_state (version 4 on; present iff the machine has --apic) */
+	VM_STATE_IOAPIC = 22,    /* struct ioapic_state (with the apic record) */
+	VM_STATE_TAG_MAX = 22,
 	VM_STATE_END = 0xffff,   /* last: u64 hash64 of every byte before its tag */
 };
 

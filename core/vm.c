@@ -21,6 +21,8 @@
 #include "devices/misc.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
+#include "devices/apic.h"
+#include "devices/ioapic.h"
 #include "devices/pit.h"
 #include "devices/uart.h"
 #include "core/tsc.h"
@@ -75,6 +77,46 @@ static void uart_tx_cb(void *opaque, uint8_t byte)
 	watch_line(vm, byte);
 }
 
+/* An ISA interrupt line as a PC wires it: to the 8259A's input irq and,
+ * with the APIC, to the IOAPIC's pin irq, except IRQ0 (the PIT), which is
+ * pin 2 (pin 0 carries the 8259A's INTR), as the MP table says. */
+static void isa_irq_fn(void *opaque, unsigned irq, int level)
+{
+	struct vm *vm = opaque;
+
+	pic_set_irq(vm->pic, irq, level);
+	if (vm->ioapic)
+		ioapic_set_irq(vm->ioapic, irq == 0 ? 2 : irq, level);
+}
+
+static bool ioapic_send_cb(void *opaque, uint8_t vector, bool level, uint8_t dest, bool logical)
+{
+	return apic_deliver(opaque, vector, level, dest, logical);
+}
+
+static void apic_eoi_cb(void *opaque, uint8_t vector)
+{
+	ioapic_eoi(opaque, vector);
+}
+
+static int create_apic(struct vm *vm)
+{
+	int r;
+
+	vm->apic = apic_new(vm->clock);
+	if (!vm->apic)
+		return -ENOMEM;
+	vm->ioapic = ioapic_new(ioapic_send_cb, vm->apic);
+	if (!vm->ioapic)
+		return -ENOMEM;
+	apic_set_eoi_sink(vm->apic, apic_eoi_cb, vm->ioapic);
+	vm->apic_mmio_base = APIC_DEFAULT_ADDR;
+	if ((r = apic_attach(vm->apic, vm->bus, APIC_DEFAULT_ADDR)) ||
+	    (r = ioapic_attach(vm->ioapic, vm->bus, IOAPIC_DEFAULT_ADDR)))
+		return r;
+	return 0;
+}
+
 static int create_devices(struct vm *vm)
 {
 	struct dev_stop stop = { dev_stop_cb, vm };
@@ -85,8 +127,10 @@ static int create_devices(struct vm *vm)
 	vm->pic = pic_new();
 	if (!vm->bus || !vm->clock || !vm->pic)
 		return -ENOMEM;
-	struct irq_line irq0 = { pic_irq_fn, vm->pic, 0 };
-	struct irq_line irq4 = { pic_irq_fn, vm->pic, 4 };
+	if (vm->opt.apic && (r = create_apic(vm)))
+		return r;
+	struct irq_line irq0 = { isa_irq_fn, vm, 0 };
+	struct irq_line irq4 = { isa_irq_fn, vm, 4 };
 	vm->pit = pit_new(vm->clock, irq0);
 	vm->uart = uart_new(irq4, uart_tx_cb, vm);
 	vm->cmos = cmos_new(vm->clock, vm->ram_size);
@@ -219,7 +263,7 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 		return -EIO;
 	}
 
-	struct kvm_cpuid2 *cpuid = vm->cpuid = cpuid_policy_table(vm->kvm_fd);
+	struct kvm_cpuid2 *cpuid = vm->cpuid = cpuid_policy_table(vm->kvm_fd, opt->apic);
 	if (!cpuid) {
 		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
@@ -229,10 +273,15 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
 		return -EIO;
 	}
-	if (vcpu_set_msr(vm, MSR_IA32_APICBASE, APICBASE_DISABLED)) {
-		log_error("KVM_SET_MSRS (IA32_APIC_BASE, xAPIC off): %s", strerror(errno));
+	uint64_t apicbase = opt->apic ? APICBASE_ENABLED : APICBASE_DISABLED;
+	if (vcpu_set_msr(vm, MSR_IA32_APICBASE, apicbase)) {
+		log_error("KVM_SET_MSRS (IA32_APIC_BASE %#llx): %s", (unsigned long long)apicbase, strerror(errno));
 		return -EIO;
 	}
+	/* KVM reports both after each KVM_RUN; until the first, as set here
+	 * (core/irq.h reads them). */
+	vm->run->apic_base = apicbase;
+	vm->run->cr8 = 0;
 
 	/* Registers through kvm_run: an exit that needs RIP (reports, and the
 	 * record/replay fingerprints) then costs no extra ioctl. */
@@ -367,6 +416,8 @@ void vm_destroy(struct vm *vm)
 	uart_free(vm->uart);
 	pit_free(vm->pit);
 	pic_free(vm->pic);
+	apic_free(vm->apic);
+	ioapic_free(vm->ioapic);
 	bus_free(vm->bus);
 	if (vm->clock)
 		clock_free(vm->clock);

@@ -47,10 +47,13 @@ struct vm_options {
 	const char *serial_in;  /* NULL = stdin when it is not a terminal */
 	bool no_serial_in;      /* replay: the guest's input comes from the trace */
 	double timeout_s;       /* 0 = none */
+	bool apic;              /* local APIC + IOAPIC + MP table (`--apic`); false: the APIC hidden */
 };
 
 struct uart;
 struct pic;
+struct apic;
+struct ioapic;
 struct pit;
 struct cmos;
 struct debugexit;
@@ -102,6 +105,12 @@ struct vm {
 	struct bus *bus;
 	struct ttvm_clock *clock;
 	struct pic *pic;
+	/* With vm->opt.apic: the local APIC and IOAPIC (core/irq.h routes
+	 * interrupts through them); NULL otherwise. */
+	struct apic *apic;
+	struct ioapic *ioapic;
+	uint64_t apic_mmio_base;   /* where the APIC's page is registered */
+	bool apic_move_reported;   /* the guest moved IA32_APIC_BASE (reported once) */
 	struct pit *pit;
 	struct uart *uart;
 	struct cmos *cmos;

@@ -50,7 +50,7 @@
 #include "core/ptrap.h"
 #include "core/vm.h"
 #include "devices/clock.h"
-#include "devices/pic.h"
+#include "core/irq.h"
 #include "record/land.h"
 #include "record/rr.h"
 
@@ -116,7 +116,7 @@ void record_probe_scout(struct vm *vm)
 	    vcpu_get_regs(vm, &regs))
 		return;
 	/* Only where an interrupt could come: IF set, a line open. */
-	if (!(regs.rflags & (1u << 9)) || pic_all_masked(vm->pic))
+	if (!(regs.rflags & (1u << 9)) || irq_all_masked(vm))
 		return;
 	uint64_t rip = s.cs.base + regs.rip;
 	if (ptrap_has(&vm->ptraps, rip, PTRAP_PROBE) || !ptrap_patchable(vm, &s, rip, NULL))

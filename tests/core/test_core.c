@@ -33,7 +33,8 @@ static void test_cpuid_policy(void)
 	c->entries[5] = (struct kvm_cpuid_entry2){ .function = 0x40000001, .eax = 0xff };
 	c->entries[6] = (struct kvm_cpuid_entry2){ .function = 0x6, .ecx = 0xffffffff };
 	c->entries[7] = (struct kvm_cpuid_entry2){ .function = 0x80000007, .edx = 0xffffffff };
-	cpuid_apply_policy(c);
+	struct kvm_cpuid_entry2 leaf1 = c->entries[0];
+	cpuid_apply_policy(c, false);
 	CHECK_EQ(c->nent, 6); /* both KVM leaves dropped */
 	CHECK_EQ(c->entries[0].function, 1);
 	CHECK(!(c->entries[0].ecx & (1u << 21)));  /* x2APIC */
@@ -54,6 +55,14 @@ static void test_cpuid_policy(void)
 	CHECK(!(c->entries[4].ecx & 1));           /* APERF/MPERF */
 	CHECK(c->entries[4].ecx & 2);
 	CHECK(!(c->entries[5].edx & (1u << 8)));   /* invariant TSC */
+	/* With ttvm's APIC: the APIC bit, still no x2APIC or TSC-deadline. */
+	c->nent = 1;
+	c->entries[0] = leaf1;
+	cpuid_apply_policy(c, true);
+	CHECK(c->entries[0].edx & (1u << 9));
+	CHECK(!(c->entries[0].ecx & (1u << 21)));
+	CHECK(!(c->entries[0].ecx & (1u << 24)));
+	CHECK(!(c->entries[0].edx & (1u << 4)));
 	free(c);
 }
 
