@@ -13,6 +13,7 @@
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/ptrap.h"
+#include "core/stepfix.h"
 #include "core/vm.h"
 #include "core/hooks.h"
 #include "core/irq.h"
@@ -297,6 +298,12 @@ int vm_run(struct vm *vm)
 		/* Loop probes are patched in for the run only; the run right
 		 * after a probe's hit steps over its instruction instead. */
 		bool step_over = vm->ptraps.skip;
+		/* A stepped PUSHF pushes TF (core/stepfix.h): the recording
+		 * must hold what the guest's own run would have pushed, as
+		 * replay (which does not step there) will. */
+		struct stepfix fx = { .armed = false };
+		if (step_over)
+			stepfix_plan(vm, false, 0, &fx);
 		if (step_over && (r = vcpu_set_guest_debug(vm, KVM_GUESTDBG_SINGLESTEP, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;
@@ -307,6 +314,8 @@ int vm_run(struct vm *vm)
 		int err = errno;
 		__atomic_store_n(&vm->in_kvm_run, 0, __ATOMIC_RELEASE);
 		ptrap_remove(vm, &vm->ptraps);
+		if (step_over)
+			(void)stepfix_apply(vm, &fx);
 		if (step_over && (r = vcpu_set_guest_debug(vm, 0, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;

@@ -182,6 +182,8 @@ void record_probe_init(struct vm *vm)
 		      : vm->linux_guest ? "defer" : "probes";
 	rr->probes_on = caps.patch && !strcmp(pol, "probes");
 	rr->defer_only = !strcmp(pol, "defer");
+	const char *us = getenv("TTVM_DEFER_US"); /* tests: make the wait short */
+	rr->defer_ns = us && atoi(us) > 0 ? (uint64_t)atoi(us) * 1000u : DEFER_NS;
 	/* Landing (record/land.c), for "defer": TTVM_LAND=off for comparisons. */
 	rr->land_on = caps.patch && !(getenv("TTVM_LAND") && !strcmp(getenv("TTVM_LAND"), "off"));
 	rr->deferred_exit = UINT64_MAX;
@@ -284,7 +286,7 @@ bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct k
 	if (rr->defer_only && rr->deferred_exit != vm->guest_exits) {
 		rr->deferred_exit = vm->guest_exits;
 		rr->deferrals++;
-		vm->kick_retry_ns = DEFER_NS;
+		vm->kick_retry_ns = rr->defer_ns;
 		wait_starts(vm);
 		return true;
 	}

@@ -73,6 +73,7 @@ struct rr {
 	bool probes_on, cpl3_traps;
 	bool defer_only; /* policy "defer": no probes; wait DEFER_NS for an exit, then a kick point */
 	bool land_on;    /* "defer" lands interrupts at loop exits (record/land.c) */
+	uint64_t defer_ns; /* "defer": how long an interrupt waits for an exit (TTVM_DEFER_US) */
 	bool learn;             /* a kick point to turn into a probe at the next exit */
 	bool want_room;         /* the scout found the set full: the oldest goes at the next exit */
 	uint64_t learn_addr;

@@ -32,7 +32,7 @@
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/rr.h"
-#include "replay/stepfix.h"
+#include "core/stepfix.h"
 
 enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 

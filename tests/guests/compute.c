@@ -4,7 +4,12 @@
  * plain runs and must be identical between a recording and its replay.
  * The loop ends after a fixed number of ticks, not iterations, so it stays
  * short on PVM (CPL0 runs in KVM's emulator) and still sees ticks on fast
- * hosts. */
+ * hosts.
+ *
+ * With `delay=N` on the command line the work is shaped like a driver's
+ * polling loop: a port read (a guest exit), then N passes of the loop
+ * without exits, again and again: an interrupt due in there can go in
+ * where the inner loop ends, right after an exit (record/land.c). */
 #include "rt/rt.h"
 
 #define TICKS 30
@@ -21,15 +26,24 @@ static void on_tick(struct rt_frame *f)
 
 int main(uint32_t magic, struct mb_info *mbi)
 {
-	(void)magic, (void)mbi;
+	(void)magic;
+	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
+	uint64_t delay = cmdline_num(cmdline, "delay", 0);
 	rt_printf("compute: %d ticks of work at 1000 Hz\n", TICKS);
 	rt_set_handler(IRQ_BASE + 0, on_tick);
 	pit_start(1000);
 	pic_unmask(0);
 	sti();
-	while (ticks < TICKS) {
+	while (ticks < TICKS && !delay) {
 		acc = acc * 6364136223846793005ull + counter;
 		counter = counter + 1;
+	}
+	while (ticks < TICKS && delay) {
+		acc += inb(0x61); /* PIT/speaker port B: an exit */
+		for (uint64_t i = 0; i < delay; i++) {
+			acc = acc * 6364136223846793005ull + counter;
+			counter = counter + 1;
+		}
 	}
 	cli();
 	pic_mask(0);

@@ -1,5 +1,5 @@
 /* Undoing the TF that a single-stepped interrupt delivery pushes (stepfix.h). */
-#include "replay/stepfix.h"
+#include "core/stepfix.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -177,7 +177,7 @@ int stepfix_apply(struct vm *vm, struct stepfix *fx)
 	flags &= ~RFLAGS_TF;
 	memcpy(p, &flags, fx->width);
 	vm_mark_pages_written(vm, (uint64_t)(p - vm->ram) / 4096, 1);
-	log_debug("replay: cleared the TF that a single step pushed %s at %#" PRIx64,
+	log_debug("step: cleared the TF that a single step pushed %s at %#" PRIx64,
 		  fx->pushf ? "by PUSHF" : "with the interrupt frame", fx->flags_gva);
 	return 1;
 }

@@ -13,8 +13,8 @@
  * a breakpoint instead).  PUSHF stepped the same way pushes TF (popfhlt:
  * pushf; or IF; popf; hlt, with the digest of a window point at the HLT
  * differing in that stack word). */
-#ifndef TTVM_REPLAY_STEPFIX_H
-#define TTVM_REPLAY_STEPFIX_H
+#ifndef TTVM_CORE_STEPFIX_H
+#define TTVM_CORE_STEPFIX_H
 #include <stdbool.h>
 #include <stdint.h>
 
