@@ -46,6 +46,8 @@
 #define LAND_LOOP_SPAN 4096u  /* a loop's backward branch goes at most this far back */
 #define LAND_FOLLOW_SPAN 4096u /* forward jumps followed while reading ahead */
 #define LAND_LEVELS 4         /* functions climbed */
+#define LAND_ATTEMPTS 8       /* landings per exit-free stretch */
+#define LAND_AGAIN_NS 100000ull /* where nothing could be read: look again */
 #define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
 
 typedef size_t (*read_fn)(void *ctx, uint64_t addr, uint8_t *buf, size_t len);
@@ -323,22 +325,33 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 
 	if (!l->active) {
 		/* A new landing, from where the kick stopped the guest: only at
-		 * CPL0 in a page that can hold a trap, once per exit. */
-		if (l->tried_exit == vm->guest_exits + 1 || !ptrap_patchable(vm, s, rip, NULL))
+		 * CPL0 in a page that can hold a trap, LAND_ATTEMPTS times per
+		 * exit-free stretch.  The first may climb to outer loops; the
+		 * later ones (after a budget ran out, or where nothing could be
+		 * read: a retpoline thunk, say) take the innermost loop's exit. */
+		if (l->stretch_exit != vm->guest_exits + 1) {
+			l->stretch_exit = vm->guest_exits + 1;
+			l->attempts = 0;
+		}
+		if (l->attempts >= LAND_ATTEMPTS || !ptrap_patchable(vm, s, rip, NULL))
 			return LAND_GIVE_UP;
-		l->tried_exit = vm->guest_exits + 1;
+		l->attempts++;
 		if (!l->budget_ns) {
 			const char *ms = getenv("TTVM_LAND_MS");
 			l->budget_ns = (ms && atoi(ms) > 0 ? (uint64_t)atoi(ms) : LAND_BUDGET_MS) * 1000000ull;
 		}
 		l->active = true;
-		l->levels = 0;
+		l->levels = l->attempts > 1 ? LAND_LEVELS : 0;
 		l->since_ns = now;
 		l->started++;
 		if (!plan(vm, s, rip)) {
 			clear_traps(vm);
 			l->no_plan++;
-			return LAND_INJECT;
+			if (l->attempts >= LAND_ATTEMPTS)
+				return LAND_INJECT;
+			/* Look again a little later, somewhere else. */
+			vm->kick_retry_ns = LAND_AGAIN_NS;
+			return LAND_WAIT;
 		}
 		/* Once back at rip: a wait loop's next pass is as good.  The
 		 * guest stands on rip: the next run steps over it first. */
@@ -348,14 +361,15 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		l->ident_addr = rip;
 		l->ident_regs = rr_regs_hash(regs);
 		l->ident_mem = rr_mem_digest(vm);
-		vm->kick_retry_ns = l->budget_ns;
+		vm->kick_retry_ns = l->attempts > 1 ? l->budget_ns / 5 : l->budget_ns;
+		l->budget_end = now + vm->kick_retry_ns;
 		log_debug("record: landing from %#" PRIx64 " after guest exit %" PRIu64 ": %u %s", rip, vm->guest_exits,
 			  l->n, l->fend ? "function end" : "loop exit(s)");
 		return LAND_WAIT;
 	}
 	if (!hit) {
-		if (now - l->since_ns < l->budget_ns) {
-			vm->kick_retry_ns = l->since_ns + l->budget_ns - now;
+		if (now < l->budget_end) {
+			vm->kick_retry_ns = l->budget_end - now;
 			return LAND_WAIT;
 		}
 		l->budget++;

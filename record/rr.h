@@ -91,7 +91,9 @@ struct rr {
 		unsigned n, levels;
 		uint64_t addr[LAND_MAX];
 		uint64_t ident_addr, ident_regs, ident_mem, since_ns;
-		uint64_t tried_exit; /* guest exit + 1 of the last landing started */
+		uint64_t stretch_exit; /* guest exit + 1 of the stretch the attempts count */
+		unsigned attempts;
+		uint64_t budget_end;   /* guest time the landing under way gives up */
 		uint64_t budget_ns;  /* guest time a landing may wait */
 		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan;
 	} land;
