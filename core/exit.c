@@ -7,6 +7,7 @@
 #include "core/bzimage_kernel.h"
 #include "core/hooks.h"
 #include "core/log.h"
+#include "core/msr.h"
 #include "core/ptrap.h"
 #include "core/tsc.h"
 #include "core/vm.h"
@@ -201,6 +202,12 @@ enum exit_action exit_dispatch(struct vm *vm)
 		vm->guest_exits++;
 		return EXIT_HALT;
 	}
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		/* Only the MSRs core/msr.h filters exit: the guest's own access. */
+		vm->guest_exits++;
+		msr_handle_exit(vm);
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		return EXIT_CONTINUE;

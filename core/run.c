@@ -227,6 +227,7 @@ int vm_run(struct vm *vm)
 	uint64_t armed = UINT64_MAX, last_input = 0, retry_at = UINT64_MAX;
 	uint64_t scout_at = UINT64_MAX, scout_from = UINT64_MAX;
 	bool at_exit = true;
+	uint64_t stretch_from = 0; /* virtual time the guest was entered after its last exit */
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
 
@@ -261,6 +262,8 @@ int vm_run(struct vm *vm)
 					deadline = d;
 			}
 		}
+		if (at_exit)
+			stretch_from = now;
 		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;
@@ -323,6 +326,8 @@ int vm_run(struct vm *vm)
 				uint64_t t = clock_now_ns(vm->clock);
 				if (t >= armed)
 					armed = UINT64_MAX;
+				if (t - stretch_from > vm->max_exitless_ns)
+					vm->max_exitless_ns = t - stretch_from;
 				if (vm->scout_ns && t >= scout_at && vm->guest_exits == scout_from &&
 				    vm->scout_exit != vm->guest_exits) {
 					vm->scout_exit = vm->guest_exits;
@@ -351,6 +356,12 @@ int vm_run(struct vm *vm)
 		uint64_t guest_exits = vm->guest_exits;
 		enum exit_action act = exit_dispatch(vm);
 		at_exit = vm->guest_exits != guest_exits;
+		if (!at_exit) {
+			/* An interrupt window: the guest ran on since its last exit. */
+			uint64_t t = clock_now_ns(vm->clock);
+			if (t - stretch_from > vm->max_exitless_ns)
+				vm->max_exitless_ns = t - stretch_from;
+		}
 		/* A quiet point that replay passes too: checkpoints go here. */
 		if (at_exit && act != EXIT_STOP && !vm->stop && vm->hooks && vm->hooks->after_exit)
 			vm->hooks->after_exit(vm);

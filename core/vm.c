@@ -14,6 +14,7 @@
 #include "core/bzimage_kernel.h"
 #include "core/cpuid.h"
 #include "core/log.h"
+#include "core/msr.h"
 #include "devices/cmos.h"
 #include "devices/debugexit.h"
 #include "devices/fwcfg.h"
@@ -233,6 +234,8 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 		log_error("KVM_SET_MSRS (IA32_APIC_BASE, xAPIC off): %s", strerror(errno));
 		return -EIO;
 	}
+	if ((r = msr_setup(vm, !opt->no_msr_filter)))
+		return r;
 
 	/* Registers through kvm_run: an exit that needs RIP (reports, and the
 	 * record/replay fingerprints) then costs no extra ioctl. */

@@ -47,6 +47,7 @@ struct vm_options {
 	const char *serial_in;  /* NULL = stdin when it is not a terminal */
 	bool no_serial_in;      /* replay: the guest's input comes from the trace */
 	double timeout_s;       /* 0 = none */
+	bool no_msr_filter;     /* leave KVM's MSR answers alone (core/msr.h): replay of a trace recorded so */
 };
 
 struct uart;
@@ -159,11 +160,26 @@ struct vm {
 	 * guest exit after which the last such stop came (UINT64_MAX: none). */
 	uint64_t scout_ns;
 	uint64_t scout_exit;
+	/* The longest the guest ran from a guest exit to a kick or another
+	 * exit it did not cause (ns of the virtual clock): where an interrupt
+	 * can go in between exits.  Kept by vm_run; the recorder stores it
+	 * for replay's bound on point searches (replay/engine.h). */
+	uint64_t max_exitless_ns;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];
 	uint64_t mmio_seen[64];
 	unsigned mmio_seen_n;
+	uint32_t msr_seen[32]; /* refused MSRs already reported (core/msr.c) */
+	unsigned msr_seen_n;
+
+	/* The guest's TSC (core/tsc.h: tsc_guest_now) and the MSRs ttvm
+	 * answers (core/msr.h). */
+	bool msr_filter;      /* KVM's user-space MSR exits are on */
+	bool tsc_offset_known;
+	int64_t tsc_offset;   /* guest TSC - host TSC as KVM runs it, read once */
+	int64_t tsc_delta;    /* moved by the guest's writes of IA32_TSC / IA32_TSC_ADJUST */
+	uint64_t tsc_adjust;  /* IA32_TSC_ADJUST as the guest sees it */
 };
 
 /* Path of the KVM device: /dev/kvm, or $TTVM_KVM_DEVICE (for tests that need

@@ -228,8 +228,19 @@ int replay_main(int argc, char **argv)
 	cfg.vo.serial_in = NULL;
 	cfg.vo.no_serial_in = true;
 	cfg.vo.timeout_s = 0;
+	/* Traces before format 5 (no msr_filter key) were recorded without
+	 * MSR exits: replay them the same way. */
+	const char *mf = trace_reader_meta(rr.r, "msr_filter");
+	bool want_filter = mf && !strcmp(mf, "on");
+	cfg.vo.no_msr_filter = !want_filter;
 	if ((status = cli_boot(&cfg, &vm, read_image, rr.r)))
 		goto out;
+	if (want_filter && !vm.msr_filter) {
+		log_error("%s: recorded with KVM's user-space MSR exits, which this host's KVM does not offer "
+			  "(KVM_CAP_X86_USER_SPACE_MSR): cannot replay it here", rr.path);
+		status = ST_HOST;
+		goto out;
+	}
 	rr_attach(&vm, &rr);
 	int r = rr_mem_digest_init(&vm);
 	if (r) {
