@@ -356,6 +356,12 @@ int vm_run(struct vm *vm)
 		uint64_t guest_exits = vm->guest_exits;
 		enum exit_action act = exit_dispatch(vm);
 		at_exit = vm->guest_exits != guest_exits;
+		if (at_exit && vm->sync_regs) {
+			/* Free with the sync area: for a triple fault's report (exit.c). */
+			vm->last_exit_rip = run->s.regs.regs.rip;
+			vm->last_exit_no = vm->guest_exits;
+			vm->last_exit_known = true;
+		}
 		if (!at_exit) {
 			/* An interrupt window: the guest ran on since its last exit. */
 			uint64_t t = clock_now_ns(vm->clock);

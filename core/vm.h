@@ -165,6 +165,11 @@ struct vm {
 	 * can go in between exits.  Kept by vm_run; the recorder stores it
 	 * for replay's bound on point searches (replay/engine.h). */
 	uint64_t max_exitless_ns;
+	/* Where the guest's last exit was (guest exit last_exit_no at linear
+	 * RIP last_exit_rip; valid when last_exit_no == guest_exits): named
+	 * when a triple fault arrives with the vCPU already reset (SVM). */
+	uint64_t last_exit_rip, last_exit_no;
+	bool last_exit_known;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];
@@ -272,6 +277,10 @@ int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint
 		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */
 size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Does the vCPU show the state of a reset (CS 0xf000 based at 0xffff0000,
+ * RIP 0xfff0)?  On SVM, KVM resets the vCPU at a shutdown (triple fault)
+ * before it reports KVM_EXIT_SHUTDOWN. */
+bool vcpu_in_reset_state(struct vm *vm);
 /* Format "RIP: disassembly" for the current instruction into buf. */
 void vm_describe_insn(struct vm *vm, char *buf, size_t len);
 
