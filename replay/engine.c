@@ -265,6 +265,9 @@ void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
 	eng->dbg_valid = false; /* the loaded state may carry other debug registers */
 	eng->bp = bp;
 	eng->bp_addr = bp_addr;
+	/* A search restored in the middle starts its budget afresh. */
+	eng->search_hits0 = eng->patch_hits + eng->dr_hits;
+	eng->search_steps0 = eng->steps;
 	eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 	eng->injected = false;
 	eng->k = k;
