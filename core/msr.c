@@ -189,6 +189,7 @@ void msr_handle_exit(struct vm *vm)
 	if (!rule || rule->action != MSR_LOGGED || run->msr.reason != KVM_MSR_EXIT_REASON_FILTER) {
 		report_refused(vm, index, !rd, rule);
 		run->msr.error = 1;
+		vm->exception_queued = true;
 		return;
 	}
 	/* The guest's TSC as trapped RDTSCs see it (tsc_guest_now): a write
@@ -215,6 +216,7 @@ void msr_handle_exit(struct vm *vm)
 		break;
 	default:
 		run->msr.error = 1;
+		vm->exception_queued = true;
 		return;
 	}
 	if (!rd)

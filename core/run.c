@@ -146,7 +146,7 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 		return;
 	}
 	if (!h || !h->irq_point || at_exit) {
-		if (ready)
+		if (ready && !vm->exception_queued) /* else after the exception (vm.h) */
 			inject(vm, NULL);
 		else
 			run->request_interrupt_window = 1;
@@ -342,6 +342,7 @@ int vm_run(struct vm *vm)
 		}
 		vm->exits++;
 		vm->irq_in_flight = false;
+		vm->exception_queued = false;
 		if (step_over && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1) {
 			/* Stepped over the probe's instruction: not the guest's exit. */
 			vm->ptraps.skip = false;

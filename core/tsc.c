@@ -582,6 +582,7 @@ static void raise_gp(struct vm *vm, uint64_t lin)
 		if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 			what = "KVM_SET_VCPU_EVENTS";
 	}
+	vm->exception_queued = true;
 	if (what)
 		vm_request_stop(vm, ST_HOST, "%s for the #GP of a trapped RDPMC at %#" PRIx64 ": %s", what, lin,
 				strerror(errno));

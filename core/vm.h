@@ -131,6 +131,12 @@ struct vm {
 	const struct vm_hooks *hooks;
 	void *hook_ctx;
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
+	/* This exit's handler made the next KVM_RUN raise an exception in the
+	 * guest (a refused MSR, a trapped RDPMC: #GP).  No interrupt may go in
+	 * at this exit: KVM would deliver the interrupt with the exception
+	 * still pending, and the interrupt was seen lost (Linux's PMU probe
+	 * stopped the PIT's ticks).  It waits for the next interrupt window. */
+	bool exception_queued;
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
 	bool linux_guest; /* booted as Linux (PVH or bzImage): record's interrupt policy defaults to "defer" */

@@ -453,8 +453,10 @@ static void test_msr_exits(void)
 	CHECK_EQ(msr_hook_value, adj - 1000000000ull);
 	/* Refused MSRs and anything else that exits: #GP, no hook. */
 	msr_hook_index = 0;
+	vm->exception_queued = false;
 	rdmsr_exit(vm, 0x4b564d01);
 	CHECK_EQ(vm->run->msr.error, 1);
+	CHECK(vm->exception_queued); /* no interrupt may go in at this exit */
 	wrmsr_exit(vm, 0xc0010000, 1ull << 22);
 	CHECK_EQ(vm->run->msr.error, 1);
 	rdmsr_exit(vm, 0x1b);

@@ -10,6 +10,10 @@
  *   AMD and Intel PMU, TSC deadline, Hyper-V): each access raises #GP.
  * - RDPMC: no PMU, no VMware backdoor: #GP for a counter and for the
  *   backdoor's pseudo-counters 0x10000-0x10002 alike.
+ * - Refused accesses in a loop while the PIT ticks at 1000 Hz, until 20
+ *   ticks: a tick due at such an exit must not be lost (it was: KVM got
+ *   the interrupt with the #GP still pending, and the PIC never saw its
+ *   EOI; Linux's PMU probe stopped its clock that way).
  * With `loop=1` it is instead issue 15's reproducer: a CPL0 loop that reads
  *   the TSC through RDMSR until 30 PIT ticks at 1000 Hz, the IRQ0 handler
  *   hashing the counter and accumulator it interrupted. */
@@ -168,6 +172,19 @@ int main(uint32_t magic, struct mb_info *mbi)
 	int bad = refused();
 	if (bad)
 		rt_fail("%d accesses did not raise #GP", bad);
+
+	rt_set_handler(IRQ_BASE + 0, on_tick);
+	pit_start(1000);
+	pic_unmask(0);
+	sti();
+	while (ticks < 20) {
+		(void)rdmsr(0xc0010000);
+		(void)rdpmc(0);
+	}
+	cli();
+	pic_mask(0);
+	pit_stop();
+	rt_printf("msr: 20 ticks while refused accesses raised #GP\n");
 	rt_printf("msr: done\n");
 	return RT_EXIT_OK;
 }
