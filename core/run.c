@@ -145,8 +145,22 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 		run->request_interrupt_window = 0;
 		return;
 	}
+	if (vm->exception_queued) {
+		/* Not while the exception an exit handler queued is still to be
+		 * delivered (vm.h): at the guest's next exit, or a kick once the
+		 * guest has run.  No window either: replay would have to find
+		 * its point by single steps, which push TF into the exception's
+		 * frame. */
+		struct kvm_vcpu_events ev;
+		if (at_exit || ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ev.exception.injected ||
+		    ev.exception.pending) {
+			run->request_interrupt_window = 0;
+			return;
+		}
+		vm->exception_queued = false;
+	}
 	if (!h || !h->irq_point || at_exit) {
-		if (ready && !vm->exception_queued) /* else after the exception (vm.h) */
+		if (ready)
 			inject(vm, NULL);
 		else
 			run->request_interrupt_window = 1;

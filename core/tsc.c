@@ -563,8 +563,11 @@ static void raise_gp(struct vm *vm, uint64_t lin)
 		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 		int err = errno;
 		vm->run->immediate_exit = 0;
-		if (rc == 0 || (err != EINTR && err != EAGAIN))
+		/* rc 0: while single-stepping (replay), the skip of the OUT
+		 * itself ends in a debug exit; the OUT is complete either way. */
+		if (rc < 0 && err != EINTR && err != EAGAIN)
 			what = "KVM_RUN to complete the trap";
+		vm->run->exit_reason = KVM_EXIT_INTR; /* complete: nothing is to be settled again */
 	}
 	if (!what && vcpu_get_regs(vm, &regs))
 		what = "KVM_GET_REGS";

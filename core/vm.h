@@ -133,9 +133,10 @@ struct vm {
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
 	/* This exit's handler made the next KVM_RUN raise an exception in the
 	 * guest (a refused MSR, a trapped RDPMC: #GP).  No interrupt may go in
-	 * at this exit: KVM would deliver the interrupt with the exception
+	 * before the guest took it: KVM got the interrupt with the exception
 	 * still pending, and the interrupt was seen lost (Linux's PMU probe
-	 * stopped the PIT's ticks).  It waits for the next interrupt window. */
+	 * stopped the PIT's ticks).  It waits for the guest's next exit, or a
+	 * kick after the guest ran (core/run.c). */
 	bool exception_queued;
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
