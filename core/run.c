@@ -126,6 +126,23 @@ static void inject(struct vm *vm, const struct vm_irq_point *pt)
 		vm->hooks->irq(vm, vector, pt);
 }
 
+/* Is the exception an exit handler queued (vm->exception_queued) still to
+ * be delivered?  Right at that exit it is; after a kick, KVM says (the
+ * guest may not have run: a signal can end KVM_RUN before it enters).
+ * Clears the flag once delivered. */
+static bool exception_pending(struct vm *vm, bool at_exit)
+{
+	struct kvm_vcpu_events ev;
+
+	if (!vm->exception_queued)
+		return false;
+	if (at_exit || ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ev.exception.injected ||
+	    ev.exception.pending)
+		return true;
+	vm->exception_queued = false;
+	return false;
+}
+
 /* Deliver the PIC's pending interrupt when the guest can take it.
  *
  * at_exit: the last KVM_RUN ended with an exit the guest caused (I/O, MMIO,
@@ -145,19 +162,13 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 		run->request_interrupt_window = 0;
 		return;
 	}
-	if (vm->exception_queued) {
-		/* Not while the exception an exit handler queued is still to be
-		 * delivered (vm.h): at the guest's next exit, or a kick once the
-		 * guest has run.  No window either: replay would have to find
-		 * its point by single steps, which push TF into the exception's
-		 * frame. */
-		struct kvm_vcpu_events ev;
-		if (at_exit || ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ev.exception.injected ||
-		    ev.exception.pending) {
-			run->request_interrupt_window = 0;
-			return;
-		}
-		vm->exception_queued = false;
+	if (exception_pending(vm, at_exit)) {
+		/* Not before the guest took the exception an exit handler
+		 * queued (vm.h): at its next exit, or a kick once it has run.
+		 * No window either: replay would have to find its point by
+		 * single steps, which push TF into the exception's frame. */
+		run->request_interrupt_window = 0;
+		return;
 	}
 	if (!h || !h->irq_point || at_exit) {
 		if (ready)
@@ -347,7 +358,9 @@ int vm_run(struct vm *vm)
 					vm->scout_exit = vm->guest_exits;
 					scout_at = UINT64_MAX;
 				}
-				if (vm->hooks && vm->hooks->kicked)
+				/* A kick point is where the guest stands: not one
+				 * with an exception still to come (vm.h). */
+				if (vm->hooks && vm->hooks->kicked && !exception_pending(vm, false))
 					vm->hooks->kicked(vm);
 				continue;
 			}
