@@ -143,6 +143,16 @@ static bool exception_pending(struct vm *vm, bool at_exit)
 	return false;
 }
 
+#define RFLAGS_RF (1ull << 16)
+
+/* Is RFLAGS.RF set in the guest (the sync area's registers when valid)? */
+static bool guest_rf(struct vm *vm)
+{
+	struct kvm_regs regs;
+
+	return vcpu_get_regs(vm, &regs) == 0 && (regs.rflags & RFLAGS_RF);
+}
+
 /* Deliver the PIC's pending interrupt when the guest can take it.
  *
  * at_exit: the last KVM_RUN ended with an exit the guest caused (I/O, MMIO,
@@ -167,6 +177,16 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 		 * queued (vm.h): at its next exit, or a kick once it has run.
 		 * No window either: replay would have to find its point by
 		 * single steps, which push TF into the exception's frame. */
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (h && h->irq_point && !at_exit && guest_rf(vm)) {
+		/* RFLAGS.RF is the guest's own here (an IRET from a fault's
+		 * handler: a fault's frame has RF set, as the #GP of a refused
+		 * MSR's), but replay clears RF before it injects at a kick or
+		 * window point, as hosts leave it after a breakpoint: the
+		 * interrupt's frame would differ.  The next exit, or a later
+		 * kick, once the next instruction has cleared RF. */
 		run->request_interrupt_window = 0;
 		return;
 	}
