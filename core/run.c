@@ -180,7 +180,7 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 		run->request_interrupt_window = 0;
 		return;
 	}
-	if (h && h->irq_point && !at_exit && guest_rf(vm)) {
+	if (h && h->irq_point && !at_exit && vm->fault_stretch && guest_rf(vm)) {
 		/* RFLAGS.RF is the guest's own here (an IRET from a fault's
 		 * handler: a fault's frame has RF set, as the #GP of a refused
 		 * MSR's), but replay clears RF before it injects at a kick or
@@ -404,6 +404,8 @@ int vm_run(struct vm *vm)
 		uint64_t guest_exits = vm->guest_exits;
 		enum exit_action act = exit_dispatch(vm);
 		at_exit = vm->guest_exits != guest_exits;
+		if (at_exit)
+			vm->fault_stretch = vm->exception_queued;
 		if (at_exit && vm->sync_regs) {
 			/* Free with the sync area: for a triple fault's report (exit.c). */
 			vm->last_exit_rip = run->s.regs.regs.rip;

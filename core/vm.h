@@ -138,6 +138,9 @@ struct vm {
 	 * stopped the PIT's ticks).  It waits for the guest's next exit, or a
 	 * kick after the guest ran (core/run.c). */
 	bool exception_queued;
+	/* The guest's last exit queued such an exception: until its next
+	 * exit, RFLAGS.RF may be the guest's own (core/run.c). */
+	bool fault_stretch;
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
 	bool linux_guest; /* booted as Linux (PVH or bzImage): record's interrupt policy defaults to "defer" */
