@@ -261,6 +261,7 @@ out:
 			  e, why);
 	if (tl_on)
 		tl_free(&tl);
+	replay_from_finish(&vm); /* the checkpoint scratch the timeline's restores used */
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);
 	trace_reader_close(rr.r);
