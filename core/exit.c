@@ -8,6 +8,7 @@
 #include "core/hooks.h"
 #include "core/irq.h"
 #include "core/log.h"
+#include "core/msr.h"
 #include "core/ptrap.h"
 #include "core/tsc.h"
 #include "core/vm.h"
@@ -147,6 +148,29 @@ static enum exit_action stop_with_insn(struct vm *vm, int status, const char *wh
 	return EXIT_STOP;
 }
 
+/* A shutdown.  On VMX the vCPU still shows the faulting instruction; on
+ * SVM KVM has already reset it (RIP 0xfff0, CS 0xf000): say so, and name
+ * the guest's last exit, after which the fault came (`ttvm replay` finds
+ * the instruction itself by single steps from there: replay_cmd.c). */
+static enum exit_action triple_fault(struct vm *vm)
+{
+	char where[96] = "";
+
+	if (!vcpu_in_reset_state(vm))
+		return stop_with_insn(vm, ST_TRIPLE, "triple fault (guest shut down)");
+	if (vm->last_exit_known && vm->last_exit_no == vm->guest_exits)
+		snprintf(where, sizeof(where), " after guest exit %" PRIu64 " at RIP %#" PRIx64, vm->guest_exits,
+			 vm->last_exit_rip);
+	else if (vm->guest_exits == 0)
+		snprintf(where, sizeof(where), " before the guest's first exit");
+	vm_request_stop(vm, ST_TRIPLE,
+			"triple fault (guest shut down)%s; the host reset the vCPU before ttvm saw it: RIP 0xfff0 "
+			"(cs 0xf000) is the reset state, not the faulting instruction (ttvm replay of a "
+			"recording names it)",
+			where);
+	return EXIT_STOP;
+}
+
 /* #BP exits come only while USE_SW_BP is on (core/tsc.h's INT3 traps, or a
  * debugger's software breakpoints, handled before this dispatcher). */
 static enum exit_action handle_debug(struct vm *vm)
@@ -213,13 +237,19 @@ enum exit_action exit_dispatch(struct vm *vm)
 		vm->guest_exits++;
 		return EXIT_HALT;
 	}
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		/* Only the MSRs core/msr.h filters exit: the guest's own access. */
+		vm->guest_exits++;
+		msr_handle_exit(vm);
+		return vm->stop ? EXIT_STOP : EXIT_CONTINUE;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		return EXIT_CONTINUE;
 	case KVM_EXIT_DEBUG:
 		return handle_debug(vm);
 	case KVM_EXIT_SHUTDOWN:
-		return stop_with_insn(vm, ST_TRIPLE, "triple fault (guest shut down)");
+		return triple_fault(vm);
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
 			vm_request_stop(vm, ST_RESET, "guest requested a system reset");

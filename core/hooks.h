@@ -15,6 +15,7 @@
  * | io_read    | exit_dispatch: port/MMIO read    | logs the value      | checks, replaces |
  * | rdtsc      | core/tsc.c: trapped RDTSC(P)     | logs the value      | checks, replaces |
  * | rdrand     | core/tsc.c: trapped RDRAND/SEED  | logs value and CF   | checks, replaces |
+ * | msr_read   | core/msr.c: RDMSR ttvm answers   | logs the value      | checks, replaces |
  * | serial_in  | vm_run: bytes into the UART FIFO | logs them (info)    | (not called)     |
  * | irq_point  | vm_run: may an interrupt go in   | positions it, or    | (not called)     |
  * |            |   where the guest did not exit?  |   defers it         |                  |
@@ -54,6 +55,9 @@ struct vm_hooks {
 		      uint32_t *aux);
 	/* A trapped RDRAND or RDSEED is about to return *value with carry *cf. */
 	void (*rdrand)(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
+	/* An RDMSR of index (one core/msr.h answers) is about to return *value
+	 * (an exit the guest caused: vm->guest_exits counts it). */
+	void (*msr_read)(struct vm *vm, uint32_t index, uint64_t *value);
 	/* n >= 0 bytes went into the UART's receive FIFO. */
 	void (*serial_in)(struct vm *vm, const uint8_t *buf, size_t n);
 	/* An interrupt is pending and the guest could take it, at a point it did

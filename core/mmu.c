@@ -130,6 +130,15 @@ size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void
 	return done;
 }
 
+bool vcpu_in_reset_state(struct vm *vm)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs s;
+
+	return vcpu_get_regs(vm, &regs) == 0 && vcpu_get_sregs(vm, &s) == 0 && regs.rip == 0xfff0 &&
+	       s.cs.selector == 0xf000 && s.cs.base == 0xffff0000ull;
+}
+
 void vm_describe_insn(struct vm *vm, char *buf, size_t len)
 {
 	struct kvm_regs regs;

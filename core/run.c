@@ -127,6 +127,33 @@ static void inject(struct vm *vm, const struct vm_irq_point *pt)
 		vm->hooks->irq(vm, vector, pt);
 }
 
+/* Is the exception an exit handler queued (vm->exception_queued) still to
+ * be delivered?  Right at that exit it is; after a kick, KVM says (the
+ * guest may not have run: a signal can end KVM_RUN before it enters).
+ * Clears the flag once delivered. */
+static bool exception_pending(struct vm *vm, bool at_exit)
+{
+	struct kvm_vcpu_events ev;
+
+	if (!vm->exception_queued)
+		return false;
+	if (at_exit || ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ev.exception.injected ||
+	    ev.exception.pending)
+		return true;
+	vm->exception_queued = false;
+	return false;
+}
+
+#define RFLAGS_RF (1ull << 16)
+
+/* Is RFLAGS.RF set in the guest (the sync area's registers when valid)? */
+static bool guest_rf(struct vm *vm)
+{
+	struct kvm_regs regs;
+
+	return vcpu_get_regs(vm, &regs) == 0 && (regs.rflags & RFLAGS_RF);
+}
+
 /* Deliver the PIC's pending interrupt when the guest can take it.
  *
  * at_exit: the last KVM_RUN ended with an exit the guest caused (I/O, MMIO,
@@ -143,6 +170,24 @@ static void inject_interrupts(struct vm *vm, bool at_exit)
 	struct vm_irq_point pt;
 
 	if (!irq_pending(vm)) {
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (exception_pending(vm, at_exit)) {
+		/* Not before the guest took the exception an exit handler
+		 * queued (vm.h): at its next exit, or a kick once it has run.
+		 * No window either: replay would have to find its point by
+		 * single steps, which push TF into the exception's frame. */
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (h && h->irq_point && !at_exit && vm->fault_stretch && guest_rf(vm)) {
+		/* RFLAGS.RF is the guest's own here (an IRET from a fault's
+		 * handler: a fault's frame has RF set, as the #GP of a refused
+		 * MSR's), but replay clears RF before it injects at a kick or
+		 * window point, as hosts leave it after a breakpoint: the
+		 * interrupt's frame would differ.  The next exit, or a later
+		 * kick, once the next instruction has cleared RF. */
 		run->request_interrupt_window = 0;
 		return;
 	}
@@ -228,6 +273,7 @@ int vm_run(struct vm *vm)
 	uint64_t armed = UINT64_MAX, last_input = 0, retry_at = UINT64_MAX;
 	uint64_t scout_at = UINT64_MAX, scout_from = UINT64_MAX;
 	bool at_exit = true;
+	uint64_t stretch_from = 0; /* virtual time the guest was entered after its last exit */
 	uint64_t timeout_ns = vm->opt.timeout_s > 0 ? (uint64_t)(vm->opt.timeout_s * 1e9) : 0;
 	int r;
 
@@ -262,6 +308,8 @@ int vm_run(struct vm *vm)
 					deadline = d;
 			}
 		}
+		if (at_exit)
+			stretch_from = now;
 		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;
@@ -332,12 +380,16 @@ int vm_run(struct vm *vm)
 				uint64_t t = clock_now_ns(vm->clock);
 				if (t >= armed)
 					armed = UINT64_MAX;
+				if (t - stretch_from > vm->max_exitless_ns)
+					vm->max_exitless_ns = t - stretch_from;
 				if (vm->scout_ns && t >= scout_at && vm->guest_exits == scout_from &&
 				    vm->scout_exit != vm->guest_exits) {
 					vm->scout_exit = vm->guest_exits;
 					scout_at = UINT64_MAX;
 				}
-				if (vm->hooks && vm->hooks->kicked)
+				/* A kick point is where the guest stands: not one
+				 * with an exception still to come (vm.h). */
+				if (vm->hooks && vm->hooks->kicked && !exception_pending(vm, false))
 					vm->hooks->kicked(vm);
 				continue;
 			}
@@ -346,6 +398,7 @@ int vm_run(struct vm *vm)
 		}
 		vm->exits++;
 		vm->irq_in_flight = false;
+		vm->exception_queued = false;
 		if (step_over && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1) {
 			/* Stepped over the probe's instruction: not the guest's exit. */
 			vm->ptraps.skip = false;
@@ -360,6 +413,20 @@ int vm_run(struct vm *vm)
 		uint64_t guest_exits = vm->guest_exits;
 		enum exit_action act = exit_dispatch(vm);
 		at_exit = vm->guest_exits != guest_exits;
+		if (at_exit)
+			vm->fault_stretch = vm->exception_queued;
+		if (at_exit && vm->sync_regs) {
+			/* Free with the sync area: for a triple fault's report (exit.c). */
+			vm->last_exit_rip = run->s.regs.regs.rip;
+			vm->last_exit_no = vm->guest_exits;
+			vm->last_exit_known = true;
+		}
+		if (!at_exit) {
+			/* An interrupt window: the guest ran on since its last exit. */
+			uint64_t t = clock_now_ns(vm->clock);
+			if (t - stretch_from > vm->max_exitless_ns)
+				vm->max_exitless_ns = t - stretch_from;
+		}
 		/* A quiet point that replay passes too: checkpoints go here. */
 		if (at_exit && act != EXIT_STOP && !vm->stop && vm->hooks && vm->hooks->after_exit)
 			vm->hooks->after_exit(vm);

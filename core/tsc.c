@@ -1,4 +1,4 @@
-/* Finding, patching and emulating RDTSC/RDTSCP/RDRAND/RDSEED sites. */
+/* Finding, patching and emulating RDTSC/RDTSCP/RDRAND/RDSEED/RDPMC sites. */
 #include "core/tsc.h"
 
 #include <capstone/capstone.h>
@@ -16,7 +16,7 @@
 #include "core/probe.h"
 #include "core/vm.h"
 
-#define MSR_IA32_TSC 0x10
+#include "core/msr.h"
 /* RFLAGS bits RDRAND/RDSEED write: CF=1 on success, OF SF ZF AF PF cleared. */
 #define FLAGS_ARITH 0x8d5ull
 #define FLAG_CF 0x1ull
@@ -30,7 +30,6 @@ struct tsc_table {
 	size_t n, cap;
 	size_t n_primary;   /* sites without the physical aliases and copies */
 	size_t n_copies;
-	int64_t tsc_offset; /* guest TSC - host TSC, read once at set-up */
 	enum tsc_method method;
 	bool by_gpa;        /* tsc_lookup_by_gpa */
 };
@@ -146,6 +145,8 @@ static bool classify(const uint8_t *b, size_t len, struct tsc_site *site)
 		return false;
 	if (b[i + 1] == 0x31 && i + 2 == len) {
 		site->kind = TSC_RDTSC;
+	} else if (b[i + 1] == 0x33 && i + 2 == len) {
+		site->kind = TSC_RDPMC;
 	} else if (b[i + 1] == 0x01 && i + 3 == len && b[i + 2] == 0xf9) {
 		site->kind = TSC_RDTSCP;
 	} else if (b[i + 1] == 0xc7 && i + 3 == len && (b[i + 2] >> 6) == 3 &&
@@ -169,6 +170,7 @@ static bool capstone_agrees(unsigned id, enum tsc_kind kind)
 	case TSC_RDTSCP: return id == X86_INS_RDTSCP;
 	case TSC_RDRAND: return id == X86_INS_RDRAND;
 	case TSC_RDSEED: return id == X86_INS_RDSEED;
+	case TSC_RDPMC: return id == X86_INS_RDPMC;
 	}
 	return false;
 }
@@ -330,6 +332,15 @@ static int64_t read_tsc_offset(struct vm *vm)
 	return (int64_t)(guest - before);
 }
 
+uint64_t tsc_guest_now(struct vm *vm)
+{
+	if (!vm->tsc_offset_known) {
+		vm->tsc_offset = read_tsc_offset(vm);
+		vm->tsc_offset_known = true;
+	}
+	return host_rdtsc() + (uint64_t)vm->tsc_offset + (uint64_t)vm->tsc_delta;
+}
+
 const char *tsc_method_name(enum tsc_method m)
 {
 	switch (m) {
@@ -445,7 +456,7 @@ int tsc_setup(struct vm *vm)
 	size_t amb = 0;
 	for (size_t i = 0; i < t->n; i++)
 		amb += t->s[i].ambiguous;
-	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED site(s) patched in %u executable range(s)%s, "
+	log_info("tsc: %zu RDTSC/RDTSCP/RDRAND/RDSEED/RDPMC site(s) patched in %u executable range(s)%s, "
 		 "trap: %s on %s (%s)%s", t->n_primary, vm->nexec,
 		 t->n_copies ? " (and where the guest copies them: alternatives)" : "",
 		 t->n ? tsc_method_name(method) : "none",
@@ -458,7 +469,7 @@ int tsc_setup(struct vm *vm)
 		tsc_table_free(t);
 		return 0;
 	}
-	t->tsc_offset = read_tsc_offset(vm);
+	(void)tsc_guest_now(vm); /* reads the offset now, before the guest runs */
 	vm->tsc = t;
 	return 0;
 }
@@ -536,6 +547,50 @@ static __u64 *gpr(struct kvm_regs *r, unsigned n)
 	}
 }
 
+/* A trapped RDPMC: #GP(0) with RIP on the instruction, as on a CPU
+ * without that counter (core/tsc.h).  Deterministic: nothing is logged. */
+static void raise_gp(struct vm *vm, uint64_t lin)
+{
+	struct kvm_regs regs;
+	struct kvm_vcpu_events ev;
+	const char *what = NULL;
+
+	/* A patched OUT is still to be completed: KVM would skip it after RIP
+	 * is put back on it.  Complete it first (KVM_RUN with immediate_exit
+	 * runs only the completion). */
+	if (vm->tsc->method == TSC_TRAP_PIO) {
+		vm->run->immediate_exit = 1;
+		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		int err = errno;
+		vm->run->immediate_exit = 0;
+		/* rc 0: while single-stepping (replay), the skip of the OUT
+		 * itself ends in a debug exit; the OUT is complete either way. */
+		if (rc < 0 && err != EINTR && err != EAGAIN)
+			what = "KVM_RUN to complete the trap";
+		vm->run->exit_reason = KVM_EXIT_INTR; /* complete: nothing is to be settled again */
+	}
+	if (!what && vcpu_get_regs(vm, &regs))
+		what = "KVM_GET_REGS";
+	regs.rip = lin;
+	if (!what && vcpu_set_regs(vm, &regs))
+		what = "KVM_SET_REGS";
+	if (!what && ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		what = "KVM_GET_VCPU_EVENTS";
+	if (!what) {
+		ev.exception.injected = 1;
+		ev.exception.pending = 0;
+		ev.exception.nr = 13;
+		ev.exception.has_error_code = 1;
+		ev.exception.error_code = 0;
+		if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+			what = "KVM_SET_VCPU_EVENTS";
+	}
+	vm->exception_queued = true;
+	if (what)
+		vm_request_stop(vm, ST_HOST, "%s for the #GP of a trapped RDPMC at %#" PRIx64 ": %s", what, lin,
+				strerror(errno));
+}
+
 /* Produce the value of site s's instruction (live, logged or replayed), write
  * the registers it writes and continue after it.  regs: the guest's. */
 static void emulate(struct vm *vm, const struct tsc_site *s, uint64_t lin, const struct kvm_regs *guest)
@@ -543,12 +598,16 @@ static void emulate(struct vm *vm, const struct tsc_site *s, uint64_t lin, const
 	struct kvm_run *run = vm->run;
 	struct kvm_regs regs = *guest;
 
+	if (s->kind == TSC_RDPMC) {
+		raise_gp(vm, lin);
+		return;
+	}
 	uint64_t value = 0;
 	uint32_t aux = 0;
 	bool cf = true; /* RDRAND/RDSEED succeed: ttvm's source never runs dry */
 	bool rand = s->kind == TSC_RDRAND || s->kind == TSC_RDSEED;
 	if (!rand) {
-		value = host_rdtsc() + (uint64_t)vm->tsc->tsc_offset;
+		value = tsc_guest_now(vm);
 	} else if (getrandom(&value, sizeof(value), 0) != (ssize_t)sizeof(value)) {
 		vm_request_stop(vm, ST_HOST, "getrandom for the guest's RDRAND: %s", strerror(errno));
 		return;

@@ -1,4 +1,4 @@
-/* Trapping RDTSC, RDTSCP, RDRAND and RDSEED in the code ttvm loaded.
+/* Trapping RDTSC, RDTSCP, RDRAND, RDSEED and RDPMC in the code ttvm loaded.
  *
  * KVM never lets these instructions exit to userspace (HOST-NOTES), so after
  * the image is loaded ttvm finds them with capstone in the executable parts
@@ -41,7 +41,10 @@
 #define TSC_PORT 0xf0
 #define TSC_MAX_LEN 15
 
-enum tsc_kind { TSC_RDTSC = 1, TSC_RDTSCP = 2, TSC_RDRAND = 3, TSC_RDSEED = 4 };
+/* RDPMC is trapped too, and always raises #GP: ttvm offers no PMU, and
+ * KVM's VMware backdoor (kvm.enable_vmware_backdoor=1) would answer its
+ * pseudo-counters 0x10000-0x10002 with host time, in the kernel. */
+enum tsc_kind { TSC_RDTSC = 1, TSC_RDTSCP = 2, TSC_RDRAND = 3, TSC_RDSEED = 4, TSC_RDPMC = 5 };
 
 /* How a site traps.  PIO: e6 f0 + NOPs, an I/O exit at CPL0; at CPL3 only
  * where IOPL or the TSS I/O bitmap allow the OUT, else it raises #GP (on
@@ -101,6 +104,11 @@ const struct tsc_site *tsc_lookup(const struct tsc_table *t, uint64_t addr);
 /* For a debugger: the byte the guest's code had at linear address addr
  * before patching.  true and *byte set when addr lies in a patched site. */
 bool tsc_original_byte(const struct tsc_table *t, uint64_t addr, uint8_t *byte);
+
+/* The guest's TSC now, as trapped RDTSC/RDTSCP and RDMSR of IA32_TSC
+ * show it: the host's TSC plus KVM's offset for the guest (read at the
+ * first call) plus the guest's own moves (vm->tsc_delta, core/msr.h). */
+uint64_t tsc_guest_now(struct vm *vm);
 
 /* The trap method for this host, probed once: PIO on PVM; elsewhere INT3
  * when a throwaway one-page VM made on kvm_fd shows that INT3 gives a #BP

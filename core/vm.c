@@ -14,6 +14,7 @@
 #include "core/bzimage_kernel.h"
 #include "core/cpuid.h"
 #include "core/log.h"
+#include "core/msr.h"
 #include "devices/cmos.h"
 #include "devices/debugexit.h"
 #include "devices/fwcfg.h"
@@ -282,6 +283,8 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	 * (core/irq.h reads them). */
 	vm->run->apic_base = apicbase;
 	vm->run->cr8 = 0;
+	if ((r = msr_setup(vm, !opt->no_msr_filter)))
+		return r;
 
 	/* Registers through kvm_run: an exit that needs RIP (reports, and the
 	 * record/replay fingerprints) then costs no extra ioctl. */

@@ -48,6 +48,7 @@ struct vm_options {
 	bool no_serial_in;      /* replay: the guest's input comes from the trace */
 	double timeout_s;       /* 0 = none */
 	bool apic;              /* local APIC + IOAPIC + MP table (`--apic`); false: the APIC hidden */
+	bool no_msr_filter;     /* leave KVM's MSR answers alone (core/msr.h): replay of a trace recorded so */
 };
 
 struct uart;
@@ -139,6 +140,16 @@ struct vm {
 	const struct vm_hooks *hooks;
 	void *hook_ctx;
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
+	/* This exit's handler made the next KVM_RUN raise an exception in the
+	 * guest (a refused MSR, a trapped RDPMC: #GP).  No interrupt may go in
+	 * before the guest took it: KVM got the interrupt with the exception
+	 * still pending, and the interrupt was seen lost (Linux's PMU probe
+	 * stopped the PIT's ticks).  It waits for the guest's next exit, or a
+	 * kick after the guest ran (core/run.c). */
+	bool exception_queued;
+	/* The guest's last exit queued such an exception: until its next
+	 * exit, RFLAGS.RF may be the guest's own (core/run.c). */
+	bool fault_stretch;
 	struct vm_exec_range exec[VM_MAX_EXEC]; /* code the loader placed */
 	unsigned nexec;
 	bool linux_guest; /* booted as Linux (PVH or bzImage): record's interrupt policy defaults to "defer" */
@@ -168,11 +179,31 @@ struct vm {
 	 * guest exit after which the last such stop came (UINT64_MAX: none). */
 	uint64_t scout_ns;
 	uint64_t scout_exit;
+	/* The longest the guest ran from a guest exit to a kick or another
+	 * exit it did not cause (ns of the virtual clock): where an interrupt
+	 * can go in between exits.  Kept by vm_run; the recorder stores it
+	 * for replay's bound on point searches (replay/engine.h). */
+	uint64_t max_exitless_ns;
+	/* Where the guest's last exit was (guest exit last_exit_no at linear
+	 * RIP last_exit_rip; valid when last_exit_no == guest_exits): named
+	 * when a triple fault arrives with the vCPU already reset (SVM). */
+	uint64_t last_exit_rip, last_exit_no;
+	bool last_exit_known;
 
 	/* Unknown ports/MMIO already reported (-v reports each once). */
 	uint8_t pio_seen[65536 / 8];
 	uint64_t mmio_seen[64];
 	unsigned mmio_seen_n;
+	uint32_t msr_seen[32]; /* refused MSRs already reported (core/msr.c) */
+	unsigned msr_seen_n;
+
+	/* The guest's TSC (core/tsc.h: tsc_guest_now) and the MSRs ttvm
+	 * answers (core/msr.h). */
+	bool msr_filter;      /* KVM's user-space MSR exits are on */
+	bool tsc_offset_known;
+	int64_t tsc_offset;   /* guest TSC - host TSC as KVM runs it, read once */
+	int64_t tsc_delta;    /* moved by the guest's writes of IA32_TSC / IA32_TSC_ADJUST */
+	uint64_t tsc_adjust;  /* IA32_TSC_ADJUST as the guest sees it */
 };
 
 /* Path of the KVM device: /dev/kvm, or $TTVM_KVM_DEVICE (for tests that need
@@ -265,6 +296,10 @@ int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint
 		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */
 size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Does the vCPU show the state of a reset (CS 0xf000 based at 0xffff0000,
+ * RIP 0xfff0)?  On SVM, KVM resets the vCPU at a shutdown (triple fault)
+ * before it reports KVM_EXIT_SHUTDOWN. */
+bool vcpu_in_reset_state(struct vm *vm);
 /* Format "RIP: disassembly" for the current instruction into buf. */
 void vm_describe_insn(struct vm *vm, char *buf, size_t len);
 

@@ -144,6 +144,10 @@ static int open_trace(struct vm *vm, const struct run_config *cfg, const struct 
 	}
 	r = trace_writer_set_meta(rr->w, "run_args", args ? args : "");
 	free(args);
+	/* Whether RDMSR/WRMSR of core/msr.h's MSRs were guest exits: replay
+	 * must run the same way. */
+	if (!r)
+		r = trace_writer_set_meta(rr->w, "msr_filter", vm->msr_filter ? "on" : "off");
 	if (!r)
 		r = store_sites(vm, rr->w);
 	if (!r)
@@ -170,6 +174,11 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 	rr_state_digest(vm, digest, sizeof(digest));
 	log_info("final state: %s", digest);
 	if (!rr->failed && trace_writer_set_meta(rr->w, "final_state", digest))
+		rr->failed = true;
+	/* Replay's bound on the search for a kick or window point (replay/engine.h). */
+	char ns[32];
+	snprintf(ns, sizeof(ns), "%" PRIu64, vm->max_exitless_ns);
+	if (!rr->failed && trace_writer_set_meta(rr->w, "max_exitless_ns", ns))
 		rr->failed = true;
 	record_end_event(vm, &end);
 	if (rr->failed) {

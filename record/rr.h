@@ -17,6 +17,8 @@
  * | rdtsc      | record_rdtsc (rdtsc), ev_insn.c   | replay_rdtsc (rdtsc), ev_insn.c    | exit no., kind, fingerprint     |
  * | rdtscp     | record_rdtsc (rdtsc), ev_insn.c   | replay_rdtsc (rdtsc), ev_insn.c    | exit no., kind, fingerprint     |
  * | rdrand     | record_rdrand (rdrand), ev_insn.c | replay_rdrand (rdrand), ev_insn.c  | exit no., RDRAND/RDSEED, fingerprint |
+ * | msr        | record_msr_read (msr_read),       | replay_msr_read (msr_read),        | exit no., MSR index, fingerprint |
+ * |            |   ev_msr.c                        |   ev_msr.c                         |                                 |
  * | irq        | record_irq (irq), ev_irq.c; the   | replay_irq_at_exit /               | at an exit: exit no., the guest |
  * |            |   point: record_irq_point         |   replay_irq_at_kick, ev_irq.c     |   can take it; at a kick: linear |
  * |            |   (irq_point)                     |   (called by replay/engine.c)      |   RIP, register hash, memory digest |
@@ -183,6 +185,11 @@ void replay_rdtsc(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, 
 void record_rdrand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
 /* Replay: check the instruction and point, replace *value and *cf. */
 void replay_rdrand(struct vm *vm, enum tsc_kind kind, const struct kvm_regs *at, uint64_t *value, bool *cf);
+
+/* msr (ev_msr.c): an RDMSR that core/msr.h answers returns *value. */
+void record_msr_read(struct vm *vm, uint32_t index, uint64_t *value);
+/* Replay: check the MSR and point, replace *value with the logged one. */
+void replay_msr_read(struct vm *vm, uint32_t index, uint64_t *value);
 
 /* irq (ev_irq.c).  Record: may the pending interrupt go in where a kick or
  * window stopped the guest?  Only where replay can find the point again;

@@ -10,6 +10,7 @@ const struct vm_hooks record_hooks = {
 	.io_read = record_io_read,
 	.rdtsc = record_rdtsc,
 	.rdrand = record_rdrand,
+	.msr_read = record_msr_read,
 	.serial_in = record_serial_in,
 	.irq_point = record_irq_point,
 	.irq = record_irq,
@@ -23,6 +24,7 @@ const struct vm_hooks replay_hooks = {
 	.io_read = replay_io_read,
 	.rdtsc = replay_rdtsc,
 	.rdrand = replay_rdrand,
+	.msr_read = replay_msr_read,
 };
 
 void rr_attach(struct vm *vm, struct rr *rr)

@@ -68,6 +68,31 @@ static void probe_host(struct engine *eng)
 	eng->patch_exec = caps.patch && !(patch && !strcmp(patch, "off"));
 }
 
+/* Below the 8-per-ns bounds, what a search may always take: a recording's
+ * stretch is measured in microseconds of host time at best. */
+#define SEARCH_MIN_WORK 100000ull
+/* A trace without max_exitless_ns (format 4 and older, or cut by a kill):
+ * about 10 s of the longest stretch allowed. */
+#define SEARCH_DEFAULT_NS 10000000000ull
+
+void eng_search_limits(uint64_t stretch_ns, uint64_t *hits_max, uint64_t *steps_max)
+{
+	const char *force = getenv("TTVM_SEARCH_LIMIT");
+
+	if (force && *force) {
+		char *end;
+		unsigned long long n = strtoull(force, &end, 0);
+		if (!*end && n > 0) {
+			*hits_max = *steps_max = n;
+			return;
+		}
+	}
+	if (stretch_ns == UINT64_MAX || stretch_ns > SEARCH_DEFAULT_NS)
+		stretch_ns = SEARCH_DEFAULT_NS;
+	*hits_max = SEARCH_MIN_WORK + 8 * stretch_ns;
+	*steps_max = SEARCH_MIN_WORK + 64 * stretch_ns;
+}
+
 void eng_init(struct engine *eng, struct vm *vm)
 {
 	memset(eng, 0, sizeof(*eng));
@@ -75,6 +100,30 @@ void eng_init(struct engine *eng, struct vm *vm)
 	eng->hit = -1;
 	eng->fired_rip = UINT64_MAX;
 	probe_host(eng);
+	/* The recording's own measure of its longest exit-free stretch
+	 * (record_cmd.c), which bounds how far a point can be. */
+	struct rr *rr = rr_of(vm);
+	const char *s = rr && rr->r ? trace_reader_meta(rr->r, "max_exitless_ns") : NULL;
+	eng_search_limits(s ? strtoull(s, NULL, 10) : UINT64_MAX, &eng->search_hits_max, &eng->search_steps_max);
+}
+
+/* A point search past its bound: the guest left the recorded path (a
+ * value the recording did not log, a damaged trace) and would never meet
+ * it.  true with a divergence report. */
+static bool search_exhausted(struct engine *eng)
+{
+	uint64_t hits = eng->patch_hits + eng->dr_hits - eng->search_hits0;
+	uint64_t steps = eng->steps - eng->search_steps0;
+
+	if (hits <= eng->search_hits_max && steps <= eng->search_steps_max)
+		return false;
+	char what[200];
+	snprintf(what, sizeof(what),
+		 "the guest did not reach the point at %#" PRIx64 " within %" PRIu64 " trap hits and %" PRIu64
+		 " single steps after guest exit %" PRIu64 " (bound: %" PRIu64 " / %" PRIu64 ")",
+		 eng->bp_addr, hits, steps, eng->vm->guest_exits, eng->search_hits_max, eng->search_steps_max);
+	rr_diverged(eng->vm, what, rr_peek(eng->vm));
+	return true;
 }
 
 void eng_free(struct engine *eng)
@@ -216,6 +265,9 @@ void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
 	eng->dbg_valid = false; /* the loaded state may carry other debug registers */
 	eng->bp = bp;
 	eng->bp_addr = bp_addr;
+	/* A search restored in the middle starts its budget afresh. */
+	eng->search_hits0 = eng->patch_hits + eng->dr_hits;
+	eng->search_steps0 = eng->steps;
 	eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 	eng->injected = false;
 	eng->k = k;
@@ -385,7 +437,8 @@ int eng_settle(struct engine *eng)
 {
 	struct kvm_run *run = eng->vm->run;
 
-	if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
+	if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO &&
+	    run->exit_reason != KVM_EXIT_X86_RDMSR && run->exit_reason != KVM_EXIT_X86_WRMSR)
 		return 0;
 	run->immediate_exit = 1;
 	int rc = ioctl(eng->vm->vcpu_fd, KVM_RUN, 0);
@@ -653,6 +706,8 @@ static int meet_event(struct engine *eng)
 		eng->bp_addr = e->kind == TRACE_EV_IRQ ? e->u.irq.rip : e->u.probe.addr;
 		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 		eng->kick_start = search_work(eng);
+		eng->search_hits0 = eng->patch_hits + eng->dr_hits;
+		eng->search_steps0 = eng->steps;
 		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
 	}
 	return PH_GO;
@@ -672,6 +727,8 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 
 	struct kvm_sregs sregs;
 	memset(ds, 0, sizeof(*ds));
+	if (eng->bp != ENG_BP_NONE && !eng->injected && search_exhausted(eng))
+		return PH_END;
 	if (vcpu_get_regs(vm, &regs) || vcpu_get_sregs(vm, &sregs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
 		return PH_END;

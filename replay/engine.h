@@ -105,6 +105,11 @@ struct engine {
 	/* Statistics of the kick-point searches: traps hit plus single steps
 	 * taken from the exit before each point to the point. */
 	uint64_t kick_start;
+	/* Every search for a kick or window point is bounded (eng_search_limits):
+	 * at most search_hits_max trap hits and search_steps_max single steps
+	 * from search_hits0/search_steps0, else it is a divergence. */
+	uint64_t search_hits_max, search_steps_max;
+	uint64_t search_hits0, search_steps0;
 	uint64_t *kick_cost;
 	size_t nkick, kick_cap;
 	/* The last ENG_STOP_TRAP: which trap, at which data address. */
@@ -123,6 +128,12 @@ struct engine {
 	uint64_t steps;      /* single steps taken (statistics) */
 };
 
+/* The bound of a point search for a recording whose longest stretch
+ * between two guest exits lasted stretch_ns (UINT64_MAX: unknown, a trace
+ * without it): a pass of a loop takes at least one cycle and no x86 runs at
+ * 8 GHz, so a RIP cannot be passed more than 8 times per ns; an instruction
+ * takes at least 1/8 cycle.  TTVM_SEARCH_LIMIT=N (tests) sets both to N. */
+void eng_search_limits(uint64_t stretch_ns, uint64_t *hits_max, uint64_t *steps_max);
 /* Set up an engine for vm (after rr_mem_digest_init). */
 void eng_init(struct engine *eng, struct vm *vm);
 /* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM

@@ -62,6 +62,8 @@ static int print_version(void)
 	}
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
 	int sync = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	int umsr = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR);
+	int mfilter = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER);
 	const char *why;
 	enum tsc_method m = tsc_choose_method(fd, f, &why);
 	struct kvm_debug_caps dc;
@@ -71,6 +73,9 @@ static int print_version(void)
 	printf("kvm api: %d, sync regs: %s, interrupts: injected by ttvm (no in-kernel irqchip)\n",
 	       api, sync > 0 ? "yes" : "no");
 	printf("rdtsc trap: %s (%s)\n", tsc_method_name(m), why);
+	printf("msr exits: %s\n", umsr > 0 && mfilter > 0
+					  ? "yes (RDMSR of IA32_TSC/TSC_ADJUST logged, kvmclock/PMU MSRs refused: core/msr.h)"
+					  : "no (KVM answers every MSR: RDMSR of the TSC is not logged)");
 	printf("guest debugging (probed): single step %s, hardware breakpoints: execution %s, data %s, patch traps "
 	       "(HLT at CPL0) %s\n",
 	       dc.step ? "yes" : "no", dc.exec ? "yes" : "no", dc.data ? "yes" : "no", dc.patch ? "yes" : "no");

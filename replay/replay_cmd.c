@@ -21,6 +21,7 @@
 #include "replay/engine.h"
 #include "replay/gdbserver.h"
 #include "replay/seek.h"
+#include "replay/timeline.h"
 
 /* Replay the whole recording (or from --from's checkpoint) to its end. */
 static int replay_run(struct vm *vm)
@@ -198,6 +199,75 @@ static int check_final_state(struct vm *vm, struct rr *rr, int status)
 	return status;
 }
 
+/* Single steps a search for a reset-hidden fault may take (at about 28k
+ * steps/s on the QEMU-TCG SVM host: 7 s). */
+#define FAULT_MAX_STEPS 200000
+
+/* The replay ended in a triple fault that the host reported with the vCPU
+ * already reset (SVM: core/exit.c).  Replay the recording again, in a
+ * second VM, to the boundary of guest exit e (the last one) and step from
+ * there to the shutdown: the last instruction before it is the one that
+ * caused the fault.  Prints one line either way. */
+static void name_fault(const char *path, struct run_config *cfg, uint64_t e)
+{
+	struct rr rr;
+	struct vm vm;
+	struct timeline tl;
+	char err[512], insn[256] = "", why[96] = "";
+	uint64_t k = 0;
+	bool found = false, tl_on = false;
+
+	memset(&rr, 0, sizeof(rr));
+	memset(&vm, 0, sizeof(vm));
+	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = vm.serial_in_fd = -1;
+	rr.mode = RR_REPLAY;
+	rr.path = path;
+	rr.have_next = -1;
+	rr.last_good = UINT64_MAX;
+	cfg->vo.serial_out = "/dev/null";
+	if (trace_reader_open(path, &rr.r, err, sizeof(err))) {
+		snprintf(why, sizeof(why), "cannot open the trace again");
+		goto out;
+	}
+	if (cli_boot(cfg, &vm, read_image, rr.r)) {
+		snprintf(why, sizeof(why), "cannot boot a second VM");
+		goto out;
+	}
+	rr_attach(&vm, &rr);
+	/* The output went out the first time: this one goes to /dev/null (closed by vm_destroy). */
+	if (rr_mem_digest_init(&vm) || tl_init(&tl, &vm, vm.serial_out)) {
+		snprintf(why, sizeof(why), "cannot set up the second replay");
+		goto out;
+	}
+	tl_on = true;
+	int r = tl_goto_exit(&tl, e);
+	for (; r == TL_OK && k < FAULT_MAX_STEPS; k++) {
+		if (tl_settle(&tl))
+			break;
+		vm_describe_insn(&vm, insn, sizeof(insn));
+		r = tl_stepi(&tl);
+	}
+	found = r == TL_END && tl.end_status == ST_TRIPLE && k > 0;
+	if (!found)
+		snprintf(why, sizeof(why), r == TL_OK ? "not within %d single steps" : "the second replay stopped (%d)",
+			 r == TL_OK ? FAULT_MAX_STEPS : r);
+out:
+	if (found)
+		log_error("the triple fault came from %s (%" PRIu64 " single step(s) after guest exit %" PRIu64
+			  ", found by a second replay)",
+			  insn, k - 1, e);
+	else
+		log_error("the instruction that caused the triple fault was not found after guest exit %" PRIu64 ": %s",
+			  e, why);
+	if (tl_on)
+		tl_free(&tl);
+	replay_from_finish(&vm); /* the checkpoint scratch the timeline's restores used */
+	if (vm.kvm_fd >= 0)
+		vm_destroy(&vm);
+	trace_reader_close(rr.r);
+	free(rr.page_hash);
+}
+
 int replay_main(int argc, char **argv)
 {
 	struct replay_args a;
@@ -228,8 +298,19 @@ int replay_main(int argc, char **argv)
 	cfg.vo.serial_in = NULL;
 	cfg.vo.no_serial_in = true;
 	cfg.vo.timeout_s = 0;
+	/* Traces before format 5 (no msr_filter key) were recorded without
+	 * MSR exits: replay them the same way. */
+	const char *mf = trace_reader_meta(rr.r, "msr_filter");
+	bool want_filter = mf && !strcmp(mf, "on");
+	cfg.vo.no_msr_filter = !want_filter;
 	if ((status = cli_boot(&cfg, &vm, read_image, rr.r)))
 		goto out;
+	if (want_filter && !vm.msr_filter) {
+		log_error("%s: recorded with KVM's user-space MSR exits, which this host's KVM does not offer "
+			  "(KVM_CAP_X86_USER_SPACE_MSR): cannot replay it here", rr.path);
+		status = ST_HOST;
+		goto out;
+	}
 	rr_attach(&vm, &rr);
 	int r = rr_mem_digest_init(&vm);
 	if (r) {
@@ -248,6 +329,8 @@ int replay_main(int argc, char **argv)
 		goto out;
 	}
 	status = check_final_state(&vm, &rr, replay_run(&vm));
+	if (status == ST_TRIPLE && vcpu_in_reset_state(&vm))
+		name_fault(rr.path, &cfg, vm.guest_exits);
 out:
 	replay_from_finish(&vm);
 	if (vm.kvm_fd >= 0)

@@ -90,6 +90,7 @@ int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
 	case TRACE_EV_CHECKPOINT:
+	case TRACE_EV_MSR:
 		return 0;
 	default:
 		return -EINVAL;
@@ -169,6 +170,13 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 			p = put_u64le(p, ev->u.probe.regs_hash);
 			p = put_u64le(p, ev->u.probe.mem_hash);
 		}
+		break;
+	case TRACE_EV_MSR:
+		/* The TSC read through RDMSR shares the RDTSC delta. */
+		p = put_varint(p, ev->u.msr.index);
+		p = put_varint(p, zigzag(ev->u.msr.value - st->tsc));
+		if (ev->u.msr.index == CODEC_MSR_TSC)
+			st->tsc = ev->u.msr.value;
 		break;
 	case TRACE_EV_END:
 		p = put_varint(p, ev->u.end.reason);
@@ -345,6 +353,16 @@ static int decode_payload(struct codec_state *st, struct cursor *c, const uint8_
 			}
 		}
 		break;
+	case TRACE_EV_MSR:
+		if ((rc = get_varint_max(c, &v, UINT32_MAX, "MSR index exceeds 32 bits")))
+			return rc;
+		ev->u.msr.index = (uint32_t)v;
+		if ((rc = get_varint(c, &v)))
+			return rc;
+		ev->u.msr.value = st->tsc + unzigzag(v);
+		if (ev->u.msr.index == CODEC_MSR_TSC)
+			st->tsc = ev->u.msr.value;
+		break;
 	case TRACE_EV_END:
 		if ((rc = get_varint_max(c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
 			return rc;
@@ -443,6 +461,7 @@ static const char *const kind_names[] = {
 	[TRACE_EV_END] = "end",
 	[TRACE_EV_RDRAND] = "rdrand",
 	[TRACE_EV_PROBE] = "probe",
+	[TRACE_EV_MSR] = "msr",
 };
 
 const char *trace_kind_name(uint32_t kind)

@@ -13,6 +13,9 @@
 /* Upper bound of an encoded event without its blob bytes. */
 #define CODEC_MAX_FIXED 96
 
+/* IA32_TSC: an msr event of this index shares the RDTSC events' delta. */
+#define CODEC_MSR_TSC 0x10u
+
 /* Delta state, reset (codec_reset) at each chunk start. */
 struct codec_state {
 	uint64_t exit_no;

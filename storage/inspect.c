@@ -166,6 +166,10 @@ static void print_event(const struct trace_event *ev, int json)
 			X("mem_hash", ev->u.probe.mem_hash);
 		}
 		break;
+	case TRACE_EV_MSR:
+		X("index", ev->u.msr.index);
+		X("value", ev->u.msr.value);
+		break;
 	case TRACE_EV_END:
 		printf(json ? "%s\"reason\": \"%s\"" : "%sreason=%s", sep,
 		       trace_end_reason_name(ev->u.end.reason));
@@ -235,8 +239,9 @@ static double ratio(uint64_t a, uint64_t b)
 
 /* metadata shown by summary(), and the names of their keys */
 static const char *const summary_keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
-					    "start_time", "end_reason", "state", "tsc_sites", "final_state" };
-enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_N };
+					    "start_time", "end_reason", "state", "tsc_sites", "final_state",
+					    "msr_filter", "max_exitless_ns" };
+enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_MSR, K_STRETCH, K_N };
 
 /* What the summary shows, read once. */
 struct summary_data {
@@ -327,6 +332,10 @@ static void summary_text(struct trace_reader *r, const struct inspect_opts *o, c
 		printf("patched sites  %s\n", d->meta[K_TSC]);
 	if (d->meta[K_FINAL])
 		printf("final state    %s\n", d->meta[K_FINAL]);
+	if (d->meta[K_MSR])
+		printf("MSR exits      %s (core/msr.h)\n", d->meta[K_MSR]);
+	if (d->meta[K_STRETCH])
+		printf("longest run    %s ns without a guest exit (bounds replay's point searches)\n", d->meta[K_STRETCH]);
 	for (uint64_t i = 0; i < d->info.n_images; i++) {
 		struct trace_image_info ii;
 		if (trace_reader_image(r, i, &ii))

@@ -482,6 +482,8 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev)
 			why = "rdrand event in a trace of format version 2 or older";
 		else if (ev->kind == TRACE_EV_PROBE && r->format_version < 4)
 			why = "probe event in a trace of format version 3 or older";
+		else if (ev->kind == TRACE_EV_MSR && r->format_version < 5)
+			why = "msr event in a trace of format version 4 or older";
 		if (why)
 			rc = -EBADMSG;
 	}

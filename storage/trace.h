@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 4
+#define TRACE_FORMAT_VERSION 5
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -41,7 +41,8 @@ enum trace_kind {
 	TRACE_EV_END = 9,        /* end of recording */
 	TRACE_EV_RDRAND = 10,    /* RDRAND or RDSEED result and its CF (format 3 on) */
 	TRACE_EV_PROBE = 11,     /* a loop probe was set or removed at this exit (format 4 on) */
-	TRACE_EV_KIND_MAX = 11
+	TRACE_EV_MSR = 12,       /* value an RDMSR returned that ttvm answered (format 5 on) */
+	TRACE_EV_KIND_MAX = 12
 };
 
 /* What a TRACE_EV_PROBE event does (u.probe.on). */
@@ -100,6 +101,8 @@ struct trace_event {
 		 * the register hash and memory digest there, as an irq's). */
 		struct { uint64_t addr; uint8_t on; uint64_t regs_hash; uint64_t mem_hash; } probe;
 		struct { uint32_t reason; int32_t status; uint32_t crash_kind; uint64_t rip; } end;
+		/* An RDMSR of MSR index that ttvm answered (core/msr.h) with value. */
+		struct { uint32_t index; uint64_t value; } msr;
 	} u;
 };
 

@@ -8,7 +8,9 @@
 
 #include "core/cpuid.h"
 #include "core/exit.h"
+#include "core/hooks.h"
 #include "core/loader.h"
+#include "core/msr.h"
 #include "core/vm.h"
 #include "devices/bus.h"
 #include "fake_vm.h"
@@ -385,6 +387,96 @@ static void test_exit_dispatch(void)
 	fake_vm_free(vm);
 }
 
+static uint64_t msr_hook_value;
+static uint32_t msr_hook_index;
+static void fake_msr_read(struct vm *vm, uint32_t index, uint64_t *value)
+{
+	(void)vm;
+	msr_hook_index = index;
+	msr_hook_value = *value;
+	*value = 0x1234567890ull; /* as replay's hook does: the logged value wins */
+}
+
+static uint64_t rdmsr_exit(struct vm *vm, uint32_t index)
+{
+	vm->run->exit_reason = KVM_EXIT_X86_RDMSR;
+	vm->run->msr.reason = KVM_MSR_EXIT_REASON_FILTER;
+	vm->run->msr.index = index;
+	vm->run->msr.data = 0;
+	vm->run->msr.error = 0xff;
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+	return vm->run->msr.data;
+}
+
+static void wrmsr_exit(struct vm *vm, uint32_t index, uint64_t data)
+{
+	vm->run->exit_reason = KVM_EXIT_X86_WRMSR;
+	vm->run->msr.reason = KVM_MSR_EXIT_REASON_FILTER;
+	vm->run->msr.index = index;
+	vm->run->msr.data = data;
+	vm->run->msr.error = 0xff;
+	CHECK_EQ(exit_dispatch(vm), EXIT_CONTINUE);
+}
+
+/* User-space MSR exits (core/msr.h): the TSC and TSC_ADJUST model, the
+ * hook, #GP for the refused ones; every such exit is a guest exit. */
+static void test_msr_exits(void)
+{
+	struct vm *vm = fake_vm_new(1 << 20, true);
+	unsigned n;
+	const struct msr_rule *r = msr_rules(&n);
+
+	for (unsigned i = 0; i < n; i++) {
+		CHECK(r[i].first <= r[i].last);
+		CHECK(i == 0 || r[i - 1].last < r[i].first);
+	}
+	CHECK(msr_rule_of(MSR_IA32_TSC)->action == MSR_LOGGED);
+	CHECK(msr_rule_of(0x4b564d01)->action == MSR_REFUSED);
+	CHECK(msr_rule_of(0x1b) == NULL); /* IA32_APIC_BASE stays KVM's */
+
+	/* IA32_TSC counts up; IA32_TSC_ADJUST starts at 0. */
+	uint64_t t0 = rdmsr_exit(vm, MSR_IA32_TSC), t1 = rdmsr_exit(vm, MSR_IA32_TSC);
+	CHECK_EQ(vm->run->msr.error, 0);
+	CHECK(t1 >= t0);
+	CHECK_EQ(rdmsr_exit(vm, MSR_IA32_TSC_ADJUST), 0);
+	CHECK_EQ(vm->guest_exits, 3);
+	/* A write of the TSC moves it and TSC_ADJUST by the same amount. */
+	uint64_t before = rdmsr_exit(vm, MSR_IA32_TSC);
+	wrmsr_exit(vm, MSR_IA32_TSC, before + (1ull << 40));
+	CHECK_EQ(vm->run->msr.error, 0);
+	uint64_t adj = rdmsr_exit(vm, MSR_IA32_TSC_ADJUST);
+	CHECK(adj >= (1ull << 40) - (1ull << 36) && adj <= (1ull << 40));
+	uint64_t after = rdmsr_exit(vm, MSR_IA32_TSC);
+	CHECK(after - before >= (1ull << 40) && after - before < (1ull << 40) + (1ull << 36));
+	/* A write of TSC_ADJUST moves the TSC by the change. */
+	wrmsr_exit(vm, MSR_IA32_TSC_ADJUST, adj - 1000000000ull);
+	CHECK_EQ(rdmsr_exit(vm, MSR_IA32_TSC_ADJUST), adj - 1000000000ull);
+	uint64_t moved = rdmsr_exit(vm, MSR_IA32_TSC);
+	CHECK(after - moved <= 1000000000ull); /* went back by the change, less the time since */
+	CHECK(after - moved > 500000000ull);
+	/* The hook sees the value and may replace it. */
+	struct vm_hooks h = { .msr_read = fake_msr_read };
+	vm->hooks = &h;
+	CHECK_EQ(rdmsr_exit(vm, MSR_IA32_TSC_ADJUST), 0x1234567890ull);
+	CHECK_EQ(msr_hook_index, MSR_IA32_TSC_ADJUST);
+	CHECK_EQ(msr_hook_value, adj - 1000000000ull);
+	/* Refused MSRs and anything else that exits: #GP, no hook. */
+	msr_hook_index = 0;
+	vm->exception_queued = false;
+	rdmsr_exit(vm, 0x4b564d01);
+	CHECK_EQ(vm->run->msr.error, 1);
+	CHECK(vm->exception_queued); /* no interrupt may go in at this exit */
+	wrmsr_exit(vm, 0xc0010000, 1ull << 22);
+	CHECK_EQ(vm->run->msr.error, 1);
+	rdmsr_exit(vm, 0x1b);
+	CHECK_EQ(vm->run->msr.error, 1);
+	CHECK_EQ(msr_hook_index, 0);
+	CHECK(!vm->stop);
+	CHECK_EQ(vm->guest_exits, 14);
+	vm->hooks = NULL;
+	fake_vm_free(vm);
+}
+
 int main(void)
 {
 	RUN_TEST(test_cpuid_policy);
@@ -395,5 +487,6 @@ int main(void)
 	RUN_TEST(test_gpa_checks);
 	RUN_TEST(test_page_walk);
 	RUN_TEST(test_exit_dispatch);
+	RUN_TEST(test_msr_exits);
 	return TEST_EXIT();
 }

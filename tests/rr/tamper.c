@@ -1,6 +1,9 @@
-/* tamper IN OUT SEQ: copy a trace, altering the value that event SEQ carries
- * (a port or MMIO read value, an interrupt vector, a TSC or RDRAND value), so that a
- * test can check that replay reports a divergence instead of a wrong result. */
+/* tamper IN OUT SEQ [point]: copy a trace, altering the value that event SEQ
+ * carries (a port or MMIO read value, an interrupt vector, a TSC, RDRAND or
+ * RDMSR value), so that a test can check that replay reports a divergence
+ * instead of a wrong result.  With "point", alter instead where an
+ * interrupt or a loop probe goes in at a kick point (its register hash):
+ * a point replay cannot find. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,8 +26,9 @@ int main(int argc, char **argv)
 	struct trace_event ev;
 	char err[512];
 
-	if (argc != 4)
-		return die("usage: tamper IN OUT SEQ");
+	if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "point")))
+		return die("usage: tamper IN OUT SEQ [point]");
+	int point = argc == 5;
 	uint64_t target = strtoull(argv[3], NULL, 0);
 	if (trace_reader_open(argv[1], &r, err, sizeof(err)))
 		return die(err);
@@ -52,7 +56,7 @@ int main(int argc, char **argv)
 	}
 	if (trace_writer_open(argv[2], &meta, NULL, &w))
 		return die("cannot create the output trace");
-	static const char *const keys[] = { "run_args", "final_state" };
+	static const char *const keys[] = { "run_args", "final_state", "msr_filter", "max_exitless_ns" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = trace_reader_meta(r, keys[i]);
 		if (v && trace_writer_set_meta(w, keys[i], v))
@@ -72,7 +76,15 @@ int main(int argc, char **argv)
 	struct trace_event end;
 	int have_end = 0;
 	while ((n = trace_reader_next(r, &ev)) == 1) {
-		if (ev.seq == target) {
+		if (ev.seq == target && point) {
+			found = 1;
+			if (ev.kind == TRACE_EV_IRQ && ev.u.irq.regs_hash)
+				ev.u.irq.regs_hash ^= 0x10;
+			else if (ev.kind == TRACE_EV_PROBE && ev.u.probe.on == TRACE_PROBE_AT_KICK)
+				ev.u.probe.regs_hash ^= 0x10;
+			else
+				return die("event SEQ is no kick point");
+		} else if (ev.seq == target) {
 			found = 1;
 			switch (ev.kind) {
 			case TRACE_EV_PIO_READ: ev.u.pio.value ^= 0x20; break; /* e.g. clears THR-empty */
@@ -81,6 +93,7 @@ int main(int argc, char **argv)
 			case TRACE_EV_RDTSC:
 			case TRACE_EV_RDTSCP: ev.u.tsc.value += 123456789; break;
 			case TRACE_EV_RDRAND: ev.u.tsc.value ^= 0x5a5a; break;
+			case TRACE_EV_MSR: ev.u.msr.value += 123456789; break;
 			default: return die("event SEQ carries no value to alter");
 			}
 		}

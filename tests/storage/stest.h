@@ -55,7 +55,7 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 	memset(ev, 0, sizeof(*ev));
 	*exit_no += r % 5 == 0 ? (r >> 8) % 300 : (r >> 8) % 3;
 	ev->exit_no = *exit_no;
-	/* Every kind but END, which is the trace's last event (kind 9 of 11). */
+	/* Every kind but END, which is the trace's last event (kind 9 of 12). */
 	ev->kind = 1 + (uint32_t)(i % (TRACE_EV_KIND_MAX - 1));
 	if (ev->kind >= TRACE_EV_END)
 		ev->kind++;
@@ -108,6 +108,10 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 			ev->u.probe.mem_hash = r * 7;
 		}
 		break;
+	case TRACE_EV_MSR:
+		ev->u.msr.index = r % 2 ? 0x10 : (uint32_t)(r >> 32);
+		ev->u.msr.value = r % 3 ? i * 1000 + (r >> 50) : r;
+		break;
 	}
 }
 
@@ -145,6 +149,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 	case TRACE_EV_PROBE:
 		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on &&
 		       a->u.probe.regs_hash == b->u.probe.regs_hash && a->u.probe.mem_hash == b->u.probe.mem_hash;
+	case TRACE_EV_MSR:
+		return a->u.msr.index == b->u.msr.index && a->u.msr.value == b->u.msr.value;
 	case TRACE_EV_END:
 		return a->u.end.reason == b->u.end.reason && a->u.end.status == b->u.end.status &&
 		       a->u.end.crash_kind == b->u.end.crash_kind && a->u.end.rip == b->u.end.rip;

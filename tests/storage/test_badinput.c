@@ -290,6 +290,15 @@ static void test_rdrand_in_old_format(void)
 	trace_reader_close(r);
 }
 
+/* Format 5 added the msr kind: a trace of format 4 cannot hold one. */
+static void test_msr_in_old_format(void)
+{
+	const char *path = fresh("old-msr.trace", 300, 256);
+	/* stest's event 10 is the first msr event; 8 and 9 (rdrand, probe) are fine in format 4. */
+	sql(path, "PRAGMA user_version=4; UPDATE meta SET value='4' WHERE key='format_version'");
+	expect_read_fail(path, -EBADMSG, "msr event in a trace of format version 4");
+}
+
 static void test_unknown_kind(void)
 {
 	const char *path = fresh("kind.trace", 3000, 256);
@@ -419,6 +428,7 @@ int main(void)
 	RUN_TEST(test_unknown_kind);
 	RUN_TEST(test_rdrand_bad_insn);
 	RUN_TEST(test_rdrand_in_old_format);
+	RUN_TEST(test_msr_in_old_format);
 	RUN_TEST(test_truncated);
 	RUN_TEST(test_random_corruption);
 	stest_cleanup();
