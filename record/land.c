@@ -391,15 +391,27 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (!still)
 			return LAND_WAIT;
 	}
-	if (l->fend && l->levels < LAND_LEVELS) {
+	if (l->fend) {
 		/* At the end of a function: on to its caller, from the return
-		 * address on the stack. */
+		 * address on the stack.  Past the last level, at that address
+		 * itself: one caller's continuation is passed no more often than
+		 * the function's end, which every caller shares (Linux: the
+		 * retpoline thunk's RET, a million passes between two exits). */
 		uint64_t ret = 0;
 		size_t w = long_mode(s) ? 8 : 4;
+		bool last = l->levels >= LAND_LEVELS;
 		ptrap_clear(&vm->ptraps, PTRAP_LAND);
 		l->ident = false;
 		l->levels++;
-		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) == w && plan(vm, s, ret)) {
+		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
+			ret = 0;
+		} else if (last) {
+			l->addr[0] = ret;
+			l->n = 1;
+			l->fend = false;
+			if (ret != rip && set_traps(vm, s))
+				return LAND_WAIT;
+		} else if (plan(vm, s, ret)) {
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");
 			return LAND_WAIT;
