@@ -552,7 +552,6 @@ static __u64 *gpr(struct kvm_regs *r, unsigned n)
 static void raise_gp(struct vm *vm, uint64_t lin)
 {
 	struct kvm_regs regs;
-	struct kvm_vcpu_events ev;
 	const char *what = NULL;
 
 	/* A patched OUT is still to be completed: KVM would skip it after RIP
@@ -574,17 +573,8 @@ static void raise_gp(struct vm *vm, uint64_t lin)
 	regs.rip = lin;
 	if (!what && vcpu_set_regs(vm, &regs))
 		what = "KVM_SET_REGS";
-	if (!what && ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
-		what = "KVM_GET_VCPU_EVENTS";
-	if (!what) {
-		ev.exception.injected = 1;
-		ev.exception.pending = 0;
-		ev.exception.nr = 13;
-		ev.exception.has_error_code = 1;
-		ev.exception.error_code = 0;
-		if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-			what = "KVM_SET_VCPU_EVENTS";
-	}
+	if (!what && vcpu_inject_exception(vm, 13, true, 0))
+		what = "KVM_GET/SET_VCPU_EVENTS";
 	vm->exception_queued = true;
 	if (what)
 		vm_request_stop(vm, ST_HOST, "%s for the #GP of a trapped RDPMC at %#" PRIx64 ": %s", what, lin,

@@ -255,6 +255,9 @@ uint32_t vcpu_guest_debug_control(const struct vm *vm, uint32_t extra_control);
  * USE_SW_BP is on: deliver the #BP to the guest as if ttvm were not there.
  * VMX/SVM only (the INT3 must still be at RIP).  0 or -errno. */
 int vcpu_reinject_bp(struct vm *vm);
+/* Queue exception nr (with its error code) for delivery at the next
+ * KVM_RUN, keeping the rest of the vCPU's event state.  0 or -errno. */
+int vcpu_inject_exception(struct vm *vm, uint8_t nr, bool has_error_code, uint32_t error_code);
 /* Read or write one MSR of the vCPU.  0 or -EIO (KVM refused it). */
 int vcpu_get_msr(struct vm *vm, uint32_t index, uint64_t *data);
 int vcpu_set_msr(struct vm *vm, uint32_t index, uint64_t data);

@@ -196,22 +196,27 @@ int vcpu_set_msr(struct vm *vm, uint32_t index, uint64_t data)
 	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1 ? 0 : -EIO;
 }
 
-int vcpu_reinject_bp(struct vm *vm)
+int vcpu_inject_exception(struct vm *vm, uint8_t nr, bool has_error_code, uint32_t error_code)
 {
 	struct kvm_vcpu_events ev;
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
+	ev.exception.injected = 1;
+	ev.exception.pending = 0;
+	ev.exception.nr = nr;
+	ev.exception.has_error_code = has_error_code;
+	ev.exception.error_code = error_code;
+	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_reinject_bp(struct vm *vm)
+{
 	/* RIP stays at the INT3: #BP is a soft exception, for which VMX (the
 	 * instruction length it saved at the exit) and SVM (NextRIP, by
 	 * decoding the instruction) push the address after it, as the guest's
 	 * handler expects.  The flags KVM returned are given back unchanged. */
-	ev.exception.injected = 1;
-	ev.exception.pending = 0;
-	ev.exception.nr = 3;
-	ev.exception.has_error_code = 0;
-	ev.exception.error_code = 0;
-	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-		return -errno;
-	return 0;
+	return vcpu_inject_exception(vm, 3, false, 0);
 }

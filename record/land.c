@@ -342,7 +342,6 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		}
 		l->active = true;
 		l->levels = l->attempts > 1 ? LAND_LEVELS : 0;
-		l->since_ns = now;
 		l->started++;
 		if (!plan(vm, s, rip)) {
 			clear_traps(vm);

@@ -92,7 +92,7 @@ struct rr {
 		bool active, fend, ident;
 		unsigned n, levels;
 		uint64_t addr[LAND_MAX];
-		uint64_t ident_addr, ident_regs, ident_mem, since_ns;
+		uint64_t ident_addr, ident_regs, ident_mem;
 		uint64_t stretch_exit; /* guest exit + 1 of the stretch the attempts count */
 		unsigned attempts;
 		uint64_t budget_end;   /* guest time the landing under way gives up */
