@@ -91,5 +91,13 @@ void ptrap_remove(struct vm *vm, struct ptrap_set *s);
  * (*addr: its linear address); else 0 (the guest's own HLT).  Asked again
  * before the next run, it gives the same answer. */
 unsigned ptrap_hit(struct vm *vm, struct ptrap_set *s, uint64_t *addr);
+/* After ptrap_apply, instead of a single step from linear addr lin: if a
+ * trap of an owner in mask is patched there, the step would execute its
+ * HLT.  That counts as the trap's hit without a run: the traps are removed,
+ * RIP stays, s->skip is set and ptrap_hit() answers this hit; the owners
+ * are returned.  Else 0, and nothing changes.  (PVM latches a HLT run
+ * under a single step and reports it at a later exit, after other
+ * instructions: such a HLT must never run.) */
+unsigned ptrap_hit_here(struct vm *vm, struct ptrap_set *s, uint64_t lin, unsigned mask);
 
 #endif

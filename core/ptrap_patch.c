@@ -144,3 +144,25 @@ unsigned ptrap_hit(struct vm *vm, struct ptrap_set *s, uint64_t *addr)
 	}
 	return 0;
 }
+
+unsigned ptrap_hit_here(struct vm *vm, struct ptrap_set *s, uint64_t lin, unsigned mask)
+{
+	for (unsigned i = 0; i < PTRAP_MAX; i++) {
+		const struct ptrap *t = &s->t[i];
+		if (!t->on || t->addr != lin || !(t->applied_owners & mask))
+			continue;
+		ptrap_remove(vm, s);
+		unsigned owners = t->applied_owners;
+		for (unsigned j = 0; j < PTRAP_MAX; j++)
+			if (j != i && s->t[j].owners && s->t[j].addr == lin)
+				owners |= s->t[j].owners;
+		s->hit_known = true;
+		s->skip = true;
+		s->skip_addr = lin;
+		s->hits++;
+		s->hit_owners = owners;
+		s->hit_addr = lin;
+		return owners;
+	}
+	return 0;
+}

@@ -368,6 +368,36 @@ static int idt_handler(struct vm *vm, uint8_t vector, uint64_t *addr)
 	return 0;
 }
 
+/* The linear address an IRET at the vCPU's RIP returns to, in 64-bit mode
+ * (IRETQ, or IRET with a 32-bit frame) and to CPL0: 0, or -1 (no such
+ * IRET, or the frame is unreadable). */
+static int iret_target(struct vm *vm, const struct kvm_regs *regs, const struct kvm_sregs *sregs, uint64_t *to)
+{
+	uint8_t insn[2];
+	uint8_t frame[16];
+
+	if (!sregs->cs.l || vm_read_virt(vm, sregs, sregs->cs.base + regs->rip, insn, 2) != 2 ||
+	    vm_read_virt(vm, sregs, regs->rsp, frame, sizeof(frame)) != sizeof(frame))
+		return -1;
+	uint64_t rip;
+	uint16_t cs;
+	if (insn[0] == 0x48 && insn[1] == 0xcf) {
+		memcpy(&rip, frame, 8);
+		memcpy(&cs, frame + 8, 2);
+	} else if (insn[0] == 0xcf) {
+		uint32_t eip;
+		memcpy(&eip, frame, 4);
+		memcpy(&cs, frame + 4, 2);
+		rip = eip;
+	} else {
+		return -1;
+	}
+	if (cs & 3)
+		return -1; /* to CPL3: no breakpoint fires there on PVM, and no step either */
+	*to = rip;
+	return 0;
+}
+
 struct dbg_setup {
 	uint64_t entry_bp;  /* nonzero: stop at this handler entry instead of stepping */
 	uint64_t entry_patch; /* the same with a patch trap */
@@ -825,6 +855,24 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 				ds->entry_patch = h;
 		}
 	}
+	uint64_t iret_to;
+	if (ds->step && !eng->injected && !vm->ptraps.skip && (eng->hw_exec || eng->patch_exec) &&
+	    iret_target(vm, &regs, &sregs, &iret_to) == 0 &&
+	    (eng->hw_exec || ptrap_patchable(vm, &sregs, iret_to, NULL))) {
+		/* PVM runs one more instruction in a step over an IRET (the
+		 * return address's, so that a loop probe there is passed
+		 * without its hit): run to the return address with a
+		 * breakpoint, or a patch trap, instead, counted as the step. */
+		ds->step = false;
+		ds->kick_bp = false;
+		ds->kick_patch = false;
+		ds->user_mask = 0;
+		ds->patch_mask = 0;
+		if (eng->hw_exec)
+			ds->entry_bp = iret_to;
+		else
+			ds->entry_patch = iret_to;
+	}
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
 		return PH_END;
 	if (ds->step)
@@ -937,6 +985,10 @@ static int on_guest_exit(struct engine *eng, struct run_state *rs)
 		vm->serial_out = vm->guest_exits >= eng->frontier ? eng->loud : eng->quiet;
 	uint64_t exits_before = vm->guest_exits;
 	enum exit_action act = exit_dispatch(vm);
+	if (ttvm_verbosity >= 4 && vm->guest_exits != exits_before)
+		log_debug("engine: guest exit %" PRIu64 " (%s) at %#llx%s", vm->guest_exits,
+			  exit_reason_name(vm->run->exit_reason), (unsigned long long)vm->run->s.regs.regs.rip,
+			  rs->ds.step ? " (stepping)" : "");
 	if (vm->guest_exits > eng->frontier)
 		eng->frontier = vm->guest_exits;
 	eng->end_at_boundary = false;
@@ -1006,6 +1058,23 @@ static int run_vcpu(struct engine *eng, const struct dbg_setup *ds)
 
 	set_engine_patches(eng, ds);
 	ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE | (ds->step ? 0u : (unsigned)PTRAP_ENGINE));
+	if (ds->step) {
+		/* Nothing stays patched under a single step: hosts differ on a
+		 * HLT there.  A step from a patched probe reports the step, or
+		 * the HLT; a step that lands on one may run it too and report
+		 * its HLT at a later exit (PVM, after an IRET to the probe).
+		 * The probe's hit is the vCPU standing on it at a step's start
+		 * (unless the step is to deliver an injected interrupt). */
+		if (!vm->ptraps.skip && !eng->injected &&
+		    ptrap_hit_here(vm, &vm->ptraps, ds->step_from, PTRAP_PROBE)) {
+			vm->run->exit_reason = KVM_EXIT_HLT;
+			eng->injected = false;
+			eng->fired_rip = UINT64_MAX;
+			return PH_GO;
+		}
+		ptrap_remove(vm, &vm->ptraps);
+		ptrap_apply(vm, &vm->ptraps, 0);
+	}
 	int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 	int err = errno;
 	ptrap_remove(vm, &vm->ptraps);
@@ -1018,24 +1087,14 @@ static int run_vcpu(struct engine *eng, const struct dbg_setup *ds)
 		return PH_END;
 	}
 	vm->exits++;
+	if (ttvm_verbosity >= 4)
+		log_debug("engine: run from %#llx (%s): exit %s", (unsigned long long)ds->step_from,
+			  ds->step ? "step" : "no step", exit_reason_name(vm->run->exit_reason));
 	eng->injected = false;
 	eng->fired_rip = UINT64_MAX;
 	/* The run after a probe's hit has executed (or stepped over) its
 	 * instruction; a new hit sets skip again. */
-	bool was_skip = vm->ptraps.skip;
 	vm->ptraps.skip = false;
-	/* A step from a patched probe executes its HLT: some hosts report the
-	 * step rather than the HLT exit.  It is the probe's hit either way. */
-	if (!was_skip && ds->step && vm->run->exit_reason == KVM_EXIT_DEBUG && vm->run->debug.arch.exception != 3 &&
-	    vm->run->debug.arch.pc == ds->step_from + 1) {
-		for (unsigned i = 0; i < PTRAP_MAX; i++) {
-			const struct ptrap *t = &vm->ptraps.t[i];
-			if (t->on && (t->applied_owners & PTRAP_PROBE) && t->addr == ds->step_from) {
-				vm->run->exit_reason = KVM_EXIT_HLT;
-				break;
-			}
-		}
-	}
 	return PH_GO;
 }
 
