@@ -8,7 +8,9 @@
  * Replay looks for window points by single steps, and KVM steps with TF in
  * the guest's RFLAGS: the stepped PUSHF pushes TF, the stack word differs
  * from the recording's and so does the memory digest of the window point
- * (replay/stepfix.h). */
+ * (core/stepfix.h).  On PVM, whose emulator runs the POPF and the HLT in
+ * one go, the window opens only at the HLT's exit: the tick wakes the HLT
+ * and a round sees one tick, not two. */
 #include "rt/rt.h"
 
 #define ROUNDS 5
@@ -38,9 +40,9 @@ int main(uint32_t magic, struct mb_info *mbi)
 	}
 	pic_mask(0);
 	pit_stop();
-	if (ticks < 2 * ROUNDS)
-		rt_fail("%u ticks in %d rounds of two", ticks, ROUNDS);
-	rt_printf("popfhlt: %d rounds, %u polls\n", ROUNDS, polls);
+	if (ticks < ROUNDS)
+		rt_fail("%u ticks in %d rounds", ticks, ROUNDS);
+	rt_printf("popfhlt: %d rounds, %u ticks, %u polls\n", ROUNDS, ticks, polls);
 	rt_printf("popfhlt: done\n");
 	return RT_EXIT_OK;
 }
