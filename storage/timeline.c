@@ -21,10 +21,15 @@
 #define W 1200.0
 #define PL 200.0          /* plot left: lane labels go to its left */
 #define PR 1180.0         /* plot right */
-#define LANE_TOP 112.0
+#define CK_TOP 90.0       /* the checkpoint row */
+#define LANE_TOP 128.0
 #define LANE_H 30.0
-#define LANE_PITCH 38.0
+#define EMPTY_H 14.0      /* a lane with no events */
+#define LANE_GAP 7.0
 #define LABEL_GAP 30.0    /* checkpoint labels closer than this are left out */
+/* Up to this many checkpoints also get a line through the lanes; more
+ * would hide the bars. */
+#define CK_LINES_MAX 40
 
 struct tl_ckpt {
 	struct trace_ckpt_info ci;
@@ -354,18 +359,21 @@ static void draw_lane(FILE *f, const struct tl_data *d, const struct tl_lane *l,
 	else if (l->vector == -2)
 		fprintf(f, " data-vector=\"other\"");
 	fprintf(f, " data-count=\"%" PRIu64 "\">\n", l->count);
+	if (!l->count) {
+		/* an empty lane is one thin line: it says "none" and takes little room */
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f7f7f7\"/>\n"
+			"<text x=\"16\" y=\"%.1f\" font-size=\"11\" fill=\"#999\">", PL, y, PR - PL, EMPTY_H, y + 11);
+		esc(f, l->name, 40);
+		fprintf(f, ": none</text>\n</g>\n");
+		return;
+	}
 	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4f4f4\"/>\n", PL, y,
 		PR - PL, LANE_H);
-	fprintf(f, "<text x=\"16\" y=\"%.1f\" font-weight=\"bold\" fill=\"%s\">", y + 13,
-		l->count ? "#222" : "#aaa");
+	fprintf(f, "<text x=\"16\" y=\"%.1f\" font-weight=\"bold\">", y + 13);
 	esc(f, l->name, 40);
-	fprintf(f, "</text>\n<text x=\"16\" y=\"%.1f\" font-size=\"10\" fill=\"#666\">", y + 26);
-	if (l->count)
-		fprintf(f, "%s events, peak %s per bar</text>\n", fmt_count(l->count, nb, sizeof(nb)),
-			fmt_count(l->peak, pb, sizeof(pb)));
-	else
-		fprintf(f, "none</text>\n");
-	for (uint32_t b = 0; b < d->nbins && l->peak; b++) {
+	fprintf(f, "</text>\n<text x=\"16\" y=\"%.1f\" font-size=\"10\" fill=\"#666\">%s events, peak %s per bar</text>\n",
+		y + 26, fmt_count(l->count, nb, sizeof(nb)), fmt_count(l->peak, pb, sizeof(pb)));
+	for (uint32_t b = 0; b < d->nbins; b++) {
 		if (!l->bins[b])
 			continue;
 		double h = LANE_H * (double)l->bins[b] / (double)l->peak;
@@ -380,14 +388,73 @@ static void draw_lane(FILE *f, const struct tl_data *d, const struct tl_lane *l,
 	fprintf(f, "</g>\n");
 }
 
+/* Checkpoints: a row of ticks (full ones taller) with their ids where
+ * there is room, lines through the lanes while there are few of them, and
+ * the guest's virtual clock under the axis where the blob tells it. */
+static void draw_ckpts(FILE *f, const struct tl_data *d, double ybot)
+{
+	char nb[32];
+	double last_label = -1e9, last_time = -1e9;
+	uint64_t n_full = 0;
+	int any_time = 0;
+
+	for (uint64_t i = 0; i < d->n_ckpts; i++)
+		n_full += !!d->ckpts[i].ci.full;
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f0f4fa\"/>\n"
+		"<text x=\"16\" y=\"%.1f\" font-weight=\"bold\" fill=\"%s\">checkpoints</text>\n"
+		"<text x=\"16\" y=\"%.1f\" font-size=\"10\" fill=\"#666\">%" PRIu64 " (%" PRIu64 " full)</text>\n",
+		PL, CK_TOP + 12, PR - PL, 14.0, CK_TOP + 13, d->n_ckpts ? "#3060b0" : "#999", CK_TOP + 26, d->n_ckpts,
+		n_full);
+	for (uint64_t i = 0; i < d->n_ckpts; i++) {
+		const struct tl_ckpt *c = &d->ckpts[i];
+		double x = xpos(d, c->ci.exit_no);
+		fprintf(f, "<g class=\"ckpt\" data-id=\"%" PRIu64 "\" data-exit=\"%" PRIu64 "\" data-event=\"%" PRIu64
+			"\" data-full=\"%d\"", c->ci.id, c->ci.exit_no, c->ci.event_no, c->ci.full);
+		if (c->has_ns)
+			fprintf(f, " data-guest-ns=\"%" PRIu64 "\"", c->ns);
+		fprintf(f, ">\n<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#3060b0\" stroke-width=\"%s\"/>\n",
+			x, CK_TOP + (c->ci.full ? 10 : 14), x, CK_TOP + 26, c->ci.full ? "2" : "1");
+		if (d->n_ckpts <= CK_LINES_MAX)
+			fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#3060b0\""
+				" stroke-dasharray=\"4 3\" stroke-opacity=\"0.5\"/>\n", x, CK_TOP + 26, x, ybot);
+		if (x - last_label >= LABEL_GAP) {
+			fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\" fill=\"#3060b0\">"
+				"C%" PRIu64 "</text>\n", x, CK_TOP + 8, c->ci.id);
+			last_label = x;
+		}
+		if (c->has_ns && x - last_time >= 2.2 * LABEL_GAP) {
+			fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#3060b0\"/>"
+				"<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"#3060b0\">%s</text>\n",
+				x, ybot + 48, x, ybot + 53, x, ybot + 65, x > PR - 30 ? "end" : "middle",
+				fmt_ns(c->ns, nb, sizeof(nb)));
+			last_time = x;
+			any_time = 1;
+		}
+		fprintf(f, "</g>\n");
+	}
+	fprintf(f, "<text x=\"16\" y=\"%.1f\" font-weight=\"bold\" fill=\"#3060b0\">guest time</text>\n"
+		"<text x=\"16\" y=\"%.1f\" font-size=\"10\" fill=\"#666\">virtual clock at checkpoints</text>\n",
+		ybot + 60, ybot + 73);
+	if (!any_time)
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">%s</text>\n", PL, ybot + 65,
+			d->n_ckpts ? "not known (the checkpoints do not tell the guest clock here)"
+				   : "not known (no checkpoints: only they carry the guest's clock)");
+}
+
 static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 {
 	char nb[32], nb2[32], endtxt[160];
 	const char *endcol;
-	double ybot = LANE_TOP + d->n_lanes * LANE_PITCH - (LANE_PITCH - LANE_H);
-	double h = ybot + 118;
+	double lane_y[TL_LANES_MAX], ybot = LANE_TOP, h;
 	uint64_t start;
 	int flight = o->kept_from_exit != 0;
+
+	for (int i = 0; i < d->n_lanes; i++) {
+		lane_y[i] = ybot;
+		ybot += d->lanes[i].count ? LANE_H + LANE_GAP : EMPTY_H + LANE_GAP;
+	}
+	ybot -= LANE_GAP;
+	h = ybot + 118;
 
 	if (o->html) {
 		fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>ttvm timeline: ");
@@ -397,9 +464,9 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 		fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	}
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\""
-		" data-events=\"%" PRIu64 "\" data-first-exit=\"0\" data-last-exit=\"%" PRIu64 "\""
+		" data-events=\"%" PRIu64 "\" data-first-exit=\"%" PRIu64 "\" data-last-exit=\"%" PRIu64 "\""
 		" data-exits-per-bar=\"%" PRIu64 "\" data-complete=\"%d\">\n",
-		W, h, W, h, d->n_read, d->x0 + d->span - 1, d->per_bin, d->info.complete);
+		W, h, W, h, d->n_read, d->x0, d->x0 + d->span - 1, d->per_bin, d->info.complete);
 	fprintf(f, "<title>ttvm trace timeline: ");
 	esc(f, o->title, 200);
 	fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n");
@@ -408,24 +475,28 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 	/* title and one line of numbers */
 	fprintf(f, "<text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">ttvm trace: ");
 	esc(f, o->title, 90);
-	fprintf(f, "</text>\n<text x=\"16\" y=\"44\" fill=\"#555\">%s events over guest exits 0..%s, %" PRIu64
-		" checkpoints, %s; command line: ", fmt_count(d->n_read, nb, sizeof(nb)),
-		fmt_count(d->x0 + d->span - 1, nb2, sizeof(nb2)), d->n_ckpts,
-		d->info.complete ? "complete" : "INCOMPLETE");
+	fprintf(f, "</text>\n<text x=\"16\" y=\"44\" fill=\"#555\">%s events over guest exits %s..%s, %s; command line: ",
+		fmt_count(d->n_read, nb, sizeof(nb)), fmt_count(d->x0, nb2, sizeof(nb2)),
+		fmt_count(d->x0 + d->span - 1, nb2 + 16, sizeof(nb2) - 16), d->info.complete ? "complete" : "INCOMPLETE");
 	esc(f, d->cmdline, 100);
 	fprintf(f, "</text>\n");
 
-	/* the part a flight recording did not keep */
+	/* where the (kept) recording starts; a flight recording greys out the
+	 * part it did not keep */
 	start = flight ? o->kept_from_exit : d->first_exit;
 	if (!flight && d->n_ckpts && d->ckpts[0].ci.exit_no < start)
 		start = d->ckpts[0].ci.exit_no;
-	if (flight && xpos(d, start) > PL + 1)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#e8e8e8\"/>\n"
+	if (!flight && !d->n_read && !d->n_ckpts)
+		start = d->x0;
+	double xs = xpos(d, start);
+	if (flight && xs > PL + 1)
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#e4e4e4\"/>\n"
 			"<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">not kept</text>\n",
-			PL, LANE_TOP - 8, xpos(d, start) - PL, ybot - LANE_TOP + 8, PL + 4, LANE_TOP - 12);
+			PL, CK_TOP, xs - PL, ybot - CK_TOP, PL + 4, CK_TOP - 4);
 
+	draw_ckpts(f, d, ybot);
 	for (int i = 0; i < d->n_lanes; i++)
-		draw_lane(f, d, &d->lanes[i], LANE_TOP + i * LANE_PITCH);
+		draw_lane(f, d, &d->lanes[i], lane_y[i]);
 
 	/* x axis: exit numbers */
 	uint64_t step = tick_step(d->span);
@@ -442,49 +513,12 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#444\">guest exit number "
 		"(exits the guest caused: what positions every event); one bar = %s exit%s</text>\n</g>\n",
 		(PL + PR) / 2, ybot + 40, fmt_count(d->per_bin, nb, sizeof(nb)), d->per_bin == 1 ? "" : "s");
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#444\">guest time:</text>\n", PL - 10,
-		ybot + 62);
 
-	/* checkpoints: a line through the lanes, the id above, the guest's
-	 * virtual clock below the axis where the blob tells it */
-	double last_label = -1e9, last_time = -1e9;
-	int any_time = 0;
-	for (uint64_t i = 0; i < d->n_ckpts; i++) {
-		const struct tl_ckpt *c = &d->ckpts[i];
-		double x = xpos(d, c->ci.exit_no);
-		fprintf(f, "<g class=\"ckpt\" data-id=\"%" PRIu64 "\" data-exit=\"%" PRIu64 "\" data-event=\"%" PRIu64
-			"\" data-full=\"%d\"", c->ci.id, c->ci.exit_no, c->ci.event_no, c->ci.full);
-		if (c->has_ns)
-			fprintf(f, " data-guest-ns=\"%" PRIu64 "\"", c->ns);
-		fprintf(f, ">\n<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#3060b0\""
-			" stroke-width=\"1\" stroke-dasharray=\"4 3\" stroke-opacity=\"0.7\"/>\n",
-			x, LANE_TOP - 14, x, ybot + 4);
-		if (x - last_label >= LABEL_GAP) {
-			fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\" fill=\"#3060b0\">"
-				"C%" PRIu64 "</text>\n", x, LANE_TOP - 17, c->ci.id);
-			last_label = x;
-		}
-		if (c->has_ns && x - last_time >= 2 * LABEL_GAP) {
-			fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#3060b0\"/>"
-				"<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#3060b0\">%s</text>\n",
-				x, ybot + 46, x, ybot + 50, x, ybot + 62, fmt_ns(c->ns, nb, sizeof(nb)));
-			last_time = x;
-			any_time = 1;
-		}
-		fprintf(f, "</g>\n");
-	}
-	if (!any_time)
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">%s</text>\n", PL, ybot + 62,
-			d->n_ckpts ? "not known (the checkpoints do not tell the guest clock here)"
-				   : "not known (no checkpoints: only they carry the guest's clock)");
-
-	/* where the (kept) recording starts */
-	double xs = xpos(d, start);
 	fprintf(f, "<g class=\"kept-start\" data-exit=\"%" PRIu64 "\" data-flight=\"%d\">\n"
 		"<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#1a7f1a\" stroke-width=\"2\"/>\n"
 		"<text x=\"%.2f\" y=\"%.1f\" fill=\"#1a7f1a\">%s %s</text>\n</g>\n",
-		start, flight, xs, LANE_TOP - 40, xs, ybot + 4, xs + 4, LANE_TOP - 44,
-		flight ? "kept from exit" : "recording starts: exit", fmt_count(start, nb, sizeof(nb)));
+		start, flight, xs, 54.0, xs, ybot + 4, xs + 4, 64.0,
+		flight ? "kept from exit" : "recording starts at exit", fmt_count(start, nb, sizeof(nb)));
 
 	/* the end record, or where an incomplete trace stops */
 	end_label(d, o, endtxt, sizeof(endtxt), &endcol);
@@ -496,25 +530,25 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 		fprintf(f, " data-status=\"%" PRId32 "\" data-crash-kind=\"%" PRIu32 "\"", d->last.u.end.status,
 			d->last.u.end.crash_kind);
 	fprintf(f, ">\n<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"%s/>\n",
-		xe, LANE_TOP - 26, xe, ybot + 4, endcol, d->have_end ? "" : " stroke-dasharray=\"6 3\"");
+		xe, 70.0, xe, ybot + 4, endcol, d->have_end ? "" : " stroke-dasharray=\"6 3\"");
 	/* the words on the side of the line with room for them */
 	int left = xe > (PL + PR) / 2;
-	fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\" fill=\"%s\">", left ? xe - 5 : xe + 5,
-		LANE_TOP - 28, left ? "end" : "start", endcol);
+	fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\" fill=\"%s\">",
+		left ? xe - 6 : xe + 6, 82.0, left ? "end" : "start", endcol);
 	esc(f, endtxt, sizeof(endtxt));
 	fprintf(f, "</text>\n</g>\n");
 
 	/* legend */
-	double yl = ybot + 92;
+	double yl = ybot + 102;
 	fprintf(f, "<g class=\"legend\" font-size=\"11\">\n"
-		"<line x1=\"16\" y1=\"%.1f\" x2=\"36\" y2=\"%.1f\" stroke=\"#3060b0\" stroke-dasharray=\"4 3\"/>"
-		"<text x=\"42\" y=\"%.1f\">checkpoint (Cn; guest time below the axis)</text>\n"
-		"<line x1=\"300\" y1=\"%.1f\" x2=\"320\" y2=\"%.1f\" stroke=\"#1a7f1a\" stroke-width=\"2\"/>"
-		"<text x=\"326\" y=\"%.1f\">start of the recording (kept part)</text>\n"
-		"<line x1=\"540\" y1=\"%.1f\" x2=\"560\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
-		"<text x=\"566\" y=\"%.1f\">end record</text>\n"
-		"<rect x=\"660\" y=\"%.1f\" width=\"8\" height=\"12\" fill=\"#1f77b4\"/>"
-		"<text x=\"674\" y=\"%.1f\">bar: events in %s exit%s, each lane scaled to its own peak</text>\n</g>\n",
+		"<line x1=\"16\" y1=\"%.1f\" x2=\"36\" y2=\"%.1f\" stroke=\"#3060b0\" stroke-width=\"2\"/>"
+		"<text x=\"42\" y=\"%.1f\">checkpoint Cn (taller: full)</text>\n"
+		"<line x1=\"220\" y1=\"%.1f\" x2=\"240\" y2=\"%.1f\" stroke=\"#1a7f1a\" stroke-width=\"2\"/>"
+		"<text x=\"246\" y=\"%.1f\">start of the recording (of its kept part)</text>\n"
+		"<line x1=\"490\" y1=\"%.1f\" x2=\"510\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
+		"<text x=\"516\" y=\"%.1f\">end record (how the run ended)</text>\n"
+		"<rect x=\"720\" y=\"%.1f\" width=\"8\" height=\"12\" fill=\"#1f77b4\"/>"
+		"<text x=\"734\" y=\"%.1f\">bar: events in %s exit%s; each lane scaled to its own peak</text>\n</g>\n",
 		yl - 4, yl - 4, yl, yl - 4, yl - 4, yl, yl - 4, yl - 4, endcol, yl, yl - 12, yl,
 		fmt_count(d->per_bin, nb, sizeof(nb)), d->per_bin == 1 ? "" : "s");
 	fprintf(f, "</g>\n</svg>\n");
