@@ -329,8 +329,8 @@ static void end_label(const struct tl_data *d, const struct timeline_opts *o, ch
 		*color = "#c00000";
 		if (o->crash_name)
 			crash = o->crash_name(e->u.end.crash_kind);
-		snprintf(buf, len, "end: crash: %s (status %" PRIu32 ") at rip 0x%" PRIx64,
-			 crash ? crash : "kind", e->u.end.crash_kind, e->u.end.rip);
+		snprintf(buf, len, "end: crash%s%s (status %" PRIu32 ") at rip 0x%" PRIx64, crash ? ": " : "",
+			 crash ? crash : "", e->u.end.crash_kind, e->u.end.rip);
 		return;
 	case TRACE_END_RESET:
 		*color = "#8e44ad";
@@ -489,14 +489,12 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 	if (!flight && !d->n_read && !d->n_ckpts)
 		start = d->x0;
 	double xs = xpos(d, start);
-	if (flight && xs > PL + 1)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#e4e4e4\"/>\n"
-			"<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">not kept</text>\n",
-			PL, CK_TOP, xs - PL, ybot - CK_TOP, PL + 4, CK_TOP - 4);
-
-	draw_ckpts(f, d, ybot);
 	for (int i = 0; i < d->n_lanes; i++)
 		draw_lane(f, d, &d->lanes[i], lane_y[i]);
+	draw_ckpts(f, d, ybot); /* after the lanes: their lines go over the bars */
+	if (flight && xs > PL + 1)
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#c8c8c8\" fill-opacity=\"0.6\"/>\n",
+			PL, CK_TOP, xs - PL, ybot - CK_TOP);
 
 	/* x axis: exit numbers */
 	uint64_t step = tick_step(d->span);
@@ -516,9 +514,10 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 
 	fprintf(f, "<g class=\"kept-start\" data-exit=\"%" PRIu64 "\" data-flight=\"%d\">\n"
 		"<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#1a7f1a\" stroke-width=\"2\"/>\n"
-		"<text x=\"%.2f\" y=\"%.1f\" fill=\"#1a7f1a\">%s %s</text>\n</g>\n",
+		"<text x=\"%.2f\" y=\"%.1f\" fill=\"#1a7f1a\">%s %s%s</text>\n</g>\n",
 		start, flight, xs, 54.0, xs, ybot + 4, xs + 4, 64.0,
-		flight ? "kept from exit" : "recording starts at exit", fmt_count(start, nb, sizeof(nb)));
+		flight ? "kept from exit" : "recording starts at exit", fmt_count(start, nb, sizeof(nb)),
+		flight ? " (grey before it: not kept)" : "");
 
 	/* the end record, or where an incomplete trace stops */
 	end_label(d, o, endtxt, sizeof(endtxt), &endcol);

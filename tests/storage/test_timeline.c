@@ -10,6 +10,7 @@
 
 #include "storage/checkpoint.h"
 #include "storage/inspect.h"
+#include "storage/timeline.h"
 #include "stest.h"
 #include "testlib.h"
 
@@ -382,7 +383,7 @@ static void test_marks(void)
 	CHECK(strstr(pic, "ttvm record &lt;test&gt; &amp; &quot;more&quot;") != NULL);
 	/* without hooks: no guest time, the crash kind as a number */
 	CHECK_EQ(count_of(pic, "data-guest-ns="), 0);
-	CHECK(strstr(pic, "crash: kind (status 82)") != NULL);
+	CHECK(strstr(pic, "end: crash (status 82) at rip 0xffffffff81001234") != NULL);
 
 	/* with them (as ttvm's main sets them): guest time at every checkpoint */
 	inspect_set_hooks(&(struct inspect_hooks){ .ckpt_guest_ns = fake_guest_ns,
@@ -448,6 +449,27 @@ static void test_other_traces(void)
 	CHECK(strstr(pic, "INCOMPLETE: no events") != NULL);
 }
 
+/* The hook for flight recordings (none exist yet): a later start greys out
+ * what was not kept and is marked where it was asked for. */
+static void test_kept_from(void)
+{
+	PATH(p, "k.trace");
+	PATH(svg, "k.svg");
+	struct trace_reader *r;
+	char err[256];
+	CHECK_EQ(write_trace(p, 1000, 1), 0);
+	CHECK_EQ(trace_reader_open(p, &r, err, sizeof(err)), 0);
+	if (!r)
+		return;
+	struct timeline_opts o = { .title = "k", .kept_from_exit = 777 };
+	CHECK_EQ(timeline_write_file(r, svg, &o, err, sizeof(err)), 0);
+	trace_reader_close(r);
+	CHECK_EQ(load(svg), 0);
+	CHECK(xml_ok(pic));
+	CHECK(strstr(pic, "class=\"kept-start\" data-exit=\"777\" data-flight=\"1\"") != NULL);
+	CHECK(strstr(pic, "kept from exit 777 (grey before it: not kept)") != NULL);
+}
+
 static void sql(const char *path, const char *stmt)
 {
 	sqlite3 *db;
@@ -511,6 +533,7 @@ int main(void)
 	RUN_TEST(test_marks);
 	RUN_TEST(test_html);
 	RUN_TEST(test_other_traces);
+	RUN_TEST(test_kept_from);
 	RUN_TEST(test_errors);
 	stest_cleanup();
 	return TEST_EXIT();
