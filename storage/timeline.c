@@ -218,8 +218,9 @@ static struct tl_lane *add_lane(struct tl_data *d, const char *name, uint32_t ki
 	return l;
 }
 
-/* Lanes, top to bottom: the kinds the brief of a recording is about are
- * always there (an empty one says "none"), rarer ones only when present. */
+/* Lanes, top to bottom: the inputs most recordings are made of always get
+ * one (an empty one says "none", which is worth knowing too); loop probes
+ * and CPUID only when there are any. */
 static void make_lanes(struct tl_data *d)
 {
 	static const char *const vec_colors[] = { "#d62728", "#ff7f0e", "#e377c2", "#8c564b",
