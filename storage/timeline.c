@@ -136,7 +136,7 @@ static uint32_t bin_of(const struct tl_data *d, uint64_t exit_no)
 static void setup_axis(struct tl_data *d)
 {
 	d->x0 = 0;
-	d->span = d->info.last_exit + 1;
+	d->span = d->info.last_exit < UINT64_MAX ? d->info.last_exit + 1 : UINT64_MAX;
 	d->nbins = d->span < TL_BINS_MAX ? (uint32_t)d->span : TL_BINS_MAX;
 	d->per_bin = (d->span + d->nbins - 1) / d->nbins;
 	d->nbins = (uint32_t)((d->span + d->per_bin - 1) / d->per_bin);
