@@ -381,6 +381,21 @@ int vm_state_sregs(const void *blob, size_t len, struct kvm_sregs *sregs, char *
 	return 0;
 }
 
+int vm_state_clock_ns(const void *blob, size_t len, uint64_t *ns, char *err, size_t errlen)
+{
+	struct vm_state_run run;
+	struct decoded d;
+	int r;
+
+	if (err && errlen)
+		err[0] = 0;
+	if ((r = decode(blob, len, &d, err, errlen)))
+		return r;
+	GET(&d, VM_STATE_RUN, &run);
+	*ns = run.clock_ns;
+	return 0;
+}
+
 /* ---- KVM ---- */
 
 static bool has_cap(struct vm *vm, long cap)

@@ -98,5 +98,9 @@ int vm_state_check(const void *blob, size_t len, char *err, size_t errlen);
  * may be NULL, gets the reason). */
 struct kvm_sregs;
 int vm_state_sregs(const void *blob, size_t len, struct kvm_sregs *sregs, char *err, size_t errlen);
+/* The virtual clock (ns since VM start, devices/clock.h) a blob holds,
+ * without a VM: e.g. a checkpoint's guest time.  Framing and checksum are
+ * checked as in vm_state_check.  0, -EINVAL or -EBADMSG (err, may be NULL). */
+int vm_state_clock_ns(const void *blob, size_t len, uint64_t *ns, char *err, size_t errlen);
 
 #endif

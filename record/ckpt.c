@@ -45,6 +45,16 @@ int rr_ckpt_parse(const void *blob, size_t len, struct rr_ckpt_header *h, const 
 	return 0;
 }
 
+int rr_ckpt_guest_ns(const void *blob, size_t len, uint64_t *ns)
+{
+	struct rr_ckpt_header h;
+	const void *state;
+	size_t slen;
+	int r = rr_ckpt_parse(blob, len, &h, &state, &slen);
+
+	return r ? r : vm_state_clock_ns(state, slen, ns, NULL, 0);
+}
+
 /* Record: KVM holds no half-delivered event, so that the state is one
  * replay also passes through at this exit. */
 static bool quiet(struct vm *vm)

@@ -49,6 +49,9 @@ void replay_after_exit(struct vm *vm);
  * *state / *state_len the machine state in it.  0 or -EBADMSG. */
 int rr_ckpt_parse(const void *blob, size_t len, struct rr_ckpt_header *h, const void **state,
 		  size_t *state_len);
+/* The guest's virtual clock (ns) in a checkpoint's vCPU blob, for
+ * `ttvm inspect --timeline`.  0, -EBADMSG or -EINVAL. */
+int rr_ckpt_guest_ns(const void *blob, size_t len, uint64_t *ns);
 /* Replay: the vCPU blob of checkpoint id into rr_of(vm)'s scratch buffer.
  * 0, or -errno with a one-line message in err. */
 int rr_ckpt_read(struct vm *vm, uint64_t id, const void **blob, size_t *len, char *err, size_t errlen);

@@ -31,6 +31,18 @@ void record_end_event(const struct vm *vm, struct trace_event *ev)
 		ev->u.end.rip = regs.rip;
 }
 
+const char *record_crash_name(uint32_t crash_kind)
+{
+	switch (crash_kind) {
+	case ST_TRIPLE: return "triple fault";
+	case ST_INTERNAL: return "KVM internal error";
+	case ST_HALTED: return "halted for good";
+	case ST_STRICT: return "unknown port or MMIO (--strict)";
+	case ST_PANIC: return "kernel panic";
+	default: return NULL;
+	}
+}
+
 void replay_check_end(struct vm *vm)
 {
 	int status = vm->status;

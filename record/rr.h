@@ -213,6 +213,9 @@ int replay_irq_before_hlt(struct vm *vm, const struct trace_event *e);
 
 /* end (ev_end.c).  Record: the trace's end record for the run's status. */
 void record_end_event(const struct vm *vm, struct trace_event *ev);
+/* What an end record's crash_kind (the run's status) means, e.g. "kernel
+ * panic"; NULL for a status that is not a crash. */
+const char *record_crash_name(uint32_t crash_kind);
 /* Replay: the guest stopped by itself: the trace must end here the same way
  * (else a divergence); the VM stays stopped with the recorded status. */
 void replay_check_end(struct vm *vm);

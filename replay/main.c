@@ -19,7 +19,9 @@
 #include "core/probe.h"
 #include "core/run.h"
 #include "core/vm.h"
+#include "record/ckpt.h"
 #include "record/record_cmd.h"
+#include "record/rr.h"
 #include "replay/replay_cmd.h"
 #include "core/tsc.h"
 #include "version.h"
@@ -123,8 +125,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "replay"))
 		return replay_main(argc - 1, argv + 1);
 #ifdef HAVE_INSPECT
-	if (!strcmp(cmd, "inspect"))
+	if (!strcmp(cmd, "inspect")) {
+		inspect_set_hooks(&(struct inspect_hooks){ .ckpt_guest_ns = rr_ckpt_guest_ns,
+							   .crash_name = record_crash_name });
 		return inspect_main(argc - 1, argv + 1);
+	}
 #endif
 	log_error("unknown command '%s' (see ttvm --help)", cmd);
 	return ST_USAGE;

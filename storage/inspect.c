@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "storage/checkpoint.h"
+#include "storage/timeline.h"
 #include "storage/trace.h"
 
 /* Checkpoints listed one by one in the text summary (the count is always shown). */
@@ -16,20 +17,32 @@
 struct inspect_opts {
 	const char *path;
 	int json;
+	const char *timeline;  /* --timeline FILE */
 	int list;              /* --events given */
 	uint64_t from, to;     /* [from, to) */
 	uint32_t kinds;        /* bit k set: show kind k (0: all) */
 };
 
+static struct inspect_hooks hooks;
+
+void inspect_set_hooks(const struct inspect_hooks *h)
+{
+	hooks = *h;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ttvm inspect TRACE [--events [FROM[:TO]]] [--kind K[,K...]] [--json]\n"
+		"       ttvm inspect --timeline FILE.svg|FILE.html TRACE\n"
 		"  without options: summary of the trace\n"
 		"  --events FROM:TO  list events FROM up to, not including, TO (default: all)\n"
 		"  --kind K          only events of these kinds (implies --events):\n"
 		"                    pio_read mmio_read irq rdtsc rdtscp rdrand serial_in cpuid checkpoint end\n"
-		"  --json            machine-readable output\n");
+		"  --json            machine-readable output\n"
+		"  --timeline FILE   draw the recording over guest exits into FILE (SVG, or\n"
+		"                    HTML when FILE ends in .html): events per interval by\n"
+		"                    kind, checkpoints, start and end\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -413,6 +426,19 @@ static int summary(struct trace_reader *r, const struct inspect_opts *o)
 	return 0;
 }
 
+static int timeline(struct trace_reader *r, const struct inspect_opts *o)
+{
+	struct timeline_opts to = { .title = o->path, .ckpt_guest_ns = hooks.ckpt_guest_ns,
+				    .crash_name = hooks.crash_name };
+	char err[600];
+
+	if (timeline_write_file(r, o->timeline, &to, err, sizeof(err))) {
+		fprintf(stderr, "ttvm inspect: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 int inspect_main(int argc, char **argv)
 {
 	struct inspect_opts o;
@@ -425,6 +451,13 @@ int inspect_main(int argc, char **argv)
 		const char *a = argv[i];
 		if (!strcmp(a, "--json")) {
 			o.json = 1;
+		} else if (!strcmp(a, "--timeline")) {
+			if (i + 1 >= argc || !argv[i + 1][0]) {
+				fprintf(stderr, "ttvm inspect: --timeline needs an output file\n");
+				usage(stderr);
+				return 2;
+			}
+			o.timeline = argv[++i];
 		} else if (!strcmp(a, "--events")) {
 			o.list = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-' &&
@@ -456,6 +489,10 @@ int inspect_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (o.timeline && (o.list || o.json)) {
+		fprintf(stderr, "ttvm inspect: --timeline goes without --events, --kind and --json\n");
+		return 2;
+	}
 	if (o.to && o.to < o.from) {
 		fprintf(stderr, "ttvm inspect: empty event range %" PRIu64 ":%" PRIu64 "\n", o.from, o.to);
 		return 2;
@@ -465,7 +502,10 @@ int inspect_main(int argc, char **argv)
 		fprintf(stderr, "ttvm inspect: %s\n", err);
 		return 1;
 	}
-	rc = o.list ? list_events(r, &o) : summary(r, &o);
+	if (o.timeline)
+		rc = timeline(r, &o);
+	else
+		rc = o.list ? list_events(r, &o) : summary(r, &o);
 	trace_reader_close(r);
 	return rc;
 }
