@@ -13,6 +13,7 @@
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/ptrap.h"
+#include "core/status.h"
 #include "core/stepfix.h"
 #include "core/vm.h"
 #include "core/hooks.h"
@@ -238,12 +239,17 @@ static void wait_halted(struct vm *vm, uint64_t timeout_ns)
 		uint64_t deadline = bus_run_timers(vm->bus, now);
 		bool input = serial_feed(vm, true);
 
+		status_poll(now); /* a guest asleep for long still shows its figures */
+
 		if (irq_pending(vm) || vm->stop || sig_stop)
 			return;
 		if (timeout_ns && now >= timeout_ns)
 			return;
 		if (timeout_ns && timeout_ns < deadline)
 			deadline = timeout_ns;
+		/* Wake for the status line's next draw too (not while it is off). */
+		if (ttvm_status_due < deadline && deadline != UINT64_MAX)
+			deadline = ttvm_status_due;
 		if (deadline == UINT64_MAX && !input) {
 			vcpu_get_regs(vm, &regs);
 			vm_request_stop(vm, ST_HALTED,
@@ -286,6 +292,9 @@ int vm_run(struct vm *vm)
 		uint64_t now = clock_now_ns(vm->clock);
 		uint64_t deadline = bus_run_timers(vm->bus, now);
 
+		/* The virtual clock follows the host's from VM creation: the
+		 * status line's time (core/status.h: no clock read of its own). */
+		status_poll(now);
 		if (sig_stop) {
 			vm_request_stop(vm, ST_SIGNAL, "stopped by %s", sig_stop == SIGINT ? "SIGINT" : "SIGTERM");
 			break;
@@ -443,6 +452,8 @@ int vm_run(struct vm *vm)
 	}
 	sig_run = NULL;
 	timer_delete(timer);
+	/* Before the guest's last, unfinished line reaches the terminal. */
+	status_end();
 	fflush(vm->serial_out);
 	log_error("%s", vm->stop_msg);
 	log_info("%llu exits", (unsigned long long)vm->exits);

@@ -72,6 +72,7 @@ static void uart_tx_cb(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
 
+	status_hide_for(vm->serial_out); /* the guest's output and ttvm's status line may share a terminal */
 	fputc(byte, vm->serial_out);
 	if (byte == '\n')
 		fflush(vm->serial_out);

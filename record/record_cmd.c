@@ -11,8 +11,10 @@
 #include "core/cli.h"
 #include "core/log.h"
 #include "core/run.h"
+#include "core/status.h"
 #include "core/tsc.h"
 #include "core/vm.h"
+#include "devices/clock.h"
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/rr.h"
@@ -68,19 +70,21 @@ static int store_sites(const struct vm *vm, struct trace_writer *w)
 /* What `ttvm record` takes besides the run options. */
 struct record_args {
 	const char *out;
+	bool quiet; /* no status line */
 	double interval;
 	char **rest; /* the run options (rest[0] = the command's name) */
 	int nrest;
 };
 
-/* Take -o and --checkpoint-interval out of argv; the rest are run options
- * (they go into the trace's run_args: --checkpoint-interval does not).
+/* Take -o, -q and --checkpoint-interval out of argv; the rest are run
+ * options (they go into the trace's run_args: these three do not).
  * 0 or ST_USAGE / ST_HOST (message printed). */
 static int parse_record_args(int argc, char **argv, struct record_args *a)
 {
 	int status = 0;
 
 	a->out = NULL;
+	a->quiet = false;
 	a->interval = RR_CKPT_DEFAULT_INTERVAL;
 	a->nrest = 0;
 	a->rest = calloc((size_t)argc + 1, sizeof(*a->rest));
@@ -91,6 +95,8 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
 		const char *ci = NULL;
 		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
 			a->out = argv[++i];
+		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+			a->quiet = true;
 		else if (!strcmp(argv[i], "--checkpoint-interval") && i + 1 < argc)
 			ci = argv[++i];
 		else if (!strncmp(argv[i], "--checkpoint-interval=", 22))
@@ -111,8 +117,9 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
 
 static void record_usage(void)
 {
-	printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [run options] KERNEL\n"
+	printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [-q] [run options] KERNEL\n"
 	       "  -o, --output TRACE    the trace to write (must not exist)\n"
+	       "  -q, --quiet           no status line on a terminal's stderr\n"
 	       "      --checkpoint-interval SEC  a checkpoint every SEC seconds of recording\n"
 	       "                        (default %g; 0 = none), for `ttvm replay --from`\n",
 	       RR_CKPT_DEFAULT_INTERVAL);
@@ -194,6 +201,32 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 	return status;
 }
 
+/* The status line's figures (core/status.h): its time is the run loop's
+ * virtual clock, which follows the host's from VM creation. */
+struct record_status {
+	struct vm *vm;
+	struct rr *rr;
+	uint64_t last_ns, last_exits;
+};
+
+static void record_status_line(void *ctx, uint64_t now_ns, uint64_t start_ns, char *buf, size_t len)
+{
+	struct record_status *st = ctx;
+	uint64_t exits = st->vm->guest_exits;
+	char rate[32], events[32], size[32];
+	/* Over the last period; the first one counts from the start. */
+	uint64_t from_ns = st->last_ns ? st->last_ns : start_ns, from_exits = st->last_ns ? st->last_exits : 0;
+	double dt = (double)(now_ns - from_ns) / 1e9;
+
+	status_count(rate, sizeof(rate), dt > 0 ? (double)(exits - from_exits) / dt : 0);
+	status_count(events, sizeof(events), (double)trace_writer_next_seq(st->rr->w));
+	status_bytes(size, sizeof(size), trace_writer_size(st->rr->w));
+	snprintf(buf, len, "record: guest %.1f s, %s exits/s, %s events, %s, %" PRIu64 " checkpoint%s",
+		 (double)now_ns / 1e9, rate, events, size, st->rr->ckpt_count, st->rr->ckpt_count == 1 ? "" : "s");
+	st->last_ns = now_ns;
+	st->last_exits = exits;
+}
+
 int record_main(int argc, char **argv)
 {
 	struct record_args a;
@@ -236,7 +269,13 @@ int record_main(int argc, char **argv)
 		goto out;
 	}
 	record_probe_init(&vm);
+	struct record_status rst = { .vm = &vm, .rr = &rr };
+	if (status_wanted(a.quiet)) {
+		trace_msg_hook = status_erase; /* the store's messages (a full disk) too */
+		status_begin(record_status_line, &rst, clock_now_ns(vm.clock));
+	}
 	status = vm_run(&vm);
+	status_end(); /* vm_run ended it, unless it failed before its loop */
 	record_probe_stop(&vm);
 	status = close_trace(&vm, &rr, status);
 out:

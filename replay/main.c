@@ -34,9 +34,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ttvm run [options] KERNEL     run a guest\n"
-		"       ttvm record -o TRACE [--checkpoint-interval SEC] [options] KERNEL\n"
+		"       ttvm record -o TRACE [--checkpoint-interval SEC] [-q] [options] KERNEL\n"
 		"                                     run a guest and record it\n"
-		"       ttvm replay [--serial FILE] [--from EVENT] TRACE\n"
+		"       ttvm replay [--serial FILE] [--from EVENT] [-q] TRACE\n"
 		"                                     re-execute a recording exactly\n"
 #ifdef HAVE_INSPECT
 		"       ttvm inspect [options] TRACE  summarize or list a recorded trace\n"

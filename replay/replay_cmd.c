@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "core/cli.h"
 #include "core/exit.h"
 #include "core/log.h"
 #include "core/run.h"
+#include "core/status.h"
 #include "core/vm.h"
 #include "record/ckpt.h"
 #include "record/rr.h"
@@ -23,18 +25,97 @@
 #include "replay/seek.h"
 #include "replay/timeline.h"
 
-/* Replay the whole recording (or from --from's checkpoint) to its end. */
-static int replay_run(struct vm *vm)
+/* The status line's figures (core/status.h), from the replay's position
+ * against the recording's totals.  Its clock is CLOCK_MONOTONIC_COARSE,
+ * read once per guest exit (a vDSO memory read: about 5 ns, see
+ * storage/writer.c), not the virtual clock, which in a replay does not
+ * tell the recording's guest time. */
+struct replay_status {
+	struct vm *vm;
+	struct rr *rr;
+	struct trace_info info;
+	uint64_t start_exits;  /* where the replay began (--from: a checkpoint's exit) */
+	uint64_t last_ns, last_exits;
+};
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* eng_goal.on_boundary: at every guest exit; never stops the replay. */
+static int replay_status_poll(void *ctx)
+{
+	(void)ctx;
+	status_poll(coarse_ns());
+	return 0;
+}
+
+/* "12 s", "4:05", "1:02:03". */
+static void format_left(char *buf, size_t len, double s)
+{
+	unsigned long t = (unsigned long)(s + 0.5);
+
+	if (t < 60)
+		snprintf(buf, len, "%lu s", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
+	else
+		snprintf(buf, len, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+}
+
+static void replay_status_line(void *ctx, uint64_t now_ns, uint64_t start_ns, char *buf, size_t len)
+{
+	struct replay_status *st = ctx;
+	uint64_t exits = st->vm->guest_exits, total = st->info.last_exit;
+	uint64_t met = st->rr->last_good + 1; /* UINT64_MAX (none yet) + 1 = 0 */
+	char rate[32], events[32], nevents[32], left[32] = "? s";
+	uint64_t from_ns = st->last_ns ? st->last_ns : start_ns, from_exits = st->last_ns ? st->last_exits : st->start_exits;
+	double dt = (double)(now_ns - from_ns) / 1e9;
+	double all = (double)(now_ns - start_ns) / 1e9;
+	double share = total ? (double)exits / (double)total : 1;
+
+	if (share > 1)
+		share = 1;
+	/* The time left at the average rate since the start: steadier than
+	 * the last period's, which the guest's phases move. */
+	if (exits > st->start_exits && total > exits)
+		format_left(left, sizeof(left), (double)(total - exits) * all / (double)(exits - st->start_exits));
+	else if (total <= exits)
+		snprintf(left, sizeof(left), "0 s");
+	status_count(rate, sizeof(rate), dt > 0 ? (double)(exits - from_exits) / dt : 0);
+	status_count(events, sizeof(events), (double)met);
+	status_count(nevents, sizeof(nevents), (double)st->info.n_events);
+	snprintf(buf, len, "replay: %.0f%%, %s left, %s exits/s, %s of %s events, %" PRIu64 " of %" PRIu64 " checkpoints",
+		 share * 100, left, rate, events, nevents, st->rr->ckpt_count, st->info.n_checkpoints);
+	st->last_ns = now_ns;
+	st->last_exits = exits;
+}
+
+/* Replay the whole recording (or from --from's checkpoint) to its end;
+ * with a status line when show_status. */
+static int replay_run(struct vm *vm, bool show_status)
 {
 	struct engine eng;
 	struct eng_goal all = { .to_e = UINT64_MAX };
+	struct replay_status st = { .vm = vm, .rr = rr_of(vm), .start_exits = vm->guest_exits };
 
 	if (run_signals_init(vm->run)) {
 		log_error("cannot set up signal handlers: %s", strerror(errno));
 		return ST_HOST;
 	}
 	eng_init(&eng, vm);
+	if (show_status) {
+		trace_reader_info(st.rr->r, &st.info);
+		all.on_boundary = replay_status_poll;
+		status_begin(replay_status_line, &st, coarse_ns());
+	}
 	eng_run(&eng, &all);
+	/* Before the guest's last, unfinished line reaches the terminal. */
+	status_end();
 	fflush(vm->serial_out);
 	log_error("%s", vm->stop_msg);
 	log_info("replay: %" PRIu64 " guest exits, %" PRIu64 " exits", vm->guest_exits, vm->exits);
@@ -77,13 +158,15 @@ static int read_image(void *ctx, const char *path, uint8_t **data, size_t *size)
 /* What `ttvm replay` takes. */
 struct replay_args {
 	const char *trace, *serial, *from, *gdb;
+	bool quiet; /* no status line */
 	enum gdb_arch arch;
 	uint64_t from_event;
 };
 
 static void replay_usage(void)
 {
-	printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-v] TRACE\n"
+	printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-q] [-v] TRACE\n"
+	       "  -q, --quiet        no status line on a terminal's stderr (--gdb never shows one)\n"
 	       "      --gdb [HOST:]PORT  serve the recording to gdb (target remote HOST:PORT),\n"
 	       "                     with reverse execution; HOST defaults to 127.0.0.1\n"
 	       "      --gdb-arch i386  describe the vCPU to gdb as 32-bit (guests that never\n"
@@ -101,6 +184,7 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 		{ "gdb", required_argument, NULL, 'g' },
 		{ "gdb-arch", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -109,7 +193,7 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 	memset(a, 0, sizeof(*a));
 	a->arch = GDB_ARCH_X86_64;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': a->serial = optarg; break;
 		case 'f': a->from = optarg; break;
@@ -123,6 +207,7 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 			}
 			break;
 		case 'v': ttvm_verbosity++; break;
+		case 'q': a->quiet = true; break;
 		case 'h':
 			replay_usage();
 			return -1;
@@ -328,7 +413,7 @@ int replay_main(int argc, char **argv)
 		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout);
 		goto out;
 	}
-	status = check_final_state(&vm, &rr, replay_run(&vm));
+	status = check_final_state(&vm, &rr, replay_run(&vm, status_wanted(a.quiet)));
 	if (status == ST_TRIPLE && vcpu_in_reset_state(&vm))
 		name_fault(rr.path, &cfg, vm.guest_exits);
 out:

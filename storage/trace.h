@@ -150,6 +150,14 @@ uint64_t trace_writer_next_seq(const struct trace_writer *w);
  * error.  0 or -errno. */
 int trace_writer_close(struct trace_writer *w, const struct trace_event *end);
 
+/* Called, when set, before the store prints a message on stderr: the
+ * recorder's status line (core/status.h) erases itself there. */
+extern void (*trace_msg_hook)(void);
+
+/* Bytes the trace's database holds, the open transaction included (pages
+ * times page size; the write-ahead log not counted twice).  0 if unknown. */
+uint64_t trace_writer_size(struct trace_writer *w);
+
 /* Summary of an open trace. */
 struct trace_info {
 	uint32_t format_version;

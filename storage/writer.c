@@ -115,6 +115,14 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void (*trace_msg_hook)(void);
+
+static void msg_begin(void)
+{
+	if (trace_msg_hook)
+		trace_msg_hook();
+}
+
 sqlite3 *trace_writer_db(struct trace_writer *w)
 {
 	return w->db;
@@ -130,6 +138,24 @@ uint64_t trace_writer_next_seq(const struct trace_writer *w)
 	return w->next_seq;
 }
 
+/* A status line's figure, a few times a second: the statement is prepared
+ * each time (about 10 us) rather than kept for the writer's life. */
+uint64_t trace_writer_size(struct trace_writer *w)
+{
+	sqlite3_stmt *st;
+	uint64_t bytes = 0;
+
+	if (!w || w->failed)
+		return 0;
+	if (sqlite3_prepare_v2(w->db, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		bytes = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return bytes + w->len;
+}
+
 int trace_writer_sqlfail(struct trace_writer *w, int sqlrc, const char *what)
 {
 	if (w->failed)
@@ -137,6 +163,7 @@ int trace_writer_sqlfail(struct trace_writer *w, int sqlrc, const char *what)
 	w->failed = trace_sql_errno(sqlrc);
 	if (!w->failed)
 		w->failed = -EIO;
+	msg_begin();
 	fprintf(stderr, "ttvm: trace %s: %s while %s (%s); recording stopped, ",
 		w->path, (sqlrc & 0xff) == SQLITE_FULL ? "disk full" : "write failed", what,
 		sqlite3_errstr(sqlrc));
@@ -387,6 +414,7 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		err = -errno;
+		msg_begin();
 		fprintf(stderr, "ttvm: trace %s: cannot create: %s\n", path, strerror(errno));
 		return err;
 	}
@@ -455,6 +483,7 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	return 0;
 sqlfail:
 	err = trace_sql_errno(rc);
+	msg_begin();
 	fprintf(stderr, "ttvm: trace %s: %s: %s\n", path, what,
 		w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
 	writer_free(w);

@@ -4,7 +4,10 @@
  * (two reads), then reads the UART's line status and the CMOS seconds: four
  * reads and one write.  Prints a hash of every value read: the PIT count
  * follows time, so it differs from run to run, and must be equal between a
- * recording and its replay. */
+ * recording and its replay.  With `ms=N` the loop runs for N ms of PIT time
+ * instead (however fast the host: the status line's test needs a run of a
+ * given length), counted from channel 2's count, which wraps every 55 ms,
+ * far longer than a pass. */
 #include "rt/rt.h"
 
 #define PIT_CH2 0x42
@@ -20,6 +23,8 @@ int main(uint32_t magic, struct mb_info *mbi)
 	(void)magic;
 	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
 	unsigned long loops = cmdline_num(cmdline, "loops", 2000);
+	uint64_t ms = cmdline_num(cmdline, "ms", 0);
+	uint64_t elapsed = 0, want = ms * 1193182 / 1000; /* PIT input clock ticks */
 
 	/* Channel 2: gate on (port B bit 0), speaker off, mode 2, count 65536. */
 	outb(PORT_B, (uint8_t)((inb(PORT_B) & ~0x02) | 0x01));
@@ -31,7 +36,8 @@ int main(uint32_t magic, struct mb_info *mbi)
 
 	uint64_t h = MIX64_INIT;
 	uint32_t lsr_busy = 0, first = 0, last = 0;
-	for (unsigned long i = 0; i < loops; i++) {
+	unsigned long i;
+	for (i = 0; ms ? elapsed < want : i < loops; i++) {
 		outb(PIT_CMD, 0x80); /* latch channel 2 */
 		uint32_t count = inb(PIT_CH2);
 		count |= (uint32_t)inb(PIT_CH2) << 8;
@@ -41,9 +47,12 @@ int main(uint32_t magic, struct mb_info *mbi)
 			lsr_busy++;
 		if (i == 0)
 			first = count;
+		else /* mode 2 counts down and reloads: the distance wraps at 65536 */
+			elapsed += (uint16_t)(last - count);
 		last = count;
 		h = mix64(h, (uint64_t)count | (uint64_t)lsr << 16 | (uint64_t)sec << 24);
 	}
+	loops = i;
 	rt_printf("pioread: %lu loops, %lu port reads\n", loops, 4 * loops);
 	rt_printf("pioread: pit first %u last %u\n", first, last);
 	rt_printf("pioread: hash %016llx\n", (unsigned long long)h);
