@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 		return replay_main(argc - 1, argv + 1);
 #ifdef HAVE_INSPECT
 	if (!strcmp(cmd, "inspect")) {
-		inspect_set_hooks(&(struct inspect_hooks){ .ckpt_guest_ns = rr_ckpt_guest_ns,
+		inspect_set_meanings(&(struct inspect_meanings){ .ckpt_guest_ns = rr_ckpt_guest_ns,
 							   .crash_name = record_crash_name });
 		return inspect_main(argc - 1, argv + 1);
 	}

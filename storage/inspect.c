@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "storage/checkpoint.h"
-#include "storage/timeline.h"
+#include "storage/picture.h"
 #include "storage/trace.h"
 
 /* Checkpoints listed one by one in the text summary (the count is always shown). */
@@ -17,17 +17,17 @@
 struct inspect_opts {
 	const char *path;
 	int json;
-	const char *timeline;  /* --timeline FILE */
+	const char *picture;   /* --timeline FILE */
 	int list;              /* --events given */
 	uint64_t from, to;     /* [from, to) */
 	uint32_t kinds;        /* bit k set: show kind k (0: all) */
 };
 
-static struct inspect_hooks hooks;
+static struct inspect_meanings given;
 
-void inspect_set_hooks(const struct inspect_hooks *h)
+void inspect_set_meanings(const struct inspect_meanings *h)
 {
-	hooks = *h;
+	given = *h;
 }
 
 static void usage(FILE *f)
@@ -426,13 +426,13 @@ static int summary(struct trace_reader *r, const struct inspect_opts *o)
 	return 0;
 }
 
-static int timeline(struct trace_reader *r, const struct inspect_opts *o)
+static int draw_picture(struct trace_reader *r, const struct inspect_opts *o)
 {
-	struct timeline_opts to = { .title = o->path, .ckpt_guest_ns = hooks.ckpt_guest_ns,
-				    .crash_name = hooks.crash_name };
+	struct picture_opts to = { .title = o->path, .ckpt_guest_ns = given.ckpt_guest_ns,
+				    .crash_name = given.crash_name };
 	char err[600];
 
-	if (timeline_write_file(r, o->timeline, &to, err, sizeof(err))) {
+	if (picture_write_file(r, o->picture, &to, err, sizeof(err))) {
 		fprintf(stderr, "ttvm inspect: %s\n", err);
 		return 1;
 	}
@@ -457,7 +457,7 @@ int inspect_main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			o.timeline = argv[++i];
+			o.picture = argv[++i];
 		} else if (!strcmp(a, "--events")) {
 			o.list = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-' &&
@@ -489,7 +489,7 @@ int inspect_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (o.timeline && (o.list || o.json)) {
+	if (o.picture && (o.list || o.json)) {
 		fprintf(stderr, "ttvm inspect: --timeline goes without --events, --kind and --json\n");
 		return 2;
 	}
@@ -502,8 +502,8 @@ int inspect_main(int argc, char **argv)
 		fprintf(stderr, "ttvm inspect: %s\n", err);
 		return 1;
 	}
-	if (o.timeline)
-		rc = timeline(r, &o);
+	if (o.picture)
+		rc = draw_picture(r, &o);
 	else
 		rc = o.list ? list_events(r, &o) : summary(r, &o);
 	trace_reader_close(r);

@@ -1,7 +1,7 @@
 /* `ttvm inspect TRACE [--events [FROM[:TO]]] [--kind K[,K...]] [--json]`:
  * print a trace's summary (metadata, counts per event kind, chunks,
  * checkpoints, bytes per event, compression ratio, end) or list its events;
- * `ttvm inspect --timeline FILE TRACE` draws it (storage/timeline.h). */
+ * `ttvm inspect --timeline FILE TRACE` draws it (storage/picture.h). */
 #ifndef TTVM_STORAGE_INSPECT_H
 #define TTVM_STORAGE_INSPECT_H
 #include <stddef.h>
@@ -10,13 +10,13 @@
 /* What inspect cannot know from storage alone: the meaning of a
  * checkpoint's vCPU blob and of an end record's crash kind.  NULL members:
  * the picture goes without (no guest-time labels, crash kinds as numbers). */
-struct inspect_hooks {
+struct inspect_meanings {
 	int (*ckpt_guest_ns)(const void *blob, size_t len, uint64_t *ns);
 	const char *(*crash_name)(uint32_t crash_kind);
 };
 
 /* Use h (copied) in every later inspect_main(). */
-void inspect_set_hooks(const struct inspect_hooks *h);
+void inspect_set_meanings(const struct inspect_meanings *h);
 
 /* Run the inspect command; argv[0] is "inspect".  Output on stdout, errors on
  * stderr.  Returns the exit status: 0, 1 for a bad or damaged trace, 2 for a

@@ -10,7 +10,7 @@
 
 #include "storage/checkpoint.h"
 #include "storage/codec.h"
-#include "storage/timeline.h"
+#include "storage/picture.h"
 #include "storage/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,8 +84,8 @@ static void fuzz_trace(const uint8_t *data, size_t size)
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");
 	if (devnull && trace_reader_open_mem(data, size, "fuzz", &r, err, sizeof(err)) == 0) {
-		struct timeline_opts o = { .title = "fuzz", .ckpt_guest_ns = fuzz_guest_ns };
-		timeline_write(r, devnull, &o);
+		struct picture_opts o = { .title = "fuzz", .ckpt_guest_ns = fuzz_guest_ns };
+		picture_write(r, devnull, &o);
 		trace_reader_close(r);
 	}
 }

@@ -9,15 +9,15 @@
  * attributes (class "lane", "ckpt", "kept-start", "end") for tests and
  * scripts.  Storage gives the checkpoint blob no meaning: the caller passes
  * a function that reads the clock out of it. */
-#ifndef TTVM_STORAGE_TIMELINE_H
-#define TTVM_STORAGE_TIMELINE_H
+#ifndef TTVM_STORAGE_PICTURE_H
+#define TTVM_STORAGE_PICTURE_H
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "storage/trace.h"
 
-struct timeline_opts {
+struct picture_opts {
 	const char *title;      /* shown at the top (the trace's path); escaped */
 	int html;               /* wrap the SVG in a minimal HTML page */
 	/* Guest ns of the virtual clock in a checkpoint's vCPU blob: 0 or
@@ -33,14 +33,14 @@ struct timeline_opts {
 /* Read every event and checkpoint of r (opened, not yet read) and write the
  * picture to out.  0, -EBADMSG/-EPROTO/... for a damaged trace (see
  * trace_reader_errmsg), -ENOMEM, or -EIO when out failed. */
-int timeline_write(struct trace_reader *r, FILE *out, const struct timeline_opts *o);
-/* timeline_write into path (HTML when it ends in ".html" or ".htm"),
+int picture_write(struct trace_reader *r, FILE *out, const struct picture_opts *o);
+/* picture_write into path (HTML when it ends in ".html" or ".htm"),
  * through a temporary file renamed at the end, so that a failure leaves no
  * half-written picture.  0 or -errno with one line (naming path or the
  * trace position) in err. */
-int timeline_write_file(struct trace_reader *r, const char *path, const struct timeline_opts *o,
+int picture_write_file(struct trace_reader *r, const char *path, const struct picture_opts *o,
 			char *err, size_t errlen);
-/* Is path one that timeline_write_file writes as HTML? */
-int timeline_path_is_html(const char *path);
+/* Is path one that picture_write_file writes as HTML? */
+int picture_path_is_html(const char *path);
 
 #endif

@@ -1,4 +1,4 @@
-#include "storage/timeline.h"
+#include "storage/picture.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -31,13 +31,13 @@
  * would hide the bars. */
 #define CK_LINES_MAX 40
 
-struct tl_ckpt {
+struct pic_ckpt {
 	struct trace_ckpt_info ci;
 	int has_ns;
 	uint64_t ns;
 };
 
-struct tl_lane {
+struct pic_lane {
 	char name[48];
 	const char *kind;       /* trace_kind_name() */
 	int vector;             /* irq lanes: the vector, -2 "other vectors"; else -1 */
@@ -48,7 +48,7 @@ struct tl_lane {
 };
 
 /* What one pass over the trace found. */
-struct tl_data {
+struct pic_data {
 	struct trace_info info;
 	uint64_t x0, span;      /* x axis: exits [x0, x0 + span) */
 	uint64_t per_bin;       /* exits per interval */
@@ -61,10 +61,10 @@ struct tl_data {
 	struct trace_event last; /* the last event read (the end record when have_end) */
 	int have_end;
 	uint64_t first_exit;    /* of the first event (valid when n_read) */
-	struct tl_ckpt *ckpts;
+	struct pic_ckpt *ckpts;
 	uint64_t n_ckpts;
 	char cmdline[256];
-	struct tl_lane lanes[TL_LANES_MAX];
+	struct pic_lane lanes[TL_LANES_MAX];
 	int n_lanes;
 };
 
@@ -118,13 +118,13 @@ static const char *fmt_ns(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-static double xpos(const struct tl_data *d, uint64_t exit_no)
+static double xpos(const struct pic_data *d, uint64_t exit_no)
 {
 	double f = exit_no < d->x0 ? 0.0 : (double)(exit_no - d->x0) / (double)d->span;
 	return PL + (f > 1.0 ? 1.0 : f) * (PR - PL);
 }
 
-static uint32_t bin_of(const struct tl_data *d, uint64_t exit_no)
+static uint32_t bin_of(const struct pic_data *d, uint64_t exit_no)
 {
 	uint64_t b = exit_no < d->x0 ? 0 : (exit_no - d->x0) / d->per_bin;
 	return b >= d->nbins ? d->nbins - 1 : (uint32_t)b;
@@ -133,7 +133,7 @@ static uint32_t bin_of(const struct tl_data *d, uint64_t exit_no)
 /* The x axis and the intervals: exits 0 .. the last exit in the chunk
  * table (the end record's, for a complete trace), so that a recording is
  * drawn from the guest's start. */
-static void setup_axis(struct tl_data *d)
+static void setup_axis(struct pic_data *d)
 {
 	d->x0 = 0;
 	d->span = d->info.last_exit < UINT64_MAX ? d->info.last_exit + 1 : UINT64_MAX;
@@ -142,7 +142,7 @@ static void setup_axis(struct tl_data *d)
 	d->nbins = (uint32_t)((d->span + d->per_bin - 1) / d->per_bin);
 }
 
-static int read_events(struct trace_reader *r, struct tl_data *d)
+static int read_events(struct trace_reader *r, struct pic_data *d)
 {
 	struct trace_event ev;
 	int rc;
@@ -165,7 +165,7 @@ static int read_events(struct trace_reader *r, struct tl_data *d)
 	return rc;
 }
 
-static int read_ckpts(struct trace_reader *r, struct tl_data *d, const struct timeline_opts *o)
+static int read_ckpts(struct trace_reader *r, struct pic_data *d, const struct picture_opts *o)
 {
 	uint8_t *blob = NULL;
 	size_t cap = 0, len;
@@ -177,7 +177,7 @@ static int read_ckpts(struct trace_reader *r, struct tl_data *d, const struct ti
 	if (!d->ckpts)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < d->info.n_checkpoints; i++) {
-		struct tl_ckpt *c = &d->ckpts[i];
+		struct pic_ckpt *c = &d->ckpts[i];
 		if ((rc = trace_ckpt_get(r, i, &c->ci)) < 0)
 			goto out;
 		d->n_ckpts++;
@@ -203,10 +203,10 @@ out:
 	return rc;
 }
 
-static struct tl_lane *add_lane(struct tl_data *d, const char *name, uint32_t kind, int vector,
+static struct pic_lane *add_lane(struct pic_data *d, const char *name, uint32_t kind, int vector,
 				const char *color)
 {
-	struct tl_lane *l = &d->lanes[d->n_lanes++];
+	struct pic_lane *l = &d->lanes[d->n_lanes++];
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	l->kind = trace_kind_name(kind);
 	l->vector = vector;
@@ -221,7 +221,7 @@ static struct tl_lane *add_lane(struct tl_data *d, const char *name, uint32_t ki
 /* Lanes, top to bottom: the inputs most recordings are made of always get
  * one (an empty one says "none", which is worth knowing too); loop probes
  * and CPUID only when there are any. */
-static void make_lanes(struct tl_data *d)
+static void make_lanes(struct pic_data *d)
 {
 	static const char *const vec_colors[] = { "#d62728", "#ff7f0e", "#e377c2", "#8c564b",
 						  "#bc5090", "#ef8a62" };
@@ -257,12 +257,12 @@ static void make_lanes(struct tl_data *d)
 	for (int i = 0; i < n_top; i++) {
 		char name[48];
 		snprintf(name, sizeof(name), "interrupt vector %d", top[i]);
-		struct tl_lane *l = add_lane(d, name, TRACE_EV_IRQ, top[i], vec_colors[i]);
+		struct pic_lane *l = add_lane(d, name, TRACE_EV_IRQ, top[i], vec_colors[i]);
 		l->count = d->vcount[top[i]];
 		memcpy(l->bins, d->vbins[top[i]], sizeof(l->bins));
 	}
 	if (n_vec > n_top) {
-		struct tl_lane *l = add_lane(d, "other vectors", TRACE_EV_IRQ, -2, "#9c9c9c");
+		struct pic_lane *l = add_lane(d, "other vectors", TRACE_EV_IRQ, -2, "#9c9c9c");
 		for (int v = 0; v < 256; v++) {
 			int shown = 0;
 			for (int i = 0; i < n_top; i++)
@@ -304,7 +304,7 @@ static uint64_t tick_step(uint64_t span)
 }
 
 /* The end record: its words and its colour. */
-static void end_label(const struct tl_data *d, const struct timeline_opts *o, char *buf, size_t len,
+static void end_label(const struct pic_data *d, const struct picture_opts *o, char *buf, size_t len,
 		      const char **color)
 {
 	char nb[32];
@@ -349,7 +349,7 @@ static void end_label(const struct tl_data *d, const struct timeline_opts *o, ch
 	}
 }
 
-static void draw_lane(FILE *f, const struct tl_data *d, const struct tl_lane *l, double y)
+static void draw_lane(FILE *f, const struct pic_data *d, const struct pic_lane *l, double y)
 {
 	char nb[32], pb[32];
 	double bw = (PR - PL) * (double)d->per_bin / (double)d->span;
@@ -392,7 +392,7 @@ static void draw_lane(FILE *f, const struct tl_data *d, const struct tl_lane *l,
 /* Checkpoints: a row of ticks (full ones taller) with their ids where
  * there is room, lines through the lanes while there are few of them, and
  * the guest's virtual clock under the axis where the blob tells it. */
-static void draw_ckpts(FILE *f, const struct tl_data *d, double ybot)
+static void draw_ckpts(FILE *f, const struct pic_data *d, double ybot)
 {
 	char nb[32];
 	double last_label = -1e9, last_time = -1e9;
@@ -407,7 +407,7 @@ static void draw_ckpts(FILE *f, const struct tl_data *d, double ybot)
 		PL, CK_TOP + 12, PR - PL, 14.0, CK_TOP + 13, d->n_ckpts ? "#3060b0" : "#999", CK_TOP + 26, d->n_ckpts,
 		n_full);
 	for (uint64_t i = 0; i < d->n_ckpts; i++) {
-		const struct tl_ckpt *c = &d->ckpts[i];
+		const struct pic_ckpt *c = &d->ckpts[i];
 		double x = xpos(d, c->ci.exit_no);
 		fprintf(f, "<g class=\"ckpt\" data-id=\"%" PRIu64 "\" data-exit=\"%" PRIu64 "\" data-event=\"%" PRIu64
 			"\" data-full=\"%d\"", c->ci.id, c->ci.exit_no, c->ci.event_no, c->ci.full);
@@ -442,7 +442,7 @@ static void draw_ckpts(FILE *f, const struct tl_data *d, double ybot)
 				   : "not known (no checkpoints: only they carry the guest's clock)");
 }
 
-static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
+static void draw(FILE *f, struct pic_data *d, const struct picture_opts *o)
 {
 	char nb[32], nb2[32], endtxt[160];
 	const char *endcol;
@@ -556,9 +556,9 @@ static void draw(FILE *f, struct tl_data *d, const struct timeline_opts *o)
 		fprintf(f, "</body></html>\n");
 }
 
-int timeline_write(struct trace_reader *r, FILE *out, const struct timeline_opts *o)
+int picture_write(struct trace_reader *r, FILE *out, const struct picture_opts *o)
 {
-	struct tl_data *d = calloc(1, sizeof(*d));
+	struct pic_data *d = calloc(1, sizeof(*d));
 	const char *cmd;
 	int rc;
 
@@ -585,16 +585,16 @@ out:
 	return rc;
 }
 
-int timeline_path_is_html(const char *path)
+int picture_path_is_html(const char *path)
 {
 	size_t n = strlen(path);
 	return (n >= 5 && !strcasecmp(path + n - 5, ".html")) || (n >= 4 && !strcasecmp(path + n - 4, ".htm"));
 }
 
-int timeline_write_file(struct trace_reader *r, const char *path, const struct timeline_opts *o,
+int picture_write_file(struct trace_reader *r, const char *path, const struct picture_opts *o,
 			char *err, size_t errlen)
 {
-	struct timeline_opts oo = *o;
+	struct picture_opts oo = *o;
 	size_t n = strlen(path);
 	char *tmp = malloc(n + 16);
 	FILE *f = NULL;
@@ -617,8 +617,8 @@ int timeline_write_file(struct trace_reader *r, const char *path, const struct t
 		close(fd);
 		goto fail;
 	}
-	oo.html = timeline_path_is_html(path);
-	rc = timeline_write(r, f, &oo);
+	oo.html = picture_path_is_html(path);
+	rc = picture_write(r, f, &oo);
 	if (rc == -EIO || rc == -ENOMEM) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		fclose(f);

@@ -10,7 +10,7 @@
 
 #include "storage/checkpoint.h"
 #include "storage/inspect.h"
-#include "storage/timeline.h"
+#include "storage/picture.h"
 #include "stest.h"
 #include "testlib.h"
 
@@ -386,7 +386,7 @@ static void test_marks(void)
 	CHECK(strstr(pic, "end: crash (status 82) at rip 0xffffffff81001234") != NULL);
 
 	/* with them (as ttvm's main sets them): guest time at every checkpoint */
-	inspect_set_hooks(&(struct inspect_hooks){ .ckpt_guest_ns = fake_guest_ns,
+	inspect_set_meanings(&(struct inspect_meanings){ .ckpt_guest_ns = fake_guest_ns,
 						   .crash_name = fake_crash_name });
 	CHECK_EQ(run((const char *[]){ "--timeline", svg, p, NULL }), 0);
 	CHECK_EQ(load(svg), 0);
@@ -394,7 +394,7 @@ static void test_marks(void)
 	check_marks();
 	CHECK_EQ(count_of(pic, "data-guest-ns="), json_u64(json, "checkpoints"));
 	CHECK(strstr(pic, "crash: kernel panic (status 82)") != NULL);
-	inspect_set_hooks(&(struct inspect_hooks){ NULL, NULL });
+	inspect_set_meanings(&(struct inspect_meanings){ NULL, NULL });
 }
 
 static void test_html(void)
@@ -461,8 +461,8 @@ static void test_kept_from(void)
 	CHECK_EQ(trace_reader_open(p, &r, err, sizeof(err)), 0);
 	if (!r)
 		return;
-	struct timeline_opts o = { .title = "k", .kept_from_exit = 777 };
-	CHECK_EQ(timeline_write_file(r, svg, &o, err, sizeof(err)), 0);
+	struct picture_opts o = { .title = "k", .kept_from_exit = 777 };
+	CHECK_EQ(picture_write_file(r, svg, &o, err, sizeof(err)), 0);
 	trace_reader_close(r);
 	CHECK_EQ(load(svg), 0);
 	CHECK(xml_ok(pic));
