@@ -19,7 +19,7 @@ set_tests_properties(gdbproto-real-gdb gdbproto-real-gdb-i386 PROPERTIES LABELS 
 #   build/tests/gdb/fuzz_gdbproto -max_total_time=600 CORPUS_DIR tests/gdb/fuzz-seeds
 if(TTVM_CLANG AND TTVM_CLANG_FUZZER_WORKS)
   set(gdbfuzz_srcs ${PROJECT_SOURCE_DIR}/replay/gdbproto.c ${PROJECT_SOURCE_DIR}/replay/gdbparse.c
-                   ${PROJECT_SOURCE_DIR}/replay/gdbregs.c
+                   ${PROJECT_SOURCE_DIR}/replay/gdbregs.c ${PROJECT_SOURCE_DIR}/core/status.c
                    ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_gdbproto.c)
   add_custom_command(
     OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto
@@ -28,7 +28,8 @@ if(TTVM_CLANG AND TTVM_CLANG_FUZZER_WORKS)
             -I${PROJECT_SOURCE_DIR} -I${PROJECT_BINARY_DIR} ${gdbfuzz_srcs} -pthread
             -o ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto
     DEPENDS ${gdbfuzz_srcs} ${PROJECT_SOURCE_DIR}/replay/gdbproto.h ${PROJECT_SOURCE_DIR}/replay/gdbparse.h
-            ${PROJECT_SOURCE_DIR}/replay/gdbregs.h
+            ${PROJECT_SOURCE_DIR}/replay/gdbregs.h ${PROJECT_SOURCE_DIR}/core/log.h
+            ${PROJECT_SOURCE_DIR}/core/status.h
     COMMENT "Building the gdb protocol fuzz target with clang"
     VERBATIM)
   add_custom_target(fuzz_gdbproto ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gdbproto)
