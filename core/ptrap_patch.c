@@ -103,6 +103,24 @@ void ptrap_remove(struct vm *vm, struct ptrap_set *s)
 	}
 }
 
+/* Trap i, patched at linear lin for the last run, was hit: the vCPU stands
+ * on it and must step over it next.  Its owners as patched (nonzero) and
+ * those of other traps on the same byte (aliases, left unpatched). */
+static unsigned note_hit(struct ptrap_set *s, unsigned i, uint64_t lin)
+{
+	unsigned owners = s->t[i].applied_owners;
+
+	for (unsigned j = 0; j < PTRAP_MAX; j++)
+		if (j != i && s->t[j].owners && s->t[j].addr == lin)
+			owners |= s->t[j].owners;
+	s->skip = true;
+	s->skip_addr = lin;
+	s->hits++;
+	s->hit_owners = owners;
+	s->hit_addr = lin;
+	return owners;
+}
+
 unsigned ptrap_hit(struct vm *vm, struct ptrap_set *s, uint64_t *addr)
 {
 	struct kvm_regs regs;
@@ -125,22 +143,11 @@ unsigned ptrap_hit(struct vm *vm, struct ptrap_set *s, uint64_t *addr)
 		struct ptrap *t = &s->t[i];
 		if (!t->on || t->gpa != gpa)
 			continue;
-		/* The owners as patched (nonzero), and those of other traps on
-		 * the same byte (aliases, left unpatched). */
-		unsigned owners = t->applied_owners;
-		for (unsigned j = 0; j < PTRAP_MAX; j++)
-			if (j != i && s->t[j].owners && s->t[j].addr == lin)
-				owners |= s->t[j].owners;
 		regs.rip--;
 		if (vcpu_set_regs(vm, &regs))
 			return 0;
-		s->skip = true;
-		s->skip_addr = lin;
-		s->hits++;
-		s->hit_owners = owners;
-		s->hit_addr = lin;
 		*addr = lin;
-		return owners;
+		return note_hit(s, i, lin);
 	}
 	return 0;
 }
@@ -152,17 +159,8 @@ unsigned ptrap_hit_here(struct vm *vm, struct ptrap_set *s, uint64_t lin, unsign
 		if (!t->on || t->addr != lin || !(t->applied_owners & mask))
 			continue;
 		ptrap_remove(vm, s);
-		unsigned owners = t->applied_owners;
-		for (unsigned j = 0; j < PTRAP_MAX; j++)
-			if (j != i && s->t[j].owners && s->t[j].addr == lin)
-				owners |= s->t[j].owners;
 		s->hit_known = true;
-		s->skip = true;
-		s->skip_addr = lin;
-		s->hits++;
-		s->hit_owners = owners;
-		s->hit_addr = lin;
-		return owners;
+		return note_hit(s, i, lin);
 	}
 	return 0;
 }

@@ -411,6 +411,25 @@ struct dbg_setup {
 	struct stepfix fix; /* where this step may push TF (stepfix.h) */
 };
 
+/* Instead of the single step ds plans: run to addr, where a breakpoint (or
+ * a patch trap, where addr is patchable now) stops the guest, counted as
+ * the step (on_debug_exit, on_patch_trap).  Nothing changes where neither
+ * can be set. */
+static void step_by_trap(const struct engine *eng, struct dbg_setup *ds, const struct kvm_sregs *sregs, uint64_t addr)
+{
+	if (!eng->hw_exec && !(eng->patch_exec && ptrap_patchable(eng->vm, sregs, addr, NULL)))
+		return;
+	ds->step = false;
+	ds->kick_bp = false;
+	ds->kick_patch = false;
+	ds->user_mask = 0;
+	ds->patch_mask = 0;
+	if (eng->hw_exec)
+		ds->entry_bp = addr;
+	else
+		ds->entry_patch = addr;
+}
+
 static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_of[ENG_MAX_TRAPS])
 {
 	struct kvm_guest_debug dbg;
@@ -842,37 +861,16 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 		 * the handler's entry with a breakpoint, or a patch trap,
 		 * instead. */
 		uint64_t h;
-		if (idt_handler(vm, eng->injected_vector, &h) == 0 &&
-		    (eng->hw_exec || ptrap_patchable(vm, &sregs, h, NULL))) {
-			ds->step = false;
-			ds->kick_bp = false;
-			ds->kick_patch = false;
-			ds->user_mask = 0;
-			ds->patch_mask = 0;
-			if (eng->hw_exec)
-				ds->entry_bp = h;
-			else
-				ds->entry_patch = h;
-		}
+		if (idt_handler(vm, eng->injected_vector, &h) == 0)
+			step_by_trap(eng, ds, &sregs, h);
 	}
+	/* PVM runs one more instruction in a step over an IRET (the return
+	 * address's, so that a loop probe there is passed without its hit):
+	 * run to the return address instead. */
 	uint64_t iret_to;
 	if (ds->step && !eng->injected && !vm->ptraps.skip && (eng->hw_exec || eng->patch_exec) &&
-	    iret_target(vm, &regs, &sregs, &iret_to) == 0 &&
-	    (eng->hw_exec || ptrap_patchable(vm, &sregs, iret_to, NULL))) {
-		/* PVM runs one more instruction in a step over an IRET (the
-		 * return address's, so that a loop probe there is passed
-		 * without its hit): run to the return address with a
-		 * breakpoint, or a patch trap, instead, counted as the step. */
-		ds->step = false;
-		ds->kick_bp = false;
-		ds->kick_patch = false;
-		ds->user_mask = 0;
-		ds->patch_mask = 0;
-		if (eng->hw_exec)
-			ds->entry_bp = iret_to;
-		else
-			ds->entry_patch = iret_to;
-	}
+	    iret_target(vm, &regs, &sregs, &iret_to) == 0)
+		step_by_trap(eng, ds, &sregs, iret_to);
 	if (ds->step && eng_settle(eng)) /* else the step's KVM_RUN only completes a pending PIO/MMIO and reports a step */
 		return PH_END;
 	if (ds->step)
