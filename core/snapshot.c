@@ -152,13 +152,15 @@ static uint32_t rd32(const uint8_t *p)
 /* Copy a fixed-size record into a (suitably aligned) struct. */
 #define GET(d, tag, dst) memcpy((dst), (d)->rec[tag], sizeof(*(dst)))
 
-/* Framing, checksum, sizes, presence. */
+/* Framing, checksum, sizes, presence (err, may be NULL: emptied first). */
 static int decode(const void *blob, size_t len, struct decoded *d, char *err, size_t errlen)
 {
 	const uint8_t *b = blob;
 	size_t off = HEADER_SIZE;
 	bool ended = false;
 
+	if (err && errlen)
+		err[0] = 0;
 	memset(d, 0, sizeof(*d));
 	if (!blob || len < HEADER_SIZE || memcmp(b, VM_STATE_MAGIC, 8))
 		return fail(err, errlen, -EINVAL, "not a ttvm machine state (no %s header)", VM_STATE_MAGIC);
@@ -350,8 +352,6 @@ int vm_state_check(const void *blob, size_t len, char *err, size_t errlen)
 	struct decoded d;
 	int r;
 
-	if (err && errlen)
-		err[0] = 0;
 	if ((r = decode(blob, len, &d, err, errlen)))
 		return r;
 	return check_decoded(&d, err, errlen);
@@ -362,8 +362,6 @@ int vm_state_sregs(const void *blob, size_t len, struct kvm_sregs *sregs, char *
 	struct decoded d;
 	int r;
 
-	if (err && errlen)
-		err[0] = 0;
 	if ((r = decode(blob, len, &d, err, errlen)))
 		return r;
 	memset(sregs, 0, sizeof(*sregs));
@@ -387,8 +385,6 @@ int vm_state_clock_ns(const void *blob, size_t len, uint64_t *ns, char *err, siz
 	struct decoded d;
 	int r;
 
-	if (err && errlen)
-		err[0] = 0;
 	if ((r = decode(blob, len, &d, err, errlen)))
 		return r;
 	GET(&d, VM_STATE_RUN, &run);
