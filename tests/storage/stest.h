@@ -2,11 +2,13 @@
  * generator covering every kind, and event comparison. */
 #ifndef TTVM_TESTS_STORAGE_STEST_H
 #define TTVM_TESTS_STORAGE_STEST_H
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/inspect.h"
 #include "storage/trace.h"
 
 static char stest_dir[256];
@@ -26,6 +28,34 @@ static inline const char *stest_path(const char *name)
 	char *b = buf[n++ % 8];
 	snprintf(b, 512, "%s/%s", stest_dir, name);
 	return b;
+}
+
+/* Run `ttvm inspect ARGS...` (args NULL-terminated, at most 14) in this
+ * process, its stdout captured into out (NUL-terminated, cut at outlen - 1).
+ * Returns inspect's exit status. */
+static inline int stest_inspect(const char *const *args, char *out, size_t outlen)
+{
+	char *argv[16];
+	int argc = 0;
+	argv[argc++] = "inspect";
+	for (; *args && argc < 15; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	const char *cap = stest_path("stdout.txt");
+	fflush(stdout);
+	int saved = dup(1);
+	int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	dup2(fd, 1);
+	close(fd);
+	int rc = inspect_main(argc, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	FILE *f = fopen(cap, "r");
+	size_t n = fread(out, 1, outlen - 1, f);
+	out[n] = 0;
+	fclose(f);
+	return rc;
 }
 
 static inline void stest_cleanup(void)

@@ -11,27 +11,7 @@ static char out[1 << 20];
 /* Run inspect with argv (NULL-terminated), capture stdout into out. */
 static int run(const char *const *args)
 {
-	char *argv[16];
-	int argc = 0;
-	argv[argc++] = "inspect";
-	for (; *args; args++)
-		argv[argc++] = (char *)*args;
-	argv[argc] = NULL;
-	const char *cap = stest_path("stdout.txt");
-	fflush(stdout);
-	int saved = dup(1);
-	int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	dup2(fd, 1);
-	close(fd);
-	int rc = inspect_main(argc, argv);
-	fflush(stdout);
-	dup2(saved, 1);
-	close(saved);
-	FILE *f = fopen(cap, "r");
-	size_t n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	fclose(f);
-	return rc;
+	return stest_inspect(args, out, sizeof(out));
 }
 
 #define HAS(s) CHECK(strstr(out, s) != NULL)
