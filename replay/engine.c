@@ -682,8 +682,17 @@ static int check_goal(struct engine *eng, struct run_state *rs)
 	int sig = run_signal_stop();
 
 	if (sig) {
-		vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64,
-				sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits);
+		/* Say what the replay was doing: a search that never ends is
+		 * the usual reason it was stopped from outside. */
+		char doing[160] = "";
+		if (eng->bp != ENG_BP_NONE)
+			snprintf(doing, sizeof(doing),
+				 ", looking for the point at %#" PRIx64 " for %" PRIu64 " trap hits and %" PRIu64
+				 " single steps",
+				 eng->bp_addr, eng->patch_hits + eng->dr_hits - eng->search_hits0,
+				 eng->steps - eng->search_steps0);
+		vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64 "%s",
+				sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits, doing);
 		return PH_END;
 	}
 	if (goal->to_e == vm->guest_exits && k_known(eng) && eng->k == goal->to_k && !eng->injected)
