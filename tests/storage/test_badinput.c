@@ -273,11 +273,11 @@ static void test_rdrand_bad_insn(void)
  * other events still read. */
 static void test_rdrand_in_old_format(void)
 {
-	const char *path = fresh("old-rdrand.trace", 300, 256);
-	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	const char *path = stest_path("old-rdrand.trace");
+	CHECK_EQ(stest_write_v(path, 300, 256, 1, 2), 0);
 	expect_read_fail(path, -EBADMSG, "rdrand event in a trace of format version 2");
-	path = fresh("old-plain.trace", 8, 0); /* stest's events 0..7 hold no rdrand */
-	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	path = stest_path("old-plain.trace"); /* stest's events 0..7 hold no rdrand */
+	CHECK_EQ(stest_write_v(path, 8, 0, 1, 2), 0);
 	struct trace_reader *r;
 	struct trace_event ev;
 	char err[512];
@@ -293,9 +293,9 @@ static void test_rdrand_in_old_format(void)
 /* Format 5 added the msr kind: a trace of format 4 cannot hold one. */
 static void test_msr_in_old_format(void)
 {
-	const char *path = fresh("old-msr.trace", 300, 256);
+	const char *path = stest_path("old-msr.trace");
 	/* stest's event 10 is the first msr event; 8 and 9 (rdrand, probe) are fine in format 4. */
-	sql(path, "PRAGMA user_version=4; UPDATE meta SET value='4' WHERE key='format_version'");
+	CHECK_EQ(stest_write_v(path, 300, 256, 1, 4), 0);
 	expect_read_fail(path, -EBADMSG, "msr event in a trace of format version 4");
 }
 

@@ -25,6 +25,7 @@ static void check_all(const char *path, uint64_t n, int complete)
 	struct trace_reader *r;
 	struct trace_info info;
 	struct trace_event want, got;
+	struct stest_chain chain = { 0, 0 };
 	uint64_t exit_no = 0, rng = 0x1234567;
 	char err[512];
 	int rc = trace_reader_open(path, &r, err, sizeof(err));
@@ -47,9 +48,16 @@ static void check_all(const char *path, uint64_t n, int complete)
 			CHECK(0);
 			break;
 		}
+		rc = stest_chain_step(&chain, &want, &got);
+		if (rc) {
+			fprintf(stderr, "event %llu: register check %d\n", (unsigned long long)i, rc);
+			CHECK(0);
+			break;
+		}
 	}
 	if (complete) {
 		CHECK_EQ(trace_reader_next(r, &got), 1);
+		CHECK_EQ(stest_chain_step(&chain, &got, &got), 0);
 		CHECK_EQ(got.kind, TRACE_EV_END);
 		CHECK_EQ(got.u.end.status, 3);
 		CHECK_EQ(got.u.end.rip, 0x1234);
