@@ -92,7 +92,9 @@ struct trace_fp {
 uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash);
 
 /* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
- * optionally, fp + TRACE_EVF_FP.  seq is assigned by the writer and filled
+ * optionally, fp + TRACE_EVF_FP (an event read from a format 6 trace may
+ * also be written again as it was read, with TRACE_EVF_FP_CHAINED and
+ * TRACE_EVF_CHECK: a copy).  seq is assigned by the writer and filled
  * by the reader.  Blob pointers returned by the reader stay valid until the
  * next call on that reader. */
 struct trace_event {

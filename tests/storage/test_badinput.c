@@ -259,6 +259,40 @@ static const char *rdrand_trace(const char *name)
 	return path;
 }
 
+/* Format 6: a fingerprint byte that says nothing valid.  The trace's first
+ * event is a port read at exit 0 with a fingerprint: tag, port/size,
+ * value, then the fingerprint byte at offset 3. */
+static void test_bad_fp_byte(void)
+{
+	static const uint8_t bad[] = {
+		0x80,        /* no fingerprint, yet no check */
+		0x20 | 0x01, /* "the kick point" on a port read, with a RIP index */
+		0xa0,        /* no fingerprint together with "the kick point" */
+	};
+	for (unsigned i = 0; i < sizeof(bad); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "fpbyte%u.trace", i);
+		const char *path = stest_path(name);
+		struct trace_writer *w;
+		struct trace_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TRACE_EV_PIO_READ;
+		ev.u.pio.size = 1;
+		ev.flags = TRACE_EVF_FP;
+		ev.fp.exit_reason = 2;
+		ev.fp.rip = 0x1000;
+		ev.fp.regs_hash = 77;
+		CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+		CHECK_EQ(trace_writer_append(w, &ev), 0);
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TRACE_EV_END;
+		ev.u.end.reason = TRACE_END_GUEST_EXIT;
+		CHECK_EQ(trace_writer_close(w, &ev), 0);
+		rewrite_first_chunk_at(path, 3, bad[i]);
+		expect_read_fail(path, -EBADMSG, "bad fingerprint byte");
+	}
+}
+
 static void test_rdrand_bad_insn(void)
 {
 	const char *path = rdrand_trace("rdrand-insn.trace");
@@ -429,6 +463,7 @@ int main(void)
 	RUN_TEST(test_rdrand_bad_insn);
 	RUN_TEST(test_rdrand_in_old_format);
 	RUN_TEST(test_msr_in_old_format);
+	RUN_TEST(test_bad_fp_byte);
 	RUN_TEST(test_truncated);
 	RUN_TEST(test_random_corruption);
 	stest_cleanup();
