@@ -29,8 +29,9 @@ static const struct trace_event *replay_trap(struct vm *vm, const struct trace_e
 
 	if (!e && vm->stop)
 		return NULL; /* the trace is unreadable: already reported */
-	bool ok = e && e->exit_no == vm->guest_exits && e->kind == ev->kind && rr_fp_matches(e, &ev->fp) &&
-		  (ev->kind != TRACE_EV_RDRAND || e->u.tsc.rand_insn == ev->u.tsc.rand_insn);
+	bool ok = e && e->exit_no == vm->guest_exits && e->kind == ev->kind &&
+		  (ev->kind != TRACE_EV_RDRAND || e->u.tsc.rand_insn == ev->u.tsc.rand_insn) &&
+		  rr_fp_matches(vm, e, &ev->fp);
 	if (!ok) {
 		char what[96];
 		snprintf(what, sizeof(what), "the guest executes %s at %#" PRIx64,

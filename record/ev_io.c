@@ -52,7 +52,7 @@ void replay_io_read(struct vm *vm, enum bus_space space, uint64_t addr, uint8_t 
 		ok = ok && e->kind == TRACE_EV_PIO_READ && e->u.pio.port == addr && e->u.pio.size == len;
 	else
 		ok = ok && e->kind == TRACE_EV_MMIO_READ && e->u.mmio.addr == addr && e->u.mmio.size == len;
-	if (!ok || !rr_fp_matches(e, &fp)) {
+	if (!ok || !rr_fp_matches(vm, e, &fp)) {
 		char what[128];
 		snprintf(what, sizeof(what), "the guest reads %s %#" PRIx64 " (%u byte%s)",
 			 space == BUS_PIO ? "port" : "MMIO address", addr, len, len == 1 ? "" : "s");

@@ -30,7 +30,7 @@ void replay_msr_read(struct vm *vm, uint32_t index, uint64_t *value)
 		return; /* the trace is unreadable: already reported */
 	rr_fingerprint(vm, &fp);
 	if (!e || e->exit_no != vm->guest_exits || e->kind != TRACE_EV_MSR || e->u.msr.index != index ||
-	    !rr_fp_matches(e, &fp)) {
+	    !rr_fp_matches(vm, e, &fp)) {
 		char what[96];
 		snprintf(what, sizeof(what), "the guest reads MSR %#" PRIx32 " (RDMSR)", index);
 		rr_diverged(vm, what, e);

@@ -61,10 +61,39 @@ void rr_append(struct vm *vm, struct trace_event *ev)
 	}
 }
 
-bool rr_fp_matches(const struct trace_event *e, const struct trace_fp *fp)
+/* A check (format 6) against the chain of the register hashes replay met:
+ * true when they agree (the chain starts again after it); else
+ * rr->fp_note says which events it covered. */
+static bool chain_check(struct rr *rr, const struct trace_event *e, uint64_t chain)
 {
-	return !(e->flags & TRACE_EVF_FP) ||
-	       (e->fp.exit_reason == fp->exit_reason && e->fp.rip == fp->rip && e->fp.regs_hash == fp->regs_hash);
+	if (chain != e->check) {
+		snprintf(rr->fp_note, sizeof(rr->fp_note),
+			 "the register hashes of events %" PRIu64 "..%" PRIu64 " (checked together, at most %d "
+			 "events after the first) differ: recorded chain %016" PRIx64 ", replayed %016" PRIx64,
+			 rr->fp_since, e->seq, TRACE_FP_CHECK_EVERY - 1, e->check, chain);
+		return false;
+	}
+	rr->fp_chain = 0;
+	rr->fp_since = e->seq + 1;
+	return true;
+}
+
+bool rr_fp_matches(struct vm *vm, const struct trace_event *e, const struct trace_fp *fp)
+{
+	struct rr *rr = rr_of(vm);
+
+	rr->fp_note[0] = 0;
+	if (!(e->flags & TRACE_EVF_FP))
+		return true;
+	if (e->fp.exit_reason != fp->exit_reason || e->fp.rip != fp->rip)
+		return false;
+	if (!(e->flags & TRACE_EVF_FP_CHAINED))
+		return e->fp.regs_hash == fp->regs_hash;
+	uint64_t chain = trace_fp_chain(rr->fp_chain, fp->regs_hash);
+	if (e->flags & TRACE_EVF_CHECK)
+		return chain_check(rr, e, chain);
+	rr->fp_chain = chain;
+	return true;
 }
 
 /* rr_peek() read checkpoint event e: keep it for replay_after_exit(), which
@@ -119,6 +148,14 @@ const struct trace_event *rr_peek(struct vm *vm)
 			return NULL;
 		}
 		rr->have_next = r;
+		/* A check on an event without a chained hash of its own (a
+		 * checkpoint, the end): every event before it was met. */
+		if (r == 1 && (rr->next.flags & (TRACE_EVF_CHECK | TRACE_EVF_FP_CHAINED)) == TRACE_EVF_CHECK &&
+		    !chain_check(rr, &rr->next, rr->fp_chain)) {
+			rr_diverged(vm, "the guest's registers differ from the recording's", &rr->next);
+			rr->have_next = 0;
+			return NULL;
+		}
 	}
 	return NULL;
 }
@@ -173,8 +210,16 @@ static void describe_event(const struct trace_event *e, char *buf, size_t len)
 	}
 	if (e->flags & TRACE_EVF_FP) {
 		size_t l = strlen(buf);
-		snprintf(buf + l, len - l, "; exit %s at RIP %#" PRIx64 ", registers hash %016" PRIx64,
-			 exit_reason_name(e->fp.exit_reason), e->fp.rip, e->fp.regs_hash);
+		if (e->flags & TRACE_EVF_FP_CHAINED)
+			snprintf(buf + l, len - l, "; exit %s at RIP %#" PRIx64 ", registers hash chained",
+				 exit_reason_name(e->fp.exit_reason), e->fp.rip);
+		else
+			snprintf(buf + l, len - l, "; exit %s at RIP %#" PRIx64 ", registers hash %016" PRIx64,
+				 exit_reason_name(e->fp.exit_reason), e->fp.rip, e->fp.regs_hash);
+	}
+	if (e->flags & TRACE_EVF_CHECK) {
+		size_t l = strlen(buf);
+		snprintf(buf + l, len - l, "; register check %016" PRIx64, e->check);
 	}
 }
 
@@ -193,13 +238,18 @@ void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expe
 		snprintf(good, sizeof(good), "event %" PRIu64, rr_of(vm)->last_good);
 	memset(&regs, 0, sizeof(regs));
 	vcpu_get_regs(vm, &regs);
+	struct rr *rr = rr_of(vm);
+	char note[sizeof(rr->fp_note) + 16] = "";
+	if (rr->fp_note[0])
+		snprintf(note, sizeof(note), "\n  %s", rr->fp_note);
+	rr->fp_note[0] = 0;
 	vm_request_stop(vm, ST_DIVERGED,
-			"replay diverged at guest exit %" PRIu64 ": %s\n"
+			"replay diverged at guest exit %" PRIu64 ": %s%s\n"
 			"  expected: %s\n"
 			"  found:    exit %s at %s, registers hash %016" PRIx64 "\n"
 			"  found registers: rax=%llx rbx=%llx rcx=%llx rdx=%llx rsi=%llx rdi=%llx rsp=%llx rbp=%llx rflags=%llx\n"
 			"  last event that matched: %s",
-			vm->guest_exits, what, exp, exit_reason_name(vm->run->exit_reason), insn,
+			vm->guest_exits, what, note, exp, exit_reason_name(vm->run->exit_reason), insn,
 			rr_regs_hash(&regs), regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi,
 			regs.rsp, regs.rbp, regs.rflags, good);
 }

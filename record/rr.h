@@ -67,6 +67,10 @@ struct rr {
 	struct trace_event next;
 	int have_next;  /* 1 = next is valid, 0 = end of trace, -1 = not read yet */
 	uint64_t last_good; /* last event replay matched */
+	/* Replay, format 6: the chain (trace_fp_chain) of the register hashes
+	 * met since the last check, and the first event after that check. */
+	uint64_t fp_chain, fp_since;
+	char fp_note[192];  /* why the last fingerprint did not match, for the report ("" if not the chain) */
 	bool failed;        /* record: the writer stopped (disk full ...) */
 	bool ended_early;   /* replay: the recording was cut at a point that is not reproducible
 			       (timeout, signal): its final state cannot be compared */
@@ -152,8 +156,10 @@ uint64_t rr_mem_nonzero_pages(struct vm *vm, uint64_t *list);
 uint64_t rr_regs_hash(const struct kvm_regs *regs);
 /* The fingerprint of the current exit: exit reason, RIP, register hash. */
 void rr_fingerprint(struct vm *vm, struct trace_fp *fp);
-/* Does e's fingerprint (when it has one) match fp? */
-bool rr_fp_matches(const struct trace_event *e, const struct trace_fp *fp);
+/* Replay: does e's fingerprint (when it has one) match fp, the guest's at
+ * e?  A chained register hash (format 6) goes into rr->fp_chain, checked
+ * against e's check when it has one.  Call once per event met. */
+bool rr_fp_matches(struct vm *vm, const struct trace_event *e, const struct trace_fp *fp);
 /* Record: append ev at exit vm->guest_exits; a write error stops the VM. */
 void rr_append(struct vm *vm, struct trace_event *ev);
 /* Replay: the next event that positions the guest (skipping informational

@@ -107,6 +107,9 @@ int replay_restore_checkpoint(struct vm *vm, const struct trace_ckpt_info *ci)
 		rr->have_next = -1;
 	}
 	rr->last_good = ci->event_no;
+	/* The writer starts its chain of register hashes after a checkpoint. */
+	rr->fp_chain = 0;
+	rr->fp_since = ci->event_no + 1;
 	rr->ckpt_nwait = 0;
 	r = 0;
 out:

@@ -26,6 +26,7 @@ struct tl_snap {
 	struct trace_event next;
 	int have_next;
 	uint64_t last_good;
+	uint64_t fp_chain, fp_since; /* rr's chain of register hashes (format 6) */
 	int bp;
 	uint64_t bp_addr;
 	uint64_t bytes;

@@ -165,6 +165,8 @@ int tl_snapshot(struct timeline *tl)
 	s->next = rr_of(vm)->next;
 	s->have_next = rr_of(vm)->have_next;
 	s->last_good = rr_of(vm)->last_good;
+	s->fp_chain = rr_of(vm)->fp_chain;
+	s->fp_since = rr_of(vm)->fp_since;
 	s->bp = eng->bp;
 	s->bp_addr = eng->bp_addr;
 	s->bytes = s->state_len + s->npages * (PAGE + 8) + s->nwritten * 8 + sizeof(*s);
@@ -245,6 +247,8 @@ int tl_restore(struct timeline *tl, const struct tl_snap *s)
 	rr_of(vm)->next = s->next;
 	rr_of(vm)->have_next = s->have_next;
 	rr_of(vm)->last_good = s->last_good;
+	rr_of(vm)->fp_chain = s->fp_chain;
+	rr_of(vm)->fp_since = s->fp_since;
 	rr_of(vm)->ended_early = false;
 	if (s->have_next == 1 && trace_reader_seek(rr_of(vm)->r, s->next.seq + 1)) {
 		/* The reader goes on after the kept event. */

@@ -10,6 +10,16 @@
 #define TAG_EXIT_SHIFT 5
 #define TAG_EXIT_BIG 7u /* delta >= 7: varint(delta - 7) follows the tag */
 
+/* Format 6: the byte that follows the payload when TAG_FP is set. */
+#define FPB_RIP_MASK 0x0fu  /* index into st->rips, or: */
+#define FPB_RIP_NEW 0x0fu   /*   zz(rip - prev_rip) follows */
+#define FPB_REASON 0x10u    /* varint(exit reason) follows (else: the last of this kind) */
+#define FPB_POINT 0x20u     /* irq: the fingerprint is the kick point (its RIP and hash) */
+#define FPB_CHECK 0x40u     /* u64 chain of register hashes follows, last */
+#define FPB_NOFP 0x80u      /* no fingerprint, only the check (exactly FPB_NOFP | FPB_CHECK) */
+
+static int fp_is_point(const struct trace_event *ev);
+
 static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {
@@ -53,11 +63,49 @@ void codec_reset(struct codec_state *st, uint64_t first_exit)
 	st->exit_no = first_exit;
 	st->tsc = 0;
 	st->rip = 0;
+	memset(st->rips, 0, sizeof(st->rips));
+	memset(st->reason, 0, sizeof(st->reason));
+}
+
+uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash)
+{
+	/* splitmix64's finalizer over the two: order matters, and one changed
+	 * hash changes every later link. */
+	uint64_t x = (chain ^ regs_hash) + 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Format 6: is ev's fingerprint its own kick point (nothing more to store)? */
+static int fp_is_point(const struct trace_event *ev)
+{
+	return ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash && ev->fp.rip == ev->u.irq.rip &&
+	       ev->fp.regs_hash == ev->u.irq.regs_hash;
+}
+
+/* Move-to-front lookup of rip in st->rips: its index, or FPB_RIP_NEW (then
+ * it goes in front).  Encoder and decoder update the table alike. */
+static unsigned rip_mtf(struct codec_state *st, uint64_t rip)
+{
+	unsigned i;
+	for (i = 0; i < CODEC_RIPS && st->rips[i] != rip; i++)
+		;
+	unsigned found = i < CODEC_RIPS ? i : FPB_RIP_NEW;
+	if (i == CODEC_RIPS)
+		i--;
+	memmove(st->rips + 1, st->rips, i * sizeof(st->rips[0]));
+	st->rips[0] = rip;
+	return found;
 }
 
 int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 {
-	if (ev->flags & ~TRACE_EVF_FP)
+	if (ev->flags & ~(TRACE_EVF_FP | TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK))
+		return -EINVAL;
+	/* A chained hash is a fingerprint's (an event read from a trace of
+	 * format 6, being copied). */
+	if ((ev->flags & TRACE_EVF_FP_CHAINED) && (!(ev->flags & TRACE_EVF_FP) || fp_is_point(ev)))
 		return -EINVAL;
 	if (ev->exit_no < prev_exit)
 		return -EINVAL;
@@ -118,7 +166,26 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		tag |= TAG_EXIT_BIG << TAG_EXIT_SHIFT;
 		p = put_varint(p, d - TAG_EXIT_BIG);
 	}
-	if (ev->flags & TRACE_EVF_FP)
+	/* Format 6: the register hash goes into the chain; a check is due
+	 * when the oldest hash it holds is TRACE_FP_CHECK_EVERY - 1 events
+	 * old, and at checkpoints and the end. */
+	int fp = (ev->flags & TRACE_EVF_FP) != 0, check = 0;
+	if (!st->legacy && (ev->flags & (TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK))) {
+		/* A copy of an event read from a format 6 trace: its chained
+		 * hash and its check as they were. */
+		check = (ev->flags & TRACE_EVF_CHECK) != 0;
+	} else if (!st->legacy) {
+		if (st->chain_age)
+			st->chain_age++;
+		if (fp && !fp_is_point(ev)) {
+			st->chain = trace_fp_chain(st->chain, ev->fp.regs_hash);
+			if (!st->chain_age)
+				st->chain_age = 1;
+		}
+		check = st->chain_age && (st->chain_age >= TRACE_FP_CHECK_EVERY ||
+					  ev->kind == TRACE_EV_CHECKPOINT || ev->kind == TRACE_EV_END);
+	}
+	if (fp || check)
 		tag |= TAG_FP;
 	out[0] = tag;
 
@@ -185,11 +252,42 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		p = put_varint(p, ev->u.end.rip);
 		break;
 	}
-	if (ev->flags & TRACE_EVF_FP) {
-		p = put_varint(p, ev->fp.exit_reason);
-		p = put_varint(p, zigzag(ev->fp.rip - st->rip));
-		st->rip = ev->fp.rip;
-		p = put_u64le(p, ev->fp.regs_hash);
+	if (st->legacy) {
+		if (fp) {
+			p = put_varint(p, ev->fp.exit_reason);
+			p = put_varint(p, zigzag(ev->fp.rip - st->rip));
+			st->rip = ev->fp.rip;
+			p = put_u64le(p, ev->fp.regs_hash);
+		}
+		return (size_t)(p - out);
+	}
+	if (fp) {
+		uint8_t *fb = p++;
+		uint8_t b = 0;
+		if (fp_is_point(ev) && !(ev->flags & TRACE_EVF_FP_CHAINED)) {
+			b |= FPB_POINT;
+		} else {
+			unsigned idx = rip_mtf(st, ev->fp.rip);
+			b |= (uint8_t)idx;
+			if (idx == FPB_RIP_NEW)
+				p = put_varint(p, zigzag(ev->fp.rip - st->rip));
+			st->rip = ev->fp.rip;
+		}
+		if (ev->fp.exit_reason != st->reason[ev->kind]) {
+			b |= FPB_REASON;
+			p = put_varint(p, ev->fp.exit_reason);
+			st->reason[ev->kind] = ev->fp.exit_reason;
+		}
+		*fb = (uint8_t)(b | (check ? FPB_CHECK : 0));
+	} else if (check) {
+		*p++ = FPB_NOFP | FPB_CHECK;
+	}
+	if (check && (ev->flags & TRACE_EVF_CHECK)) {
+		p = put_u64le(p, ev->check);
+	} else if (check) {
+		p = put_u64le(p, st->chain);
+		st->chain = 0;
+		st->chain_age = 0;
 	}
 	return (size_t)(p - out);
 }
@@ -389,6 +487,59 @@ static int decode_payload(struct codec_state *st, struct cursor *c, const uint8_
 	return 0;
 }
 
+/* Format 6: the fingerprint byte and what it says follows. */
+static int decode_fp(struct codec_state *st, struct cursor *c, struct trace_event *ev)
+{
+	uint64_t v;
+	int rc;
+
+	if (c->pos >= c->len) {
+		c->why = "event truncated";
+		return -EBADMSG;
+	}
+	uint8_t b = c->buf[c->pos++];
+	if (b & FPB_NOFP) {
+		if (b != (FPB_NOFP | FPB_CHECK)) {
+			c->why = "bad fingerprint byte";
+			return -EBADMSG;
+		}
+	} else if (b & FPB_POINT) {
+		if ((b & FPB_RIP_MASK) || ev->kind != TRACE_EV_IRQ || !ev->u.irq.regs_hash) {
+			c->why = "bad fingerprint byte";
+			return -EBADMSG;
+		}
+		ev->flags |= TRACE_EVF_FP;
+		ev->fp.rip = ev->u.irq.rip;
+		ev->fp.regs_hash = ev->u.irq.regs_hash;
+	} else {
+		ev->flags |= TRACE_EVF_FP | TRACE_EVF_FP_CHAINED;
+		unsigned idx = b & FPB_RIP_MASK;
+		uint64_t rip = st->rips[idx < CODEC_RIPS ? idx : 0];
+		if (idx == FPB_RIP_NEW) {
+			if ((rc = get_varint(c, &v)))
+				return rc;
+			rip = st->rip + unzigzag(v);
+		}
+		rip_mtf(st, rip);
+		st->rip = rip;
+		ev->fp.rip = rip;
+	}
+	if (ev->flags & TRACE_EVF_FP) {
+		if (b & FPB_REASON) {
+			if ((rc = get_varint_max(c, &v, UINT32_MAX, "exit reason exceeds 32 bits")))
+				return rc;
+			st->reason[ev->kind] = (uint32_t)v;
+		}
+		ev->fp.exit_reason = st->reason[ev->kind];
+	}
+	if (b & FPB_CHECK) {
+		if ((rc = get_u64le(c, &ev->check)))
+			return rc;
+		ev->flags |= TRACE_EVF_CHECK;
+	}
+	return 0;
+}
+
 int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos,
 		 struct trace_event *ev, const char **why)
 {
@@ -426,7 +577,7 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 
 	if ((rc = decode_payload(st, &c, buf, ev)))
 		goto bad;
-	if (tag & TAG_FP) {
+	if ((tag & TAG_FP) && st->legacy) {
 		ev->flags |= TRACE_EVF_FP;
 		if ((rc = get_varint_max(&c, &v, UINT32_MAX, "exit reason exceeds 32 bits")))
 			goto bad;
@@ -437,6 +588,8 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 		ev->fp.rip = st->rip;
 		if ((rc = get_u64le(&c, &ev->fp.regs_hash)))
 			goto bad;
+	} else if ((tag & TAG_FP) && (rc = decode_fp(st, &c, ev))) {
+		goto bad;
 	}
 	*pos = c.pos;
 	return 0;

@@ -16,11 +16,26 @@
 /* IA32_TSC: an msr event of this index shares the RDTSC events' delta. */
 #define CODEC_MSR_TSC 0x10u
 
-/* Delta state, reset (codec_reset) at each chunk start. */
+/* Fingerprint RIPs a chunk remembers, most recent first (format 6). */
+#define CODEC_RIPS 15
+
+/* Codec state.  Zero it once; codec_reset() starts each chunk. */
 struct codec_state {
+	/* Format 2-5 fingerprints (full register hash in every one): set once
+	 * by a reader of such a trace (or a writer asked for one); kept by
+	 * codec_reset. */
+	uint32_t legacy;
+	/* Delta state, reset at each chunk start. */
 	uint64_t exit_no;
 	uint64_t tsc;
 	uint64_t rip;
+	uint64_t rips[CODEC_RIPS];     /* move-to-front table of fingerprint RIPs */
+	uint32_t reason[TRACE_EV_KIND_MAX + 1]; /* last fingerprint exit reason per kind */
+	/* Writer only, across chunks (format 6): the chain of the register
+	 * hashes not yet covered by a check, and its age in events (0: none
+	 * pending).  See TRACE_FP_CHECK_EVERY. */
+	uint64_t chain;
+	uint32_t chain_age;
 };
 
 /* Start a chunk whose first event has exit number first_exit. */

@@ -194,8 +194,13 @@ static void print_event(const struct trace_event *ev, int json)
 	if (ev->flags & TRACE_EVF_FP) {
 		F("fp_exit_reason", "%" PRIu32, ev->fp.exit_reason);
 		X("fp_rip", ev->fp.rip);
-		X("fp_regs_hash", ev->fp.regs_hash);
+		if (ev->flags & TRACE_EVF_FP_CHAINED)
+			printf(json ? "%s\"fp_regs_hash\": null" : "%sfp_regs_hash=chained", sep);
+		else
+			X("fp_regs_hash", ev->fp.regs_hash);
 	}
+	if (ev->flags & TRACE_EVF_CHECK)
+		X("check", ev->check);
 #undef F
 #undef X
 	printf(json ? "}" : "\n");

@@ -241,6 +241,7 @@ static int reader_check(struct trace_reader *r)
 	if (v < 1)
 		return trace_reader_fail(r, -EBADMSG, "invalid format version %" PRId64, v);
 	r->format_version = (uint32_t)v;
+	r->cs.legacy = v < 6; /* the fingerprints of formats 2-5 */
 
 	rc = sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key=?", -1, &r->get_meta, NULL);
 	if (rc != SQLITE_OK)

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 5
+#define TRACE_FORMAT_VERSION 6
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -71,9 +71,30 @@ struct trace_fp {
 };
 
 #define TRACE_EVF_FP 0x1u /* ev->fp is valid */
+/* Set by the reader (format 6 on): ev->fp.regs_hash is not stored (it
+ * reads 0); the hash went into the chain that a later check covers. */
+#define TRACE_EVF_FP_CHAINED 0x2u
+/* Set by the reader (format 6 on): ev->check holds the chain
+ * (trace_fp_chain) of the register hashes of every TRACE_EVF_FP_CHAINED
+ * event since the previous check or checkpoint event, this event's own
+ * included. */
+#define TRACE_EVF_CHECK 0x4u
+
+/* Format 6 stores no register hash in a fingerprint: the writer chains
+ * them and stores the chain (a check) on the event at which the oldest
+ * hash not yet covered is TRACE_FP_CHECK_EVERY - 1 events old, and on
+ * every checkpoint and end event that follows a hash not yet covered.  A
+ * register divergence is so found at most TRACE_FP_CHECK_EVERY - 1 events
+ * after the first wrong event.  The chain restarts after each check: a
+ * replay that starts at a checkpoint starts it there. */
+#define TRACE_FP_CHECK_EVERY 16
+/* The chain after chain (0 at its start) takes in one register hash. */
+uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash);
 
 /* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
- * optionally, fp + TRACE_EVF_FP.  seq is assigned by the writer and filled
+ * optionally, fp + TRACE_EVF_FP (an event read from a format 6 trace may
+ * also be written again as it was read, with TRACE_EVF_FP_CHAINED and
+ * TRACE_EVF_CHECK: a copy).  seq is assigned by the writer and filled
  * by the reader.  Blob pointers returned by the reader stay valid until the
  * next call on that reader. */
 struct trace_event {
@@ -82,6 +103,7 @@ struct trace_event {
 	uint32_t kind;    /* enum trace_kind */
 	uint32_t flags;   /* TRACE_EVF_* */
 	struct trace_fp fp;
+	uint64_t check;   /* TRACE_EVF_CHECK: the chain of register hashes */
 	union {
 		struct { uint16_t port; uint8_t size; uint32_t value; } pio;
 		struct { uint64_t addr; uint8_t size; uint64_t value; } mmio;
@@ -121,6 +143,8 @@ struct trace_writer_opts {
 	uint32_t chunk_target;   /* raw bytes per chunk (0: TRACE_CHUNK_TARGET) */
 	uint32_t commit_ms;      /* commit interval (0: 1000) */
 	uint64_t max_bytes;      /* cap on the file size (0: none); hitting it acts as a full disk */
+	uint32_t format_version; /* tests: write this older format (2..5; its fingerprint
+				    encoding and version number); 0: TRACE_FORMAT_VERSION */
 };
 
 struct trace_writer;

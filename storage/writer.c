@@ -410,6 +410,9 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 
 	if (!opts)
 		opts = &defaults;
+	uint32_t version = opts->format_version ? opts->format_version : TRACE_FORMAT_VERSION;
+	if (version < 2 || version > TRACE_FORMAT_VERSION)
+		return -EINVAL;
 	/* O_EXCL: never overwrite an existing trace. */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -433,6 +436,7 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 		writer_free(w);
 		return -ENOMEM;
 	}
+	w->cs.legacy = version < 6;
 	w->commit_ns = (uint64_t)(opts->commit_ms ? opts->commit_ms : DEFAULT_COMMIT_MS) * 1000000ull;
 
 	rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE, NULL);
@@ -455,14 +459,14 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	}
 	/* Format identity and version first, in the file header. */
 	snprintf(sql, sizeof(sql), "BEGIN; PRAGMA application_id=%d; PRAGMA user_version=%d;",
-		 TRACE_APPLICATION_ID, TRACE_FORMAT_VERSION);
+		 TRACE_APPLICATION_ID, (int)version);
 	if ((rc = sqlite3_exec(w->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
 		goto sqlfail;
 	if ((rc = sqlite3_exec(w->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)
 		goto sqlfail;
 	if ((rc = writer_prepare(w)) != SQLITE_OK)
 		goto sqlfail;
-	if ((rc = set_meta_int(w, "format_version", TRACE_FORMAT_VERSION)) ||
+	if ((rc = set_meta_int(w, "format_version", version)) ||
 	    (rc = set_meta_text(w, "ttvm_version", TTVM_VERSION)) ||
 	    (rc = set_meta_text(w, "state", "incomplete")) ||
 	    (rc = set_meta_text(w, "kvm_flavour", meta && meta->kvm_flavour ? meta->kvm_flavour : "unknown")) ||

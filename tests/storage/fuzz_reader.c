@@ -20,12 +20,17 @@ static void fuzz_chunk(const uint8_t *data, size_t size)
 	struct codec_state cs;
 	struct trace_event ev;
 	const char *why;
-	size_t pos = 0;
-	codec_reset(&cs, 0);
-	while (pos < size && codec_decode(&cs, data, size, &pos, &ev, &why) == 0)
-		if (ev.kind == TRACE_EV_SERIAL_IN || ev.kind == TRACE_EV_CPUID)
-			for (uint32_t i = 0; i < ev.u.blob.len; i++)
-				cs.rip += ev.u.blob.data[i]; /* touch every blob byte */
+	/* Both fingerprint encodings: format 6 and formats 2-5. */
+	for (int legacy = 0; legacy <= 1; legacy++) {
+		size_t pos = 0;
+		memset(&cs, 0, sizeof(cs));
+		cs.legacy = (uint32_t)legacy;
+		codec_reset(&cs, 0);
+		while (pos < size && codec_decode(&cs, data, size, &pos, &ev, &why) == 0)
+			if (ev.kind == TRACE_EV_SERIAL_IN || ev.kind == TRACE_EV_CPUID)
+				for (uint32_t i = 0; i < ev.u.blob.len; i++)
+					cs.rip += ev.u.blob.data[i]; /* touch every blob byte */
+	}
 }
 
 /* Stands in for record/'s reading of the guest clock: touches the blob. */

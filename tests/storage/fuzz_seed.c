@@ -16,6 +16,7 @@ static int write_chunk(const char *dir, int n)
 	struct trace_event ev;
 	uint64_t exit_no = 0, rng = 77 + (uint64_t)n;
 	char path[600];
+	memset(&cs, 0, sizeof(cs));
 	codec_reset(&cs, 0);
 	for (int i = 0; i < 40 && len + 200 < sizeof(buf); i++) {
 		stest_event((uint64_t)(i + n), &exit_no, &rng, &ev);

@@ -145,13 +145,18 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 	}
 }
 
+/* a as written, b as read back.  From format 6 on, b's register hash may
+ * be chained (TRACE_EVF_FP_CHAINED, read as 0; stest_chain checks it). */
 static inline int stest_equal(const struct trace_event *a, const struct trace_event *b)
 {
-	if (a->seq != b->seq || a->exit_no != b->exit_no || a->kind != b->kind || a->flags != b->flags)
+	if (a->seq != b->seq || a->exit_no != b->exit_no || a->kind != b->kind ||
+	    a->flags != (b->flags & ~(TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK)))
+		return 0;
+	if ((b->flags & TRACE_EVF_FP_CHAINED) && b->fp.regs_hash != 0)
 		return 0;
 	if ((a->flags & TRACE_EVF_FP) &&
 	    (a->fp.exit_reason != b->fp.exit_reason || a->fp.rip != b->fp.rip ||
-	     a->fp.regs_hash != b->fp.regs_hash))
+	     (!(b->flags & TRACE_EVF_FP_CHAINED) && a->fp.regs_hash != b->fp.regs_hash)))
 		return 0;
 	switch (a->kind) {
 	case TRACE_EV_PIO_READ:
@@ -189,10 +194,40 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 }
 
 /* Write n events of the stest sequence (+ an END record when end) to path. */
-static inline int stest_write(const char *path, uint64_t n, uint32_t chunk_target, int end)
+/* The reader's chained register hashes and checks, followed like replay
+ * follows them: every chained hash (from a, the event written) goes into
+ * the chain, and a check must equal it and come no later than
+ * TRACE_FP_CHECK_EVERY - 1 events after the oldest hash it covers.  Zero
+ * it first; 0 while all is well. */
+struct stest_chain {
+	uint64_t chain, oldest; /* oldest: seq + 1 of the oldest hash not covered yet (0: none) */
+};
+
+static inline int stest_chain_step(struct stest_chain *c, const struct trace_event *a, const struct trace_event *b)
+{
+	if (b->flags & TRACE_EVF_FP_CHAINED) {
+		c->chain = trace_fp_chain(c->chain, a->fp.regs_hash);
+		if (!c->oldest)
+			c->oldest = b->seq + 1;
+	}
+	if (b->flags & TRACE_EVF_CHECK) {
+		if (b->check != c->chain)
+			return -1;
+		c->chain = 0;
+		c->oldest = 0;
+	}
+	if (c->oldest && b->seq + 1 - c->oldest >= TRACE_FP_CHECK_EVERY - 1)
+		return -2; /* a check is overdue */
+	if (c->oldest && (b->kind == TRACE_EV_CHECKPOINT || b->kind == TRACE_EV_END))
+		return -3; /* a checkpoint or end without the check */
+	return 0;
+}
+
+/* stest_write() in format version (0: the current one). */
+static inline int stest_write_v(const char *path, uint64_t n, uint32_t chunk_target, int end, uint32_t version)
 {
 	struct trace_writer *w;
-	struct trace_writer_opts o = { .chunk_target = chunk_target };
+	struct trace_writer_opts o = { .chunk_target = chunk_target, .format_version = version };
 	struct trace_meta m = { .kvm_flavour = "test", .cmdline = "ttvm record test", .mem_size = 1 << 20 };
 	struct trace_event ev;
 	uint64_t exit_no = 0, rng = 0x1234567;
@@ -212,6 +247,11 @@ static inline int stest_write(const char *path, uint64_t n, uint32_t chunk_targe
 	ev.u.end.status = 3;
 	ev.u.end.rip = 0x1234;
 	return trace_writer_close(w, end ? &ev : NULL);
+}
+
+static inline int stest_write(const char *path, uint64_t n, uint32_t chunk_target, int end)
+{
+	return stest_write_v(path, n, chunk_target, end, 0);
 }
 
 #endif

@@ -259,6 +259,40 @@ static const char *rdrand_trace(const char *name)
 	return path;
 }
 
+/* Format 6: a fingerprint byte that says nothing valid.  The trace's first
+ * event is a port read at exit 0 with a fingerprint: tag, port/size,
+ * value, then the fingerprint byte at offset 3. */
+static void test_bad_fp_byte(void)
+{
+	static const uint8_t bad[] = {
+		0x80,        /* no fingerprint, yet no check */
+		0x20 | 0x01, /* "the kick point" on a port read, with a RIP index */
+		0xa0,        /* no fingerprint together with "the kick point" */
+	};
+	for (unsigned i = 0; i < sizeof(bad); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "fpbyte%u.trace", i);
+		const char *path = stest_path(name);
+		struct trace_writer *w;
+		struct trace_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TRACE_EV_PIO_READ;
+		ev.u.pio.size = 1;
+		ev.flags = TRACE_EVF_FP;
+		ev.fp.exit_reason = 2;
+		ev.fp.rip = 0x1000;
+		ev.fp.regs_hash = 77;
+		CHECK_EQ(trace_writer_open(path, NULL, NULL, &w), 0);
+		CHECK_EQ(trace_writer_append(w, &ev), 0);
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = TRACE_EV_END;
+		ev.u.end.reason = TRACE_END_GUEST_EXIT;
+		CHECK_EQ(trace_writer_close(w, &ev), 0);
+		rewrite_first_chunk_at(path, 3, bad[i]);
+		expect_read_fail(path, -EBADMSG, "bad fingerprint byte");
+	}
+}
+
 static void test_rdrand_bad_insn(void)
 {
 	const char *path = rdrand_trace("rdrand-insn.trace");
@@ -273,11 +307,11 @@ static void test_rdrand_bad_insn(void)
  * other events still read. */
 static void test_rdrand_in_old_format(void)
 {
-	const char *path = fresh("old-rdrand.trace", 300, 256);
-	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	const char *path = stest_path("old-rdrand.trace");
+	CHECK_EQ(stest_write_v(path, 300, 256, 1, 2), 0);
 	expect_read_fail(path, -EBADMSG, "rdrand event in a trace of format version 2");
-	path = fresh("old-plain.trace", 8, 0); /* stest's events 0..7 hold no rdrand */
-	sql(path, "PRAGMA user_version=2; UPDATE meta SET value='2' WHERE key='format_version'");
+	path = stest_path("old-plain.trace"); /* stest's events 0..7 hold no rdrand */
+	CHECK_EQ(stest_write_v(path, 8, 0, 1, 2), 0);
 	struct trace_reader *r;
 	struct trace_event ev;
 	char err[512];
@@ -293,9 +327,9 @@ static void test_rdrand_in_old_format(void)
 /* Format 5 added the msr kind: a trace of format 4 cannot hold one. */
 static void test_msr_in_old_format(void)
 {
-	const char *path = fresh("old-msr.trace", 300, 256);
+	const char *path = stest_path("old-msr.trace");
 	/* stest's event 10 is the first msr event; 8 and 9 (rdrand, probe) are fine in format 4. */
-	sql(path, "PRAGMA user_version=4; UPDATE meta SET value='4' WHERE key='format_version'");
+	CHECK_EQ(stest_write_v(path, 300, 256, 1, 4), 0);
 	expect_read_fail(path, -EBADMSG, "msr event in a trace of format version 4");
 }
 
@@ -429,6 +463,7 @@ int main(void)
 	RUN_TEST(test_rdrand_bad_insn);
 	RUN_TEST(test_rdrand_in_old_format);
 	RUN_TEST(test_msr_in_old_format);
+	RUN_TEST(test_bad_fp_byte);
 	RUN_TEST(test_truncated);
 	RUN_TEST(test_random_corruption);
 	stest_cleanup();

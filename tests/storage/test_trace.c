@@ -25,6 +25,7 @@ static void check_all(const char *path, uint64_t n, int complete)
 	struct trace_reader *r;
 	struct trace_info info;
 	struct trace_event want, got;
+	struct stest_chain chain = { 0, 0 };
 	uint64_t exit_no = 0, rng = 0x1234567;
 	char err[512];
 	int rc = trace_reader_open(path, &r, err, sizeof(err));
@@ -47,9 +48,16 @@ static void check_all(const char *path, uint64_t n, int complete)
 			CHECK(0);
 			break;
 		}
+		rc = stest_chain_step(&chain, &want, &got);
+		if (rc) {
+			fprintf(stderr, "event %llu: register check %d\n", (unsigned long long)i, rc);
+			CHECK(0);
+			break;
+		}
 	}
 	if (complete) {
 		CHECK_EQ(trace_reader_next(r, &got), 1);
+		CHECK_EQ(stest_chain_step(&chain, &got, &got), 0);
 		CHECK_EQ(got.kind, TRACE_EV_END);
 		CHECK_EQ(got.u.end.status, 3);
 		CHECK_EQ(got.u.end.rip, 0x1234);
@@ -123,6 +131,73 @@ static void test_roundtrip_kinds(void)
 	}
 	CHECK_EQ(trace_reader_next(r, &got), 0);
 	trace_reader_close(r);
+}
+
+/* Format 5 (and older) as the writer can still write it for tests: every
+ * fingerprint keeps its full register hash, and there are no checks. */
+static void test_old_format(void)
+{
+	const char *path = stest_path("v5.trace");
+	struct trace_writer *w;
+	struct trace_writer_opts bad = { .format_version = TRACE_FORMAT_VERSION + 1 };
+	struct trace_reader *r;
+	struct trace_info info;
+	struct trace_event want, got;
+	uint64_t exit_no = 0, rng = 0x1234567, n_fp = 0;
+	char err[512];
+
+	CHECK_EQ(trace_writer_open(stest_path("v7.trace"), NULL, &bad, &w), -EINVAL);
+	bad.format_version = 1;
+	CHECK_EQ(trace_writer_open(stest_path("v1.trace"), NULL, &bad, &w), -EINVAL);
+	CHECK_EQ(stest_write_v(path, 3000, 256, 1, 5), 0);
+	CHECK_EQ(trace_reader_open(path, &r, err, sizeof(err)), 0);
+	trace_reader_info(r, &info);
+	CHECK_EQ(info.format_version, 5);
+	for (uint64_t i = 0; i < 3000; i++) {
+		stest_event(i, &exit_no, &rng, &want);
+		want.seq = i;
+		CHECK_EQ(trace_reader_next(r, &got), 1);
+		CHECK(stest_equal(&want, &got));
+		CHECK_EQ(got.flags, want.flags); /* neither chained nor checked */
+		if (want.flags & TRACE_EVF_FP)
+			CHECK_EQ(got.fp.regs_hash, want.fp.regs_hash);
+		n_fp += !!(want.flags & TRACE_EVF_FP);
+	}
+	CHECK(n_fp > 100);
+	trace_reader_close(r);
+}
+
+/* Events read from a format 6 trace and written again (tests/rr/tamper does
+ * this) keep their chained hashes and checks: the copy reads the same. */
+static void test_copy_keeps_checks(void)
+{
+	const char *src = stest_path("orig.trace"), *dst = stest_path("copy.trace");
+	struct trace_reader *a, *b;
+	struct trace_writer *w;
+	struct trace_event ea, eb;
+	char err[512];
+	int n_check = 0, rc;
+
+	CHECK_EQ(stest_write(src, 2000, 512, 0), 0);
+	CHECK_EQ(trace_reader_open(src, &a, err, sizeof(err)), 0);
+	CHECK_EQ(trace_writer_open(dst, NULL, NULL, &w), 0);
+	while ((rc = trace_reader_next(a, &ea)) == 1)
+		CHECK_EQ(trace_writer_append(w, &ea), 0);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(trace_writer_close(w, NULL), 0);
+	CHECK_EQ(trace_reader_seek(a, 0), 0);
+	CHECK_EQ(trace_reader_open(dst, &b, err, sizeof(err)), 0);
+	while ((rc = trace_reader_next(a, &ea)) == 1) {
+		CHECK_EQ(trace_reader_next(b, &eb), 1);
+		CHECK(ea.exit_no == eb.exit_no && ea.kind == eb.kind && ea.fp.exit_reason == eb.fp.exit_reason &&
+		      ea.fp.rip == eb.fp.rip && ea.fp.regs_hash == eb.fp.regs_hash);
+		CHECK_EQ(eb.flags, ea.flags);
+		CHECK_EQ(eb.check, ea.check);
+		n_check += !!(eb.flags & TRACE_EVF_CHECK);
+	}
+	CHECK(n_check > 10);
+	trace_reader_close(a);
+	trace_reader_close(b);
 }
 
 static void test_invalid_events(void)
@@ -485,6 +560,8 @@ int main(void)
 	RUN_TEST(test_many_events_default_chunks);
 	RUN_TEST(test_seeks);
 	RUN_TEST(test_metadata_images);
+	RUN_TEST(test_old_format);
+	RUN_TEST(test_copy_keeps_checks);
 	RUN_TEST(test_kill9);
 	RUN_TEST(test_slow_commit);
 	RUN_TEST(test_disk_full);
