@@ -216,6 +216,11 @@ static void monitor(struct session *s, const char *cmd)
 			errno = 0;
 			uint64_t ev_no = strtoull(arg, &end, 0);
 			r = errno || end == arg || *end || arg[0] == '-' ? -ENOENT : tl_goto_event(&s->tl, ev_no);
+			if (r == -ESRCH) {
+				snprintf(buf, sizeof(buf), "ttvm: %s", tl_msg(&s->tl));
+				gdb_send_error_msg(s->c, buf);
+				return;
+			}
 			if (r == -ENOENT) {
 				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
 				gdb_send_error_msg(s->c, buf);
