@@ -351,4 +351,10 @@ void tl_info(struct timeline *tl, char *buf, size_t len)
 		 : tl->eng.patch_exec ? "patch traps (HLT over the instruction) at CPL0, single-stepping elsewhere"
 				      : "single-stepping (the host's debug registers do not fire)",
 		 tl->eng.hw_data ? "debug registers" : "write only, by value: single-stepping forward, dirty pages backward");
+	if (ti.first_event) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, len > used ? len - used : 0,
+			 "flight recording: the kept part begins at event %" PRIu64 " (guest exit %" PRIu64
+			 "); events 0..%" PRIu64 " were dropped\n", ti.first_event, tl->begin_e, ti.first_event - 1);
+	}
 }
