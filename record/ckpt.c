@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/vm.h"
+#include "record/flight.h"
 #include "record/probe.h"
 #include "record/rr.h"
 #include "storage/checkpoint.h"
@@ -149,6 +150,7 @@ static void take(struct vm *vm)
 	rr->ckpt_last = id;
 	rr->ckpt_gen = vm->dirty_gen;
 	rr->ckpt_count++;
+	record_flight_after_ckpt(vm, id);
 out:
 	rr->ckpt_ns += host_mono_ns() - t0;
 	free(pages.p);

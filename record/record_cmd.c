@@ -16,6 +16,7 @@
 #include "core/vm.h"
 #include "devices/clock.h"
 #include "record/ckpt.h"
+#include "record/flight.h"
 #include "record/probe.h"
 #include "record/rr.h"
 #include "storage/trace.h"
@@ -72,6 +73,8 @@ struct record_args {
 	const char *out;
 	bool quiet; /* no status line */
 	double interval;
+	const char *keep, *max_size; /* flight recording: as given */
+	uint64_t keep_ns, max_bytes;
 	char **rest; /* the run options (rest[0] = the command's name) */
 	int nrest;
 };
@@ -86,6 +89,8 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
 	a->out = NULL;
 	a->quiet = false;
 	a->interval = RR_CKPT_DEFAULT_INTERVAL;
+	a->keep = a->max_size = NULL;
+	a->keep_ns = a->max_bytes = 0;
 	a->nrest = 0;
 	a->rest = calloc((size_t)argc + 1, sizeof(*a->rest));
 	if (!a->rest)
@@ -101,6 +106,14 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
 			ci = argv[++i];
 		else if (!strncmp(argv[i], "--checkpoint-interval=", 22))
 			ci = argv[i] + 22;
+		else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+			a->keep = argv[++i];
+		else if (!strncmp(argv[i], "--keep=", 7))
+			a->keep = argv[i] + 7;
+		else if (!strcmp(argv[i], "--max-size") && i + 1 < argc)
+			a->max_size = argv[++i];
+		else if (!strncmp(argv[i], "--max-size=", 11))
+			a->max_size = argv[i] + 11;
 		else
 			a->rest[a->nrest++] = argv[i];
 		if (ci) {
@@ -112,16 +125,34 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
 			}
 		}
 	}
+	if (!status && a->keep && flight_parse_duration(a->keep, &a->keep_ns)) {
+		log_error("--keep %s: not a duration of guest time (e.g. 90s, 10m, 1.5h; at least 1ms)", a->keep);
+		status = ST_USAGE;
+	}
+	if (!status && a->max_size && flight_parse_size(a->max_size, &a->max_bytes)) {
+		log_error("--max-size %s: not a size (e.g. 100M, 2G; at least 64K)", a->max_size);
+		status = ST_USAGE;
+	}
+	if (!status && (a->keep || a->max_size) && a->interval <= 0) {
+		log_error("--keep and --max-size need checkpoints: the kept part starts at one "
+			  "(--checkpoint-interval must be above 0)");
+		status = ST_USAGE;
+	}
 	return status;
 }
 
 static void record_usage(void)
 {
-	printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [-q] [run options] KERNEL\n"
+	printf("usage: ttvm record -o TRACE [--checkpoint-interval SEC] [--keep DURATION] [--max-size SIZE] [-q]\n"
+	       "                   [run options] KERNEL\n"
 	       "  -o, --output TRACE    the trace to write (must not exist)\n"
 	       "  -q, --quiet           no status line on a terminal's stderr\n"
 	       "      --checkpoint-interval SEC  a checkpoint every SEC seconds of recording\n"
-	       "                        (default %g; 0 = none), for `ttvm replay --from`\n",
+	       "                        (default %g; 0 = none), for `ttvm replay --from`\n"
+	       "      --keep DURATION   flight recording: keep only about the last DURATION of\n"
+	       "                        guest time (90s, 10m, 1h), from a checkpoint on\n"
+	       "      --max-size SIZE   flight recording: drop the oldest part while the trace\n"
+	       "                        holds more than SIZE (100M, 2G) of data\n",
 	       RR_CKPT_DEFAULT_INTERVAL);
 	cli_run_usage(stdout);
 }
@@ -143,7 +174,8 @@ static int open_trace(struct vm *vm, const struct run_config *cfg, const struct 
 		.cpuid_policy = cpuid,
 		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
 	};
-	int r = trace_writer_open(a->out, &meta, NULL, &rr->w);
+	struct trace_writer_opts wo = { .flight = a->keep || a->max_size };
+	int r = trace_writer_open(a->out, &meta, &wo, &rr->w);
 	free(cmdline);
 	if (r) {
 		free(args);
@@ -157,6 +189,11 @@ static int open_trace(struct vm *vm, const struct run_config *cfg, const struct 
 		r = trace_writer_set_meta(rr->w, "msr_filter", vm->msr_filter ? "on" : "off");
 	if (!r)
 		r = store_sites(vm, rr->w);
+	/* What bounds a flight recording, for `ttvm inspect`. */
+	if (!r && a->keep)
+		r = trace_writer_set_meta(rr->w, "flight_keep", a->keep);
+	if (!r && a->max_size)
+		r = trace_writer_set_meta(rr->w, "flight_max_size", a->max_size);
 	if (!r)
 		r = store_image(rr->w, cfg->kernel);
 	for (size_t i = 0; !r && i < cfg->nmodules; i++)
@@ -195,6 +232,7 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 		status = ST_HOST;
 	}
 	record_probe_report(vm);
+	record_flight_report(vm);
 	if (rr->ckpt_count)
 		log_info("record: %" PRIu64 " checkpoint(s), %.1f ms taking them", rr->ckpt_count, rr->ckpt_ns / 1e6);
 	log_info("record: %" PRIu64 " guest exits recorded to %s", vm->guest_exits, rr->path);
@@ -259,6 +297,8 @@ int record_main(int argc, char **argv)
 	rr.mode = RR_RECORD;
 	rr.path = a.out;
 	rr.ckpt_interval = a.interval;
+	rr.flight.keep_ns = a.keep_ns;
+	rr.flight.max_bytes = a.max_bytes;
 	if ((status = open_trace(&vm, &cfg, &a, argc, argv, &rr)))
 		goto out;
 	rr_attach(&vm, &rr);
@@ -282,6 +322,7 @@ out:
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);
 	free(rr.page_hash);
+	free(rr.flight.ck);
 	cli_free_run(&cfg);
 	free(a.rest);
 	return status;

@@ -122,6 +122,15 @@ struct rr {
 		uint64_t seq, exit_no, id;
 	} ckpt_wait[16];
 	unsigned ckpt_nwait;
+	/* Record: flight recording (record/flight.h). */
+	struct rr_flight {
+		uint64_t keep_ns;    /* --keep: guest ns the kept part covers (0: no bound) */
+		uint64_t max_bytes;  /* --max-size: bound on the trace's live data (0: none) */
+		struct { uint64_t id, guest_ns; } *ck; /* the kept checkpoints, oldest first */
+		size_t n, cap;
+		uint64_t drops, dropped_ckpts, drop_us, drop_us_max;
+		bool warned;
+	} flight;
 	void *ckpt_buf;         /* replay: scratch for a checkpoint's vCPU blob */
 	size_t ckpt_buf_cap;
 	/* replay --from EVENT: the serial output goes to /dev/null until the

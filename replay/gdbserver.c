@@ -216,6 +216,14 @@ static void monitor(struct session *s, const char *cmd)
 			errno = 0;
 			uint64_t ev_no = strtoull(arg, &end, 0);
 			r = errno || end == arg || *end || arg[0] == '-' ? -ENOENT : tl_goto_event(&s->tl, ev_no);
+			if (r == -ESRCH) {
+				/* gdb takes no "E.text" reply to a monitor command
+				 * (it hex-decodes it): the text goes to the console. */
+				snprintf(buf, sizeof(buf), "ttvm: %s\n", tl_msg(&s->tl));
+				console(s, buf);
+				gdb_send_error(s->c, 1);
+				return;
+			}
 			if (r == -ENOENT) {
 				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
 				gdb_send_error_msg(s->c, buf);

@@ -320,7 +320,10 @@ static void name_fault(const char *path, struct run_config *cfg, uint64_t e)
 	}
 	rr_attach(&vm, &rr);
 	/* The output went out the first time: this one goes to /dev/null (closed by vm_destroy). */
-	if (rr_mem_digest_init(&vm) || tl_init(&tl, &vm, vm.serial_out)) {
+	struct trace_info ti;
+	trace_reader_info(rr.r, &ti);
+	if (rr_mem_digest_init(&vm) || (ti.first_event && replay_from(&vm, ti.first_event)) ||
+	    tl_init(&tl, &vm, vm.serial_out)) {
 		snprintf(why, sizeof(why), "cannot set up the second replay");
 		goto out;
 	}
@@ -402,6 +405,15 @@ int replay_main(int argc, char **argv)
 		log_error("cannot track guest memory: %s", strerror(-r));
 		status = ST_HOST;
 		goto out;
+	}
+	/* A flight recording that dropped its beginning starts at its oldest
+	 * kept checkpoint. */
+	struct trace_info ti;
+	trace_reader_info(rr.r, &ti);
+	if (ti.first_event && !a.from) {
+		a.from = "kept start";
+		a.from_event = ti.first_event;
+		log_info("replay: a flight recording: the kept part starts at event %" PRIu64, ti.first_event);
 	}
 	if (a.from && (status = replay_from(&vm, a.from_event)))
 		goto out;

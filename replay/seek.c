@@ -125,6 +125,11 @@ int replay_from(struct vm *vm, uint64_t event)
 	bool restored = false;
 
 	trace_reader_info(rr->r, &info);
+	if (event < info.first_event) {
+		log_error("replay --from %" PRIu64 ": that event was dropped: this flight recording keeps events %"
+			  PRIu64 " to %" PRIu64, event, info.first_event, info.n_events - 1);
+		return ST_USAGE;
+	}
 	if (event >= info.n_events) {
 		log_error("replay --from %" PRIu64 ": the trace has events 0 to %" PRIu64, event,
 			  info.n_events ? info.n_events - 1 : 0);

@@ -236,7 +236,7 @@ int tl_reverse_stepi(struct timeline *tl)
 	if (p.k > 0) {
 		p.k--;
 	} else {
-		if (p.e == 0)
+		if (p.e <= tl->begin_e)
 			return TL_BEGIN;
 		uint64_t len;
 		if ((r = stretch_len(tl, p.e - 1, &len)) != TL_OK)
@@ -262,7 +262,15 @@ int tl_goto_exit(struct timeline *tl, uint64_t e)
 int tl_goto_event(struct timeline *tl, uint64_t ev_no)
 {
 	struct trace_event ev;
+	struct trace_info ti;
 
+	trace_reader_info(rr_of(tl->vm)->r, &ti);
+	if (ev_no < ti.first_event) {
+		snprintf(tl->msg, sizeof(tl->msg), "event %" PRIu64 " was dropped: this flight recording keeps "
+			 "events %" PRIu64 " to %" PRIu64 " (from guest exit %" PRIu64 ")", ev_no, ti.first_event,
+			 ti.n_events - 1, tl->begin_e);
+		return -ESRCH;
+	}
 	if (trace_reader_get(rr_of(tl->vm)->r, ev_no, &ev) != 1)
 		return -ENOENT;
 	/* The lookup moved the trace reader: a restore re-seeks it. */
@@ -343,4 +351,10 @@ void tl_info(struct timeline *tl, char *buf, size_t len)
 		 : tl->eng.patch_exec ? "patch traps (HLT over the instruction) at CPL0, single-stepping elsewhere"
 				      : "single-stepping (the host's debug registers do not fire)",
 		 tl->eng.hw_data ? "debug registers" : "write only, by value: single-stepping forward, dirty pages backward");
+	if (ti.first_event) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, len > used ? len - used : 0,
+			 "flight recording: the kept part begins at event %" PRIu64 " (guest exit %" PRIu64
+			 "); events 0..%" PRIu64 " were dropped\n", ti.first_event, tl->begin_e, ti.first_event - 1);
+	}
 }

@@ -66,6 +66,8 @@ struct timeline {
 	struct eng_pos chain_pos;
 	uint64_t chain_gen;
 	struct tl_paging chain_ctl;
+	uint64_t begin_e;     /* the first point is (begin_e, 0): exit 0, or where a
+			       * flight recording's kept part begins */
 	bool at_end;          /* the VM stopped at the end of the recording */
 	int end_status;
 	char end_msg[512];
@@ -111,7 +113,8 @@ int tl_goto_exit(struct timeline *tl, uint64_t e);
 /* Go to a point (canonical or pending). */
 int tl_goto(struct timeline *tl, const struct eng_pos *p);
 /* Go to the exit boundary of event ev_no (as `ttvm inspect --events`
- * numbers them): a tl_result, or -ENOENT when the trace has no such event. */
+ * numbers them): a tl_result, -ENOENT when the trace has no such event, or
+ * -ESRCH when a flight recording dropped it (tl_msg says which it keeps). */
 int tl_goto_event(struct timeline *tl, uint64_t ev_no);
 /* Take a snapshot here (when the point is canonical).  0 or -errno. */
 int tl_snapshot(struct timeline *tl);

@@ -298,6 +298,9 @@ int tl_init(struct timeline *tl, struct vm *vm, FILE *serial)
 	}
 	tl->base_gen = vm->dirty_gen;
 	trace_reader_info(rr_of(vm)->r, &info);
+	/* A flight recording starts at its kept checkpoint, restored by now
+	 * (replay_from): nothing before it can be reached. */
+	tl->begin_e = info.first_event ? vm->guest_exits : 0;
 	if (info.n_checkpoints) {
 		tl->ckpt_exit = calloc(info.n_checkpoints, sizeof(uint64_t));
 		tl->ckpt_id = calloc(info.n_checkpoints, sizeof(uint64_t));

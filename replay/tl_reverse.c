@@ -256,7 +256,7 @@ struct rc {
 
 /* The point just before upto (a restore point at or before it ends the
  * interval).  false at the start of the recording. */
-static bool point_before(const struct eng_pos *upto, struct eng_pos *before)
+static bool point_before(const struct timeline *tl, const struct eng_pos *upto, struct eng_pos *before)
 {
 	*before = *upto;
 	if (!tl_canonical(before)) {
@@ -265,7 +265,7 @@ static bool point_before(const struct eng_pos *upto, struct eng_pos *before)
 	}
 	if (before->k > 0) {
 		before->k--;
-	} else if (before->e > 0) {
+	} else if (before->e > tl->begin_e) {
 		before->e--;
 		before->k = UINT64_MAX - 1;
 	} else {
@@ -384,8 +384,8 @@ int tl_reverse_continue(struct timeline *tl)
 				tl->rc_skipped++;
 			}
 		}
-		if (!point_before(&rc.upto, &before)) {
-			r = tl_goto_canonical(tl, &(struct eng_pos){ 0 });
+		if (!point_before(tl, &rc.upto, &before)) {
+			r = tl_goto_canonical(tl, &(struct eng_pos){ .e = tl->begin_e });
 			r = r == TL_OK ? TL_BEGIN : r;
 			break;
 		}
@@ -397,7 +397,7 @@ int tl_reverse_continue(struct timeline *tl)
 		}
 		rc.upto_is_end = false;
 		rc.upto_is_cur = false;
-		if (start.e == 0 && start.k == 0) {
+		if (start.e <= tl->begin_e && start.k == 0) {
 			r = tl_goto_canonical(tl, &start);
 			r = r == TL_OK ? TL_BEGIN : r;
 			break;

@@ -6,6 +6,7 @@
 #include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/hash.h"
 #include "storage/trace_internal.h"
@@ -179,6 +180,10 @@ int trace_ckpt_store(struct trace_writer *w, uint64_t exit_no,
 	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
 		goto sqlfail;
 
+	/* A flight recording's checkpoint event starts a chunk: the chunks
+	 * before it can then be dropped whole (trace_drop_before). */
+	if (trace_writer_is_flight(w) && (err = trace_writer_cut(w)))
+		goto out;
 	struct trace_event ev;
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = TRACE_EV_CHECKPOINT;
@@ -460,4 +465,168 @@ int trace_ckpt_apply(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcp
 		     uint8_t *mem, uint64_t mem_size, void (*written)(void *ctx, uint64_t page_no), void *ctx)
 {
 	return load(r, id, vcpu, vcpu_cap, mem, mem_size, 0, written, ctx);
+}
+
+/* Run sql with up to two integer arguments; SQLITE_OK or the error.  *changes
+ * (may be NULL) gets the rows it changed. */
+static int exec2(sqlite3 *db, const char *sql, int64_t a, int64_t b, uint64_t *changes)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return rc;
+	if (changes)
+		*changes = (uint64_t)sqlite3_changes(db);
+	return SQLITE_OK;
+}
+
+static int set_meta_u64(sqlite3 *db, const char *key, uint64_t v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)v);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static uint64_t meta_u64(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *st;
+	uint64_t v = 0;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int trace_drop_before(struct trace_writer *w, uint64_t id, struct trace_drop_stats *ds)
+{
+	sqlite3 *db = trace_writer_db(w);
+	sqlite3_stmt *st = NULL;
+	struct trace_drop_stats local;
+	uint64_t event_no, exit_no, t0 = mono_us(), n;
+	int64_t parent;
+	int rc, err = trace_writer_status(w), full;
+
+	if (!ds)
+		ds = &local;
+	memset(ds, 0, sizeof(*ds));
+	if (err)
+		return err;
+	if (!trace_writer_is_flight(w))
+		return -EINVAL;
+	rc = sqlite3_prepare_v2(db, "SELECT event_no, exit_no, full, ifnull(parent, 0) FROM checkpoints WHERE id=?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return -ENOENT;
+	}
+	if (rc != SQLITE_ROW)
+		goto sqlfail;
+	event_no = (uint64_t)sqlite3_column_int64(st, 0);
+	exit_no = (uint64_t)sqlite3_column_int64(st, 1);
+	full = sqlite3_column_int(st, 2);
+	parent = sqlite3_column_int64(st, 3);
+	sqlite3_finalize(st);
+	st = NULL;
+	/* The checkpoint's event starts a chunk: it must be in the table
+	 * before the ones before it go. */
+	if ((err = trace_writer_cut(w)))
+		return err;
+
+	/* Re-base: the checkpoint becomes full.  Its own rows win, then each
+	 * ancestor's, nearest first, for the pages it does not list yet;
+	 * pages listed as zero go (a full image starts zeroed). */
+	while (!full) {
+		if ((rc = exec2(db, "INSERT OR IGNORE INTO checkpoint_pages(checkpoint, page_no, page)"
+				" SELECT ?1, page_no, page FROM checkpoint_pages WHERE checkpoint=?2",
+				(int64_t)id, parent, NULL)) != SQLITE_OK)
+			goto sqlfail;
+		rc = sqlite3_prepare_v2(db, "SELECT full, ifnull(parent, 0) FROM checkpoints WHERE id=?", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			goto sqlfail;
+		sqlite3_bind_int64(st, 1, parent);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			rc = rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
+			goto sqlfail;
+		}
+		full = sqlite3_column_int(st, 0);
+		parent = sqlite3_column_int64(st, 1);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if ((rc = exec2(db, "DELETE FROM checkpoint_pages WHERE checkpoint=? AND page IS NULL", (int64_t)id, 0,
+			NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "UPDATE checkpoints SET full=1, parent=NULL, n_pages=(SELECT count(*) FROM"
+			" checkpoint_pages WHERE checkpoint=?1) WHERE id=?1", (int64_t)id, 0, NULL)) != SQLITE_OK)
+		goto sqlfail;
+
+	/* The older checkpoints, their page lists, and the pages no kept
+	 * checkpoint lists.  Candidates are the dropped lists' pages; the
+	 * check against the kept lists is one scan of them (no index on
+	 * checkpoint_pages.page: it would cost every checkpoint a second
+	 * index entry per page, for the sake of one scan per drop). */
+	if ((rc = sqlite3_exec(db, "CREATE TEMP TABLE IF NOT EXISTS drop_pages(id INTEGER PRIMARY KEY);"
+			       "DELETE FROM temp.drop_pages;", NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "INSERT OR IGNORE INTO temp.drop_pages SELECT page FROM checkpoint_pages"
+			" WHERE page IS NOT NULL AND checkpoint IN (SELECT id FROM checkpoints WHERE event_no < ?)",
+			(int64_t)event_no, 0, NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "DELETE FROM checkpoint_pages WHERE checkpoint IN"
+			" (SELECT id FROM checkpoints WHERE event_no < ?)", (int64_t)event_no, 0, NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "DELETE FROM checkpoints WHERE event_no < ?", (int64_t)event_no, 0,
+			&ds->checkpoints)) != SQLITE_OK ||
+	    (rc = exec2(db, "DELETE FROM temp.drop_pages WHERE id IN (SELECT page FROM checkpoint_pages"
+			" WHERE page IS NOT NULL)", 0, 0, NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "DELETE FROM pages WHERE id IN (SELECT id FROM temp.drop_pages)", 0, 0,
+			&ds->pages)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(db, "DELETE FROM temp.drop_pages", NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = exec2(db, "DELETE FROM chunks WHERE first_event < ?", (int64_t)event_no, 0,
+			&ds->chunks)) != SQLITE_OK)
+		goto sqlfail;
+	/* Where the kept part begins, and what went before it. */
+	n = meta_u64(db, "kept_from_event");
+	ds->events = event_no - n;
+	if ((rc = set_meta_u64(db, "kept_from_event", event_no)) != SQLITE_OK ||
+	    (rc = set_meta_u64(db, "kept_from_exit", exit_no)) != SQLITE_OK ||
+	    (rc = set_meta_u64(db, "kept_from_checkpoint", id)) != SQLITE_OK ||
+	    (rc = set_meta_u64(db, "dropped_checkpoints",
+			       meta_u64(db, "dropped_checkpoints") + ds->checkpoints)) != SQLITE_OK ||
+	    (rc = set_meta_u64(db, "drops", meta_u64(db, "drops") + 1)) != SQLITE_OK)
+		goto sqlfail;
+	/* One transaction with the events before it: a crash leaves the trace
+	 * as it was before the drop or after it. */
+	if ((err = trace_writer_flush(w)))
+		return err;
+	ds->us = mono_us() - t0;
+	return 0;
+sqlfail:
+	sqlite3_finalize(st);
+	return trace_writer_sqlfail(w, rc, "dropping the oldest part of a flight recording");
 }

@@ -67,4 +67,25 @@ int trace_ckpt_load(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu
 int trace_ckpt_apply(struct trace_reader *r, uint64_t id, void *vcpu, size_t vcpu_cap,
 		     uint8_t *mem, uint64_t mem_size, void (*written)(void *ctx, uint64_t page_no), void *ctx);
 
+/* What one trace_drop_before() dropped, and how long it took. */
+struct trace_drop_stats {
+	uint64_t events;      /* events before the new kept start (since the last drop) */
+	uint64_t checkpoints; /* checkpoint rows */
+	uint64_t chunks;      /* chunk rows */
+	uint64_t pages;       /* page rows no kept checkpoint lists */
+	uint64_t us;          /* wall time of the drop, its commit included */
+};
+
+/* Flight recording (a writer opened with trace_writer_opts.flight): make
+ * checkpoint id the trace's start.  It becomes full (the pages its parents
+ * held for it are listed in it), the checkpoints, chunks and events before
+ * its event are dropped with the pages no kept checkpoint lists, and the
+ * metadata says where the kept part begins (kept_from_event,
+ * kept_from_exit, kept_from_checkpoint) and what went (dropped_checkpoints,
+ * drops).  Commits, in one transaction with the events before it: a crash
+ * leaves the trace from before or after the drop, both readable.  0,
+ * -ENOENT (no such checkpoint), -EINVAL (not a flight writer) or the
+ * writer's -errno (stopped, as on a full disk). */
+int trace_drop_before(struct trace_writer *w, uint64_t id, struct trace_drop_stats *st);
+
 #endif

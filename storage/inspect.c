@@ -210,16 +210,23 @@ static int list_events(struct trace_reader *r, const struct inspect_opts *o)
 {
 	struct trace_info info;
 	struct trace_event ev;
-	uint64_t to;
+	uint64_t to, from = o->from;
 	int rc = 0, first = 1;
 
 	trace_reader_info(r, &info);
 	to = o->to && o->to < info.n_events ? o->to : info.n_events;
+	if (from < info.first_event) {
+		/* A flight recording dropped them: say so once, list the rest. */
+		if (!o->json)
+			printf("# events %" PRIu64 "..%" PRIu64 " were dropped (flight recording)\n", from,
+			       (to < info.first_event ? to : info.first_event) - 1);
+		from = info.first_event;
+	}
 	if (o->json)
 		printf("{\"trace\": "), json_str(o->path), printf(", \"events\": [\n");
-	if (o->from < to && (rc = trace_reader_seek(r, o->from)) < 0)
+	if (from < to && (rc = trace_reader_seek(r, from)) < 0)
 		goto out;
-	for (uint64_t i = o->from; i < to; i++) {
+	for (uint64_t i = from; i < to; i++) {
 		rc = trace_reader_next(r, &ev);
 		if (rc <= 0)
 			goto out;
@@ -258,8 +265,11 @@ static double ratio(uint64_t a, uint64_t b)
 /* metadata shown by summary(), and the names of their keys */
 static const char *const summary_keys[] = { "ttvm_version", "kvm_flavour", "cmdline", "mem_size",
 					    "start_time", "end_reason", "state", "tsc_sites", "final_state",
-					    "msr_filter", "max_exitless_ns" };
-enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_MSR, K_STRETCH, K_N };
+					    "msr_filter", "max_exitless_ns", "flight_keep", "flight_max_size",
+					    "kept_from_exit", "kept_from_checkpoint", "kept_from_guest_ns",
+					    "dropped_checkpoints", "drops" };
+enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_MSR, K_STRETCH, K_KEEP, K_MAXSIZE,
+       K_KEXIT, K_KCKPT, K_KNS, K_DCKPT, K_DROPS, K_N };
 
 /* What the summary shows, read once. */
 struct summary_data {
@@ -298,8 +308,8 @@ static void summary_json(struct trace_reader *r, const struct inspect_opts *o, c
 			printf("%02x", ii.sha256[b]);
 		printf("\"}");
 	}
-	printf("], \"events\": %" PRIu64 ", \"events_readable\": %" PRIu64 ", \"counts\": {",
-	       d->info.n_events, d->n_read);
+	printf("], \"events\": %" PRIu64 ", \"first_event\": %" PRIu64 ", \"events_readable\": %" PRIu64
+	       ", \"counts\": {", d->info.n_events - d->info.first_event, d->info.first_event, d->n_read);
 	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
 		printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", trace_kind_name(k), d->counts[k]);
 	printf("}, \"fingerprints\": %" PRIu64 ", \"first_exit\": %" PRIu64 ", \"last_exit\": %" PRIu64,
@@ -307,7 +317,8 @@ static void summary_json(struct trace_reader *r, const struct inspect_opts *o, c
 	printf(", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
 	       ", \"bytes_per_event\": %.3f, \"compression_ratio\": %.3f",
 	       d->info.n_chunks, d->info.raw_bytes, d->info.stored_bytes,
-	       ratio(d->info.stored_bytes, d->info.n_events), ratio(d->info.raw_bytes, d->info.stored_bytes));
+	       ratio(d->info.stored_bytes, d->info.n_events - d->info.first_event),
+	       ratio(d->info.raw_bytes, d->info.stored_bytes));
 	printf(", \"checkpoints\": %" PRIu64 ", \"full_checkpoints\": %" PRIu64, d->info.n_checkpoints, d->n_full);
 	if (d->have_end) {
 		printf(", \"end\": {\"reason\": \"%s\", \"status\": %" PRId32 ", \"crash_kind\": %" PRIu32
@@ -363,17 +374,37 @@ static void summary_text(struct trace_reader *r, const struct inspect_opts *o, c
 			printf("%02x", ii.sha256[b]);
 		printf(ii.stored ? ", stored\n" : ", not stored\n");
 	}
-	printf("events         %" PRIu64 " (guest exits %" PRIu64 "..%" PRIu64 "), %" PRIu64
-	       " with a fingerprint\n", d->info.n_events, d->info.first_exit, d->info.last_exit, d->n_fp);
+	uint64_t kept = d->info.n_events - d->info.first_event;
+	if (d->meta[K_KEEP] || d->meta[K_MAXSIZE])
+		printf("flight         keeps the last %s%s%s%s of the recording\n",
+		       d->meta[K_KEEP] ? d->meta[K_KEEP] : "", d->meta[K_KEEP] ? " of guest time" : "",
+		       d->meta[K_KEEP] && d->meta[K_MAXSIZE] ? ", at most " : d->meta[K_MAXSIZE] ? "at most " : "",
+		       d->meta[K_MAXSIZE] ? d->meta[K_MAXSIZE] : "");
+	if (d->info.first_event)
+		printf("kept part      begins at event %" PRIu64 " (checkpoint %s, guest exit %s, guest time %.3f s)\n"
+		       "dropped        events 0..%" PRIu64 ", %s checkpoint(s), in %s drop(s)\n",
+		       d->info.first_event, d->meta[K_KCKPT] ? d->meta[K_KCKPT] : "?",
+		       d->meta[K_KEXIT] ? d->meta[K_KEXIT] : "?",
+		       d->meta[K_KNS] ? strtod(d->meta[K_KNS], NULL) / 1e9 : 0.0, d->info.first_event - 1,
+		       d->meta[K_DCKPT] ? d->meta[K_DCKPT] : "?", d->meta[K_DROPS] ? d->meta[K_DROPS] : "?");
+	else if (d->meta[K_KEEP] || d->meta[K_MAXSIZE])
+		printf("kept part      all of it: nothing dropped yet\n");
+	if (d->info.first_event)
+		printf("events         %" PRIu64 " kept: %" PRIu64 "..%" PRIu64 " (guest exits %" PRIu64 "..%" PRIu64
+		       "), %" PRIu64 " with a fingerprint\n", kept, d->info.first_event, d->info.n_events - 1,
+		       d->info.first_exit, d->info.last_exit, d->n_fp);
+	else
+		printf("events         %" PRIu64 " (guest exits %" PRIu64 "..%" PRIu64 "), %" PRIu64
+		       " with a fingerprint\n", d->info.n_events, d->info.first_exit, d->info.last_exit, d->n_fp);
 	for (uint32_t k = 1; k <= TRACE_EV_KIND_MAX; k++)
 		if (d->counts[k])
 			printf("  %-12s %12" PRIu64 "  %5.1f%%\n", trace_kind_name(k), d->counts[k],
 			       100.0 * ratio(d->counts[k], d->n_read));
 	printf("chunks         %" PRIu64 " (%.0f events/chunk)\n", d->info.n_chunks,
-	       ratio(d->info.n_events, d->info.n_chunks));
+	       ratio(kept, d->info.n_chunks));
 	printf("bytes          %" PRIu64 " encoded, %" PRIu64 " stored: %.2f bytes/event, "
 	       "compression ratio %.2f\n", d->info.raw_bytes, d->info.stored_bytes,
-	       ratio(d->info.stored_bytes, d->info.n_events), ratio(d->info.raw_bytes, d->info.stored_bytes));
+	       ratio(d->info.stored_bytes, kept), ratio(d->info.raw_bytes, d->info.stored_bytes));
 	printf("checkpoints    %" PRIu64 " (%" PRIu64 " full, %" PRIu64 " incremental)\n",
 	       d->info.n_checkpoints, d->n_full, d->info.n_checkpoints - d->n_full);
 	for (uint64_t i = 0; i < d->info.n_checkpoints && i < LIST_CKPTS_MAX; i++) {
@@ -435,6 +466,14 @@ static int draw_picture(struct trace_reader *r, const struct inspect_opts *o)
 {
 	struct picture_opts to = { .title = o->path, .ckpt_guest_ns = given.ckpt_guest_ns,
 				    .crash_name = given.crash_name };
+	struct trace_info info;
+	const char *kx = trace_reader_meta(r, "kept_from_exit");
+
+	/* A flight recording that dropped its beginning: where the kept part
+	 * begins (a drop at exit 0 changes nothing to draw). */
+	trace_reader_info(r, &info);
+	if (info.first_event && kx)
+		to.kept_from_exit = strtoull(kx, NULL, 10);
 	char err[600];
 
 	if (picture_write_file(r, o->picture, &to, err, sizeof(err))) {

@@ -29,6 +29,7 @@ struct trace_reader {
 	char err[512];
 	struct rchunk *chunks;
 	uint64_t n_chunks, n_events, raw_bytes, stored_bytes;
+	uint64_t first_event;   /* a flight recording's kept start (meta kept_from_event) */
 	uint64_t n_ckpt, n_images;
 	uint32_t format_version;
 	int complete;
@@ -139,7 +140,7 @@ static int load_chunk_table(struct trace_reader *r)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
-	uint64_t expect_event = 0, prev_exit = 0, offset = 0;
+	uint64_t expect_event = r->first_event, prev_exit = 0, offset = 0;
 	int rc = sqlite3_prepare_v2(r->db,
 		"SELECT first_event, n_events, first_exit, last_exit, raw_offset, raw_size,"
 		" checksum, length(data) FROM chunks ORDER BY first_event", -1, &st, NULL);
@@ -164,6 +165,9 @@ static int load_chunk_table(struct trace_reader *r)
 		c.last_exit = (uint64_t)v[3];
 		c.raw_offset = (uint64_t)v[4];
 		c.checksum = (uint64_t)v[6];
+		/* A flight recording dropped the stream's beginning. */
+		if (!r->n_chunks)
+			offset = c.raw_offset;
 		const char *bad = NULL;
 		if (c.first_event != expect_event)
 			bad = "does not start where the previous chunk ended";
@@ -255,6 +259,32 @@ static int reader_check(struct trace_reader *r)
 		return trace_reader_fail(r, -EBADMSG, "metadata state is %s", s ? s : "missing");
 	r->complete = !strcmp(s, "complete");
 
+	/* A flight recording that dropped its beginning starts at a full
+	 * checkpoint's event (format 7 on). */
+	s = trace_reader_meta(r, "kept_from_event");
+	if (s) {
+		char *end;
+		long long k = strtoll(s, &end, 10);
+		if (r->format_version < 7 || end == s || *end || k < 0)
+			return trace_reader_fail(r, -EBADMSG, "metadata kept_from_event (%s) is not an event number", s);
+		r->first_event = (uint64_t)k;
+		if (k > 0) {
+			if ((rc = query_int(r, "SELECT count(*) FROM checkpoints WHERE full=1 AND event_no=(SELECT"
+					    " kept_from_event FROM (SELECT CAST(value AS INTEGER) AS kept_from_event"
+					    " FROM meta WHERE key='kept_from_event'))", &v, "the checkpoint table")))
+				return rc;
+			if (v != 1)
+				return trace_reader_fail(r, -EBADMSG, "the kept part begins at event %lld, where there "
+							 "is no full checkpoint", k);
+			if ((rc = query_int(r, "SELECT count(*) FROM checkpoints WHERE event_no < (SELECT"
+					    " CAST(value AS INTEGER) FROM meta WHERE key='kept_from_event')", &v,
+					    "the checkpoint table")))
+				return rc;
+			if (v != 0)
+				return trace_reader_fail(r, -EBADMSG, "the kept part begins at event %lld, but %" PRId64
+							 " checkpoint(s) lie before it", k, v);
+		}
+	}
 	rc = sqlite3_prepare_v2(r->db, "SELECT data FROM chunks WHERE first_event=?", -1,
 				&r->get_chunk, NULL);
 	if (rc != SQLITE_OK)
@@ -306,6 +336,7 @@ static int reader_finish_open(struct trace_reader *r, struct trace_reader **out,
 		return rc;
 	}
 	r->cur = r->n_chunks;
+	r->next_seq = r->first_event;
 	*out = r;
 	return 0;
 }
@@ -380,6 +411,7 @@ void trace_reader_info(const struct trace_reader *r, struct trace_info *info)
 	info->format_version = r->format_version;
 	info->complete = r->complete;
 	info->n_events = r->n_events;
+	info->first_event = r->first_event;
 	info->n_chunks = r->n_chunks;
 	info->raw_bytes = r->raw_bytes;
 	info->stored_bytes = r->stored_bytes;
@@ -525,6 +557,9 @@ int trace_reader_seek(struct trace_reader *r, uint64_t seq)
 		return trace_reader_fail(r, -ERANGE, "event %" PRIu64 " is past the end (%" PRIu64
 					 " events)", seq, r->n_events);
 	}
+	if (seq < r->first_event)
+		return trace_reader_fail(r, -ERANGE, "event %" PRIu64 " was dropped: this flight recording keeps"
+					 " events %" PRIu64 " to %" PRIu64, seq, r->first_event, r->n_events - 1);
 	uint64_t idx = find_chunk(r, seq);
 	if (r->cur != idx || r->next_seq > seq) {
 		if ((rc = load_chunk(r, idx)))

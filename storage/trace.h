@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 6
+#define TRACE_FORMAT_VERSION 7
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -145,6 +145,10 @@ struct trace_writer_opts {
 	uint64_t max_bytes;      /* cap on the file size (0: none); hitting it acts as a full disk */
 	uint32_t format_version; /* tests: write this older format (2..5; its fingerprint
 				    encoding and version number); 0: TRACE_FORMAT_VERSION */
+	/* Flight recording: every checkpoint event starts a new chunk, so that
+	 * trace_drop_before() (checkpoint.h) can drop whole chunks, and the
+	 * write-ahead log is kept small (it would otherwise grow to 64 MiB). */
+	int flight;
 };
 
 struct trace_writer;
@@ -181,12 +185,18 @@ extern void (*trace_msg_hook)(void);
 /* Bytes the trace's database holds, the open transaction included (pages
  * times page size; the write-ahead log not counted twice).  0 if unknown. */
 uint64_t trace_writer_size(struct trace_writer *w);
+/* The same without the database's free pages (what dropping freed, which
+ * later writes reuse): what --max-size bounds.  0 if unknown. */
+uint64_t trace_writer_used(struct trace_writer *w);
 
 /* Summary of an open trace. */
 struct trace_info {
 	uint32_t format_version;
 	int complete;           /* 1 once closed with an end record */
-	uint64_t n_events;      /* readable events */
+	uint64_t n_events;      /* events are numbered first_event..n_events-1 */
+	uint64_t first_event;   /* 0, or for a flight recording that dropped its
+				 * beginning, the event of its oldest kept
+				 * (full) checkpoint: the kept part starts there */
 	uint64_t n_chunks;
 	uint64_t raw_bytes;     /* encoded events before compression */
 	uint64_t stored_bytes;  /* compressed chunk bytes */
@@ -236,7 +246,8 @@ int trace_reader_image(struct trace_reader *r, uint64_t idx, struct trace_image_
  * 0, -ENOENT if not stored, -EBADMSG if damaged. */
 int trace_reader_image_data(struct trace_reader *r, uint64_t idx, void *buf, size_t size);
 /* Position so that the next trace_reader_next() returns event seq.
- * 0, -ERANGE past the end, -EBADMSG etc. for a damaged chunk. */
+ * 0, -ERANGE past the end or before first_event (dropped: the message says
+ * so), -EBADMSG etc. for a damaged chunk.  A new reader is at first_event. */
 int trace_reader_seek(struct trace_reader *r, uint64_t seq);
 /* Position at the first event with exit_no >= exit_no.  0 or -ERANGE/-errno. */
 int trace_reader_seek_exit(struct trace_reader *r, uint64_t exit_no);

@@ -20,6 +20,11 @@ int trace_writer_status(const struct trace_writer *w);
  * message naming the trace and the last committed event, roll back, return
  * -errno.  Later calls return the same -errno. */
 int trace_writer_sqlfail(struct trace_writer *w, int sqlrc, const char *what);
+/* Insert the buffered events as a chunk now (no commit), so that the next
+ * event starts a chunk.  0 or the writer's -errno. */
+int trace_writer_cut(struct trace_writer *w);
+/* Was w opened with trace_writer_opts.flight? */
+int trace_writer_is_flight(const struct trace_writer *w);
 /* The reader's database. */
 sqlite3 *trace_reader_db(struct trace_reader *r);
 /* Record an error for trace_reader_errmsg() ("trace NAME: " + message); returns rc. */

@@ -83,6 +83,7 @@ struct trace_writer {
 	uint64_t committed;      /* events covered by the last commit */
 	uint32_t chunk_target;
 	uint64_t commit_ns, last_commit_ns;
+	int flight;              /* cut a chunk before every checkpoint event */
 	int failed;              /* -errno once stopped */
 };
 
@@ -149,6 +150,22 @@ uint64_t trace_writer_size(struct trace_writer *w)
 		return 0;
 	if (sqlite3_prepare_v2(w->db, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
 			       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		bytes = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return bytes + w->len;
+}
+
+uint64_t trace_writer_used(struct trace_writer *w)
+{
+	sqlite3_stmt *st;
+	uint64_t bytes = 0;
+
+	if (!w || w->failed)
+		return 0;
+	if (sqlite3_prepare_v2(w->db, "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(),"
+			       " pragma_freelist_count(), pragma_page_size()", -1, &st, NULL) != SQLITE_OK)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		bytes = (uint64_t)sqlite3_column_int64(st, 0);
@@ -231,6 +248,18 @@ static int flush_chunk(struct trace_writer *w)
 	w->len = 0;
 	w->chunk_n = 0;
 	return 0;
+}
+
+int trace_writer_cut(struct trace_writer *w)
+{
+	if (w->failed)
+		return w->failed;
+	return flush_chunk(w);
+}
+
+int trace_writer_is_flight(const struct trace_writer *w)
+{
+	return w->flight;
 }
 
 static int commit_now(struct trace_writer *w)
@@ -438,6 +467,7 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	}
 	w->cs.legacy = version < 6;
 	w->commit_ns = (uint64_t)(opts->commit_ms ? opts->commit_ms : DEFAULT_COMMIT_MS) * 1000000ull;
+	w->flight = opts->flight;
 
 	rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK)
@@ -450,6 +480,16 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	rc = sqlite3_exec(w->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			  "PRAGMA wal_autocheckpoint=16384;", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
+		goto sqlfail;
+	/* A flight recording's file must stay bounded, the write-ahead log
+	 * included: copied back at 256 pages (1 MiB) and truncated to 1 MiB
+	 * after that when it grew past it (a drop is one large transaction).
+	 * With the default 16384 pages the WAL alone reached 64 MiB; with
+	 * 1024 pages it stayed at 4 MiB, twice the database of the flight
+	 * guest's 2 s recording (measured, README "Flight recording"). */
+	if (opts->flight &&
+	    (rc = sqlite3_exec(w->db, "PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=1048576;",
+			       NULL, NULL, NULL)) != SQLITE_OK)
 		goto sqlfail;
 	if (opts->max_bytes) {
 		snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%" PRIu64,
