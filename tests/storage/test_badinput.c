@@ -112,7 +112,9 @@ static void test_newer_version(void)
 static void test_version_disagrees(void)
 {
 	const char *path = fresh("vmeta.trace", 100, 0);
-	sql(path, "UPDATE meta SET value='7' WHERE key='format_version'");
+	char q[96];
+	snprintf(q, sizeof(q), "UPDATE meta SET value='%d' WHERE key='format_version'", TRACE_FORMAT_VERSION + 1);
+	sql(path, q);
 	expect_open_fail(path, -EBADMSG, "format_version");
 }
 
