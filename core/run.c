@@ -318,7 +318,7 @@ int vm_run(struct vm *vm)
 			}
 		}
 		if (at_exit)
-			stretch_from = now;
+			stretch_from = vm->stretch_from_ns = now;
 		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;
