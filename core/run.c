@@ -318,7 +318,7 @@ int vm_run(struct vm *vm)
 			}
 		}
 		if (at_exit)
-			stretch_from = vm->stretch_from_ns = now;
+			stretch_from = now;
 		inject_interrupts(vm, at_exit);
 		if (vm->stop)
 			break;

@@ -184,9 +184,6 @@ struct vm {
 	 * can go in between exits.  Kept by vm_run; the recorder stores it
 	 * for replay's bound on point searches (replay/engine.h). */
 	uint64_t max_exitless_ns;
-	/* Virtual time the guest was last entered after an exit it caused
-	 * (vm_run): how long the stretch under way has lasted. */
-	uint64_t stretch_from_ns;
 	/* Where the guest's last exit was (guest exit last_exit_no at linear
 	 * RIP last_exit_rip; valid when last_exit_no == guest_exits): named
 	 * when a triple fault arrives with the vCPU already reset (SVM). */

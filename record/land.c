@@ -49,8 +49,6 @@
 #define LAND_ATTEMPTS 8       /* landings per exit-free stretch */
 #define LAND_AGAIN_NS 100000ull /* where nothing could be read: look again */
 #define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
-#define LAND_ESCALATE 3       /* enclosing loops climbed from a landing site */
-#define LAND_ESC_MIN_NS 200000ull /* guest time an enclosing loop's exits get at least */
 
 typedef size_t (*read_fn)(void *ctx, uint64_t addr, uint8_t *buf, size_t len);
 
@@ -163,19 +161,8 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 			return 0;
 		case K_JCC:
 		case K_JMP:
-			if (t <= rip && rip - t <= LAND_LOOP_SPAN) {
-				bool jmp = sc->insn->id == X86_INS_JMP;
-				if (loop_exits(sc, t, pos, size, !jmp, traps, max, n) == 0)
-					return 1;
-				if (jmp)
-					return 0;
-				/* A conditional branch back that makes no loop of
-				 * ours (too many ways out: an error path placed
-				 * before, such as Linux's walk_pgd_range's `jne
-				 * out` 1.8 KB back from its PTE loop): read on to
-				 * the loop's own branch back. */
-				break;
-			}
+			if (t <= rip && rip - t <= LAND_LOOP_SPAN)
+				return loop_exits(sc, t, pos, size, sc->insn->id != X86_INS_JMP, traps, max, n) ? 0 : 1;
 			if (sc->insn->id == X86_INS_JMP) {
 				if (t > pos && t - pos <= LAND_FOLLOW_SPAN) {
 					pos = t;
@@ -275,8 +262,6 @@ static void clear_traps(struct vm *vm)
 
 	ptrap_clear(&vm->ptraps, PTRAP_LAND);
 	l->n = 0;
-	l->nfb = 0;
-	l->esc = 0;
 	l->ident = false;
 	l->active = false;
 }
@@ -329,62 +314,6 @@ static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	return set_traps(vm, s);
 }
 
-/* A landing site was hit at rip (a loop's exit, or a return address):
- * where that site sits in a loop of its own (nested loops; a call inside
- * the caller's loop), it is passed once per pass of that loop, so replay's
- * search for it may still cost thousands of trap hits (Linux: the W+X
- * check's page-table walk at boot, whose PTE loop calls ptdump_pte_entry
- * for every PTE: 0.4 million passes of its return address between two
- * exits).  So go on to the enclosing loop's exits, LAND_ESCALATE times at
- * most; the sites left stay armed and take the interrupt at their next hit
- * once the guest has run as long again as the stretch had lasted, should
- * the enclosing loop not end by then (their passes since the exit at most
- * double: the landing never costs much more than without).  true: traps
- * set, wait. */
-static bool escalate(struct vm *vm, const struct kvm_sregs *s, uint64_t rip, uint64_t now)
-{
-	struct land_state *l = &rr_of(vm)->land;
-	uint64_t exits[LAND_MAX], fend = 0;
-	unsigned n = 0;
-
-	if (l->esc >= l->esc_max || now >= l->budget_end)
-		return false;
-	if (land_scan(vm, s, rip, exits, LAND_MAX, &n, &fend) != 1)
-		return false;
-	for (unsigned i = 0; i < n; i++)
-		if (exits[i] == rip)
-			return false; /* the same loop again */
-	/* The fallback: this site (its own loop's other exits are no better),
-	 * armed only when the wait is over: it is hot, and a trap hit per
-	 * pass would slow the guest down while the enclosing loop should
-	 * run to its end. */
-	ptrap_clear(&vm->ptraps, PTRAP_LAND);
-	l->ident = false;
-	l->fb[0] = rip;
-	l->nfb = 1;
-	l->fb_armed = false;
-	memcpy(l->addr, exits, n * sizeof(exits[0]));
-	l->n = n;
-	l->fend = false;
-	if (!set_traps(vm, s)) {
-		ptrap_clear(&vm->ptraps, PTRAP_LAND);
-		l->n = 0;
-		l->nfb = 0;
-		return false;
-	}
-	l->esc++;
-	l->escalated++;
-	/* As long again as the stretch has lasted: the fallback's passes since
-	 * the exit at most double. */
-	uint64_t wait = now - vm->stretch_from_ns;
-	if (vm->stretch_from_ns > now || wait < LAND_ESC_MIN_NS)
-		wait = LAND_ESC_MIN_NS;
-	l->esc_end = now + wait < l->budget_end ? now + wait : l->budget_end;
-	vm->kick_retry_ns = l->esc_end - now;
-	log_debug("record: landing at %#" PRIx64 " goes on to an enclosing loop's %u exit(s)", rip, n);
-	return true;
-}
-
 enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs,
 				   uint64_t rip)
 {
@@ -410,9 +339,6 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (!l->budget_ns) {
 			const char *ms = getenv("TTVM_LAND_MS");
 			l->budget_ns = (ms && atoi(ms) > 0 ? (uint64_t)atoi(ms) : LAND_BUDGET_MS) * 1000000ull;
-			/* TTVM_LAND_ESCALATE=N: enclosing loops climbed (0: none; for comparisons) */
-			const char *esc = getenv("TTVM_LAND_ESCALATE");
-			l->esc_max = esc && atoi(esc) >= 0 && *esc ? (unsigned)atoi(esc) : LAND_ESCALATE;
 		}
 		l->active = true;
 		l->levels = l->attempts > 1 ? LAND_LEVELS : 0;
@@ -439,21 +365,6 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		log_debug("record: landing from %#" PRIx64 " after guest exit %" PRIu64 ": %u %s", rip, vm->guest_exits,
 			  l->n, l->fend ? "function end" : "loop exit(s)");
 		return LAND_WAIT;
-	}
-	if (!hit && l->nfb && !l->fb_armed) {
-		/* An escalation's wait: over, arm the fallback. */
-		if (now < l->esc_end) {
-			vm->kick_retry_ns = l->esc_end - now;
-			return LAND_WAIT;
-		}
-		l->fb_armed = true;
-		for (unsigned i = 0; i < l->nfb; i++)
-			if (ptrap_patchable(vm, s, l->fb[i], NULL))
-				(void)ptrap_add(&vm->ptraps, l->fb[i], PTRAP_LAND);
-		if (now < l->budget_end) {
-			vm->kick_retry_ns = l->budget_end - now;
-			return LAND_WAIT;
-		}
 	}
 	if (!hit) {
 		if (now < l->budget_end) {
@@ -508,18 +419,10 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		clear_traps(vm);
 		return LAND_INJECT;
 	}
-	bool fallback = false;
-	for (unsigned i = 0; i < l->nfb; i++)
-		fallback |= l->fb[i] == rip;
-	if (fallback) {
-		l->fell_back++;
-	} else if (escalate(vm, s, rip, now)) {
-		return LAND_WAIT;
-	}
 	l->landed++;
 	l->levels_sum += l->levels;
-	log_debug("record: landed at %#" PRIx64 " (%s, %u function(s) up, %u enclosing loop(s)%s)", rip,
-		  l->fend ? "function end" : "loop exit", l->levels, l->esc, fallback ? ", fallen back" : "");
+	log_debug("record: landed at %#" PRIx64 " (%s, %u function(s) up)", rip, l->fend ? "function end" : "loop exit",
+		  l->levels);
 	clear_traps(vm);
 	return LAND_INJECT;
 }
@@ -531,8 +434,7 @@ void record_land_report(struct vm *vm)
 	if (l->started)
 		log_info("record: landings: %" PRIu64 " started: %" PRIu64 " at a loop exit or function end (%" PRIu64
 			 " function(s) climbed), %" PRIu64 " at a same-looking pass, %" PRIu64
-			 " at the guest's next exit, %" PRIu64 " after %llu ms, %" PRIu64 " with nothing to wait for; %" PRIu64
-			 " enclosing loop(s) climbed, %" PRIu64 " fallen back",
+			 " at the guest's next exit, %" PRIu64 " after %llu ms, %" PRIu64 " with nothing to wait for",
 			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget,
-			 (unsigned long long)(l->budget_ns / 1000000ull), l->no_plan, l->escalated, l->fell_back);
+			 (unsigned long long)(l->budget_ns / 1000000ull), l->no_plan);
 }

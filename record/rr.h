@@ -101,14 +101,7 @@ struct rr {
 		unsigned attempts;
 		uint64_t budget_end;   /* guest time the landing under way gives up */
 		uint64_t budget_ns;  /* guest time a landing may wait */
-		/* Escalation: the sites left for an enclosing loop's exits,
-		 * taken at their next hit from esc_end (guest time) on. */
-		uint64_t fb[LAND_MAX];
-		unsigned nfb, esc, esc_max;
-		uint64_t esc_end;
-		bool fb_armed;
 		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan;
-		uint64_t escalated, fell_back;
 	} land;
 	bool scout_on;
 	int scout_stop;
