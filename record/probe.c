@@ -146,8 +146,9 @@ int replay_probe_at_kick(struct vm *vm, const struct trace_event *e)
 {
 	struct kvm_regs regs;
 
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr || rr_regs_hash(&regs) != e->u.probe.regs_hash ||
-	    rr_mem_digest(vm) != e->u.probe.mem_hash)
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr ||
+	    !trace_hash_eq(e->flags, e->u.probe.regs_hash, rr_regs_hash(&regs)) ||
+	    !trace_hash_eq(e->flags, e->u.probe.mem_hash, rr_mem_digest(vm)))
 		return 0;
 	if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
 		rr_diverged(vm, "more loop probes than ttvm can set", e);

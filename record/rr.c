@@ -66,7 +66,7 @@ void rr_append(struct vm *vm, struct trace_event *ev)
  * rr->fp_note says which events it covered. */
 static bool chain_check(struct rr *rr, const struct trace_event *e, uint64_t chain)
 {
-	if (chain != e->check) {
+	if (!trace_hash_eq(e->flags, e->check, chain)) {
 		snprintf(rr->fp_note, sizeof(rr->fp_note),
 			 "the register hashes of events %" PRIu64 "..%" PRIu64 " (checked together, at most %d "
 			 "events after the first) differ: recorded chain %016" PRIx64 ", replayed %016" PRIx64,

@@ -25,6 +25,14 @@ struct codec_state {
 	 * by a reader of such a trace (or a writer asked for one); kept by
 	 * codec_reset. */
 	uint32_t legacy;
+	/* Format 8: a chunk is varint(length of stream A), stream A (tags,
+	 * fingerprint bytes, small fields), stream B (values: port and MMIO
+	 * values, TSC deltas, random bits, kick-point hashes, checks, blob
+	 * bytes).  Set once like legacy. */
+	uint32_t split;
+	/* Reader, format 8: stream B of the current chunk (codec_begin). */
+	const uint8_t *vbuf;
+	size_t vlen, vpos;
 	/* Delta state, reset at each chunk start. */
 	uint64_t exit_no;
 	uint64_t tsc;
@@ -44,8 +52,18 @@ void codec_reset(struct codec_state *st, uint64_t first_exit);
 int codec_check(const struct trace_event *ev, uint64_t prev_exit);
 /* Bytes codec_encode() may write for ev (an upper bound). */
 size_t codec_bound(const struct trace_event *ev);
-/* Encode a codec_check()ed ev at out (codec_bound() bytes free); returns the length. */
-size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_t *out);
+/* Encode a codec_check()ed ev at out (codec_bound() bytes free); returns the
+ * length.  Format 8 (st->split): its values go to vout instead (codec_bound()
+ * bytes free there too), and *vlen grows by their length. */
+size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_t *out, uint8_t *vout,
+		    size_t *vlen);
+/* Writer, format 8: the chunk's header, varint(alen), at out (10 bytes free); its length. */
+size_t codec_header(uint64_t alen, uint8_t *out);
+/* Reader: start decoding the chunk buf[0..len): *pos and *end bound
+ * stream A (for format 8 the header is read and stream B set up; else all
+ * of buf).  0, or -EBADMSG with *why set. */
+int codec_begin(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos, size_t *end,
+		const char **why);
 /* Decode the event at buf[*pos] (buf has len bytes), advance *pos.  0, or
  * -EBADMSG (truncated/malformed) / -EPROTO (unknown kind) with *why set. */
 int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos,

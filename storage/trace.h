@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 7
+#define TRACE_FORMAT_VERSION 8
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -79,6 +79,18 @@ struct trace_fp {
  * event since the previous check or checkpoint event, this event's own
  * included. */
 #define TRACE_EVF_CHECK 0x4u
+/* Set by the reader (format 8 on): the event's check and the register
+ * hash and memory digest of its kick point (irq, probe op 2) hold only
+ * their low 32 bits; compare them with trace_hash_eq().  An event read so
+ * may be written again (a copy) with the flag. */
+#define TRACE_EVF_SHORT 0x8u
+
+/* A recorded hash (check, kick-point register hash or memory digest) of an
+ * event with these flags against the one replay computed. */
+static inline int trace_hash_eq(uint32_t flags, uint64_t recorded, uint64_t actual)
+{
+	return (flags & TRACE_EVF_SHORT) ? (uint32_t)recorded == (uint32_t)actual : recorded == actual;
+}
 
 /* Format 6 stores no register hash in a fingerprint: the writer chains
  * them and stores the chain (a check) on the event at which the oldest
