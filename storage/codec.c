@@ -65,10 +65,41 @@ static int size_code(unsigned size)
 	}
 }
 
+/* Format 8: the next TSC delta predicted as the smallest of the last
+ * CODEC_TSC_HIST (the time between two reads in a loop is at least the
+ * loop's; 0 before format 8 and at a chunk start).  Measured on the rdtsc
+ * and msr guests (2026-12-06, PVM): deltas of 145,000 to 1.4 million
+ * cycles; a zigzag varint of the delta took 3.06 and 3.01 bytes on
+ * average, of its distance to the last delta 2.85 and 2.69, to the
+ * smallest of the last 2, 4, 8: 2.61, 2.57, 2.57 and 2.49, 2.44, 2.43. */
+static uint64_t tsc_predict(const struct codec_state *st)
+{
+	if (!st->split || !st->tsc_n)
+		return 0;
+	uint64_t m = st->tsc_d[0];
+	for (unsigned i = 1; i < st->tsc_n; i++)
+		if ((int64_t)st->tsc_d[i] < (int64_t)m)
+			m = st->tsc_d[i];
+	return m;
+}
+
+/* The TSC is now tsc: remember the delta (format 8). */
+static void tsc_step(struct codec_state *st, uint64_t tsc)
+{
+	if (st->split) {
+		st->tsc_d[st->tsc_i] = tsc - st->tsc;
+		st->tsc_i = (st->tsc_i + 1) % CODEC_TSC_HIST;
+		if (st->tsc_n < CODEC_TSC_HIST)
+			st->tsc_n++;
+	}
+	st->tsc = tsc;
+}
+
 void codec_reset(struct codec_state *st, uint64_t first_exit)
 {
 	st->exit_no = first_exit;
 	st->tsc = 0;
+	st->tsc_n = st->tsc_i = 0;
 	st->rip = 0;
 	memset(st->rips, 0, sizeof(st->rips));
 	memset(st->reason, 0, sizeof(st->reason));
@@ -199,7 +230,7 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		tag |= (uint8_t)(d << TAG_EXIT_SHIFT);
 	} else {
 		tag |= TAG_EXIT_BIG << TAG_EXIT_SHIFT;
-		p = put_varint(p, d - TAG_EXIT_BIG);
+		*vp = put_varint(*vp, d - TAG_EXIT_BIG);
 	}
 	/* Format 6: the register hash goes into the chain; a check is due
 	 * when the oldest hash it holds is TRACE_FP_CHECK_EVERY - 1 events
@@ -234,7 +265,17 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		*vp = put_varint(*vp, ev->u.mmio.value);
 		break;
 	case TRACE_EV_IRQ:
-		p = put_varint(p, (uint64_t)ev->u.irq.vector << 1 | (ev->u.irq.regs_hash != 0));
+		if (st->split) {
+			/* Format 8: bit 1 says a RIP follows (an interrupt at an
+			 * exit has none: 0). */
+			int has_rip = ev->u.irq.rip || ev->u.irq.regs_hash;
+			p = put_varint(p, (uint64_t)ev->u.irq.vector << 2 | (uint64_t)has_rip << 1 |
+					      (ev->u.irq.regs_hash != 0));
+			if (!has_rip)
+				break;
+		} else {
+			p = put_varint(p, (uint64_t)ev->u.irq.vector << 1 | (ev->u.irq.regs_hash != 0));
+		}
 		*vp = put_varint(*vp, zigzag(ev->u.irq.rip - st->rip));
 		st->rip = ev->u.irq.rip;
 		if (ev->u.irq.regs_hash)
@@ -242,8 +283,8 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		break;
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
-		*vp = put_varint(*vp, zigzag(ev->u.tsc.value - st->tsc));
-		st->tsc = ev->u.tsc.value;
+		*vp = put_varint(*vp, zigzag(ev->u.tsc.value - st->tsc - tsc_predict(st)));
+		tsc_step(st, ev->u.tsc.value);
 		if (ev->kind == TRACE_EV_RDTSCP)
 			p = put_varint(p, ev->u.tsc.aux);
 		break;
@@ -281,9 +322,12 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 	case TRACE_EV_MSR:
 		/* The TSC read through RDMSR shares the RDTSC delta. */
 		p = put_varint(p, ev->u.msr.index);
-		*vp = put_varint(*vp, zigzag(ev->u.msr.value - st->tsc));
-		if (ev->u.msr.index == CODEC_MSR_TSC)
-			st->tsc = ev->u.msr.value;
+		if (ev->u.msr.index == CODEC_MSR_TSC) {
+			*vp = put_varint(*vp, zigzag(ev->u.msr.value - st->tsc - tsc_predict(st)));
+			tsc_step(st, ev->u.msr.value);
+		} else {
+			*vp = put_varint(*vp, zigzag(ev->u.msr.value - st->tsc));
+		}
 		break;
 	case TRACE_EV_END:
 		p = put_varint(p, ev->u.end.reason);
@@ -452,9 +496,20 @@ static int decode_payload(struct codec_state *st, struct cursor *c, struct curso
 			return rc;
 		break;
 	case TRACE_EV_IRQ:
-		if ((rc = get_varint_max(c, &v, 0x1ff, "interrupt vector exceeds 255")))
+		if ((rc = get_varint_max(c, &v, st->split ? 0x3ff : 0x1ff, "interrupt vector exceeds 255")))
 			return rc;
-		ev->u.irq.vector = (uint8_t)(v >> 1);
+		if (st->split) {
+			/* Format 8: bit 1, a RIP follows (always at a kick point). */
+			if ((v & 1) && !(v & 2)) {
+				c->why = "kick point without a RIP";
+				return -EBADMSG;
+			}
+			ev->u.irq.vector = (uint8_t)(v >> 2);
+			if (!(v & 2))
+				break;
+		} else {
+			ev->u.irq.vector = (uint8_t)(v >> 1);
+		}
 		if ((rc = get_varint(vc, &w)))
 			return rc;
 		st->rip += unzigzag(w);
@@ -472,7 +527,7 @@ static int decode_payload(struct codec_state *st, struct cursor *c, struct curso
 	case TRACE_EV_RDTSCP:
 		if ((rc = get_varint(vc, &v)))
 			return rc;
-		st->tsc += unzigzag(v);
+		tsc_step(st, st->tsc + tsc_predict(st) + unzigzag(v));
 		ev->u.tsc.value = st->tsc;
 		if (ev->kind == TRACE_EV_RDTSCP) {
 			if ((rc = get_varint_max(c, &v, UINT32_MAX, "TSC_AUX exceeds 32 bits")))
@@ -546,9 +601,12 @@ static int decode_payload(struct codec_state *st, struct cursor *c, struct curso
 		ev->u.msr.index = (uint32_t)v;
 		if ((rc = get_varint(vc, &v)))
 			return rc;
-		ev->u.msr.value = st->tsc + unzigzag(v);
-		if (ev->u.msr.index == CODEC_MSR_TSC)
-			st->tsc = ev->u.msr.value;
+		if (ev->u.msr.index == CODEC_MSR_TSC) {
+			tsc_step(st, st->tsc + tsc_predict(st) + unzigzag(v));
+			ev->u.msr.value = st->tsc;
+		} else {
+			ev->u.msr.value = st->tsc + unzigzag(v);
+		}
 		break;
 	case TRACE_EV_END:
 		if ((rc = get_varint_max(c, &v, TRACE_END_REASON_MAX, "unknown end reason")))
@@ -651,7 +709,7 @@ int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t 
 	}
 	v = tag >> TAG_EXIT_SHIFT;
 	if (v == TAG_EXIT_BIG) {
-		if ((rc = get_varint(&c, &w)))
+		if ((rc = get_varint(vc, &w)))
 			goto bad;
 		v = w + TAG_EXIT_BIG;
 		if (v < w) {

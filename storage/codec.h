@@ -18,6 +18,8 @@
 
 /* Fingerprint RIPs a chunk remembers, most recent first (format 6). */
 #define CODEC_RIPS 15
+/* TSC deltas a chunk remembers to predict the next (format 8). */
+#define CODEC_TSC_HIST 4
 
 /* Codec state.  Zero it once; codec_reset() starts each chunk. */
 struct codec_state {
@@ -36,6 +38,8 @@ struct codec_state {
 	/* Delta state, reset at each chunk start. */
 	uint64_t exit_no;
 	uint64_t tsc;
+	uint64_t tsc_d[CODEC_TSC_HIST]; /* format 8: the last TSC deltas, */
+	uint32_t tsc_n, tsc_i;          /*   how many, where the next goes */
 	uint64_t rip;
 	uint64_t rips[CODEC_RIPS];     /* move-to-front table of fingerprint RIPs */
 	uint32_t reason[TRACE_EV_KIND_MAX + 1]; /* last fingerprint exit reason per kind */
