@@ -80,9 +80,13 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 
 	/* Registers first (cheap), then the memory digest: a loop that keeps
 	 * its counter in memory repeats its registers. */
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip ||
-	    !trace_hash_eq(e->flags, e->u.irq.regs_hash, rr_regs_hash(&regs)) ||
-	    !trace_hash_eq(e->flags, e->u.irq.mem_hash, rr_mem_digest(vm)))
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip)
+		return 0;
+	uint64_t regs_hash = rr_regs_hash(&regs);
+	if (!trace_hash_eq(e->flags, e->u.irq.regs_hash, regs_hash))
+		return 0;
+	uint64_t mem_digest = rr_mem_digest(vm);
+	if (!trace_hash_eq(e->flags, e->u.irq.mem_hash, mem_digest))
 		return 0;
 	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
 	 * frame would carry them onto the guest's stack, which the recording
@@ -97,6 +101,7 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 	vcpu_interrupt(vm, vector);
 	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, vector,
 		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
+	rr_fp_point(vm, e, regs_hash, mem_digest);
 	rr_consume(vm);
 	return 1;
 }

@@ -96,6 +96,14 @@ bool rr_fp_matches(struct vm *vm, const struct trace_event *e, const struct trac
 	return true;
 }
 
+void rr_fp_point(struct vm *vm, const struct trace_event *e, uint64_t regs_hash, uint64_t mem_digest)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (e->flags & TRACE_EVF_SHORT)
+		rr->fp_chain = trace_fp_chain(rr->fp_chain, trace_point_hash(regs_hash, mem_digest));
+}
+
 /* rr_peek() read checkpoint event e: keep it for replay_after_exit(), which
  * checks it when the guest gets there. */
 static void ckpt_seen(struct vm *vm, const struct trace_event *e)

@@ -115,6 +115,11 @@ uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash)
 	return x ^ (x >> 31);
 }
 
+uint64_t trace_point_hash(uint64_t regs_hash, uint64_t mem_hash)
+{
+	return trace_fp_chain(regs_hash, mem_hash);
+}
+
 /* Format 6: is ev's fingerprint its own kick point (nothing more to store)? */
 static int fp_is_point(const struct trace_event *ev)
 {
@@ -372,6 +377,20 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		if (!(ev->flags & TRACE_EVF_CHECK)) {
 			st->chain = 0;
 			st->chain_age = 0;
+		}
+	}
+	/* Format 8: a kick point's full hashes go into the chain after the
+	 * check (replay checks a check on an event without a chained
+	 * fingerprint before the event, and adds the point when it takes it).
+	 * A copy keeps its checks as they are. */
+	if (st->split && !(ev->flags & (TRACE_EVF_SHORT | TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK))) {
+		int irq_pt = ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash;
+		int probe_pt = ev->kind == TRACE_EV_PROBE && ev->u.probe.on == TRACE_PROBE_AT_KICK;
+		if (irq_pt || probe_pt) {
+			st->chain = trace_fp_chain(st->chain, irq_pt ? trace_point_hash(ev->u.irq.regs_hash, ev->u.irq.mem_hash)
+							   : trace_point_hash(ev->u.probe.regs_hash, ev->u.probe.mem_hash));
+			if (!st->chain_age)
+				st->chain_age = 1;
 		}
 	}
 	if (st->split)

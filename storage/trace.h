@@ -102,6 +102,12 @@ static inline int trace_hash_eq(uint32_t flags, uint64_t recorded, uint64_t actu
 #define TRACE_FP_CHECK_EVERY 16
 /* The chain after chain (0 at its start) takes in one register hash. */
 uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash);
+/* Format 8: what a kick point (irq, probe op 2) puts into the chain after
+ * the event's own check, if any: its full register hash and memory
+ * digest, of which the event keeps only 32 bits each.  Replay adds it
+ * where it takes the point, so that a pass of a loop wrongly taken for it
+ * is reported at the next check. */
+uint64_t trace_point_hash(uint64_t regs_hash, uint64_t mem_hash);
 
 /* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
  * optionally, fp + TRACE_EVF_FP (an event read from a format 6 trace may

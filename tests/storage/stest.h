@@ -218,6 +218,15 @@ static inline int stest_chain_step(struct stest_chain *c, const struct trace_eve
 		c->chain = 0;
 		c->oldest = 0;
 	}
+	/* Format 8: a kick point's hashes, after its check. */
+	if ((b->flags & TRACE_EVF_SHORT) && ((a->kind == TRACE_EV_IRQ && a->u.irq.regs_hash) ||
+					    (a->kind == TRACE_EV_PROBE && a->u.probe.on == TRACE_PROBE_AT_KICK))) {
+		c->chain = trace_fp_chain(c->chain, a->kind == TRACE_EV_IRQ
+				? trace_point_hash(a->u.irq.regs_hash, a->u.irq.mem_hash)
+				: trace_point_hash(a->u.probe.regs_hash, a->u.probe.mem_hash));
+		if (!c->oldest)
+			c->oldest = b->seq + 1;
+	}
 	if (c->oldest && b->seq + 1 - c->oldest >= TRACE_FP_CHECK_EVERY - 1)
 		return -2; /* a check is overdue */
 	if (c->oldest && (b->kind == TRACE_EV_CHECKPOINT || b->kind == TRACE_EV_END))
