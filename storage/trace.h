@@ -161,8 +161,8 @@ struct trace_writer_opts {
 	uint32_t chunk_target;   /* raw bytes per chunk (0: TRACE_CHUNK_TARGET) */
 	uint32_t commit_ms;      /* commit interval (0: 1000) */
 	uint64_t max_bytes;      /* cap on the file size (0: none); hitting it acts as a full disk */
-	uint32_t format_version; /* tests: write this older format (2..5; its fingerprint
-				    encoding and version number); 0: TRACE_FORMAT_VERSION */
+	uint32_t format_version; /* tests: write this older format (2..7; its encoding
+				    and version number); 0: TRACE_FORMAT_VERSION */
 	/* Flight recording: every checkpoint event starts a new chunk, so that
 	 * trace_drop_before() (checkpoint.h) can drop whole chunks, and the
 	 * write-ahead log is kept small (it would otherwise grow to 64 MiB). */
