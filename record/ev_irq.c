@@ -80,8 +80,13 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 
 	/* Registers first (cheap), then the memory digest: a loop that keeps
 	 * its counter in memory repeats its registers. */
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip || rr_regs_hash(&regs) != e->u.irq.regs_hash ||
-	    rr_mem_digest(vm) != e->u.irq.mem_hash)
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip)
+		return 0;
+	uint64_t regs_hash = rr_regs_hash(&regs);
+	if (!trace_hash_eq(e->flags, e->u.irq.regs_hash, regs_hash))
+		return 0;
+	uint64_t mem_digest = rr_mem_digest(vm);
+	if (!trace_hash_eq(e->flags, e->u.irq.mem_hash, mem_digest))
 		return 0;
 	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
 	 * frame would carry them onto the guest's stack, which the recording
@@ -96,6 +101,7 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 	vcpu_interrupt(vm, vector);
 	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, vector,
 		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
+	rr_fp_point(vm, e, regs_hash, mem_digest);
 	rr_consume(vm);
 	return 1;
 }
@@ -118,7 +124,8 @@ int replay_irq_before_hlt(struct vm *vm, const struct trace_event *e)
 	    vm_read_virt(vm, &sregs, e->u.irq.rip, &insn, 1) != 1 || insn != 0xf4)
 		return 0;
 	regs.rip--;
-	if (rr_regs_hash(&regs) != e->u.irq.regs_hash || rr_mem_digest(vm) != e->u.irq.mem_hash)
+	if (!trace_hash_eq(e->flags, e->u.irq.regs_hash, rr_regs_hash(&regs)) ||
+	    !trace_hash_eq(e->flags, e->u.irq.mem_hash, rr_mem_digest(vm)))
 		return 0;
 	if (vcpu_set_regs(vm, &regs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));

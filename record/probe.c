@@ -146,8 +146,13 @@ int replay_probe_at_kick(struct vm *vm, const struct trace_event *e)
 {
 	struct kvm_regs regs;
 
-	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr || rr_regs_hash(&regs) != e->u.probe.regs_hash ||
-	    rr_mem_digest(vm) != e->u.probe.mem_hash)
+	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr)
+		return 0;
+	uint64_t regs_hash = rr_regs_hash(&regs);
+	if (!trace_hash_eq(e->flags, e->u.probe.regs_hash, regs_hash))
+		return 0;
+	uint64_t mem_digest = rr_mem_digest(vm);
+	if (!trace_hash_eq(e->flags, e->u.probe.mem_hash, mem_digest))
 		return 0;
 	if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
 		rr_diverged(vm, "more loop probes than ttvm can set", e);
@@ -159,6 +164,7 @@ int replay_probe_at_kick(struct vm *vm, const struct trace_event *e)
 	vm->ptraps.skip = false;
 	log_debug("replay: probe %#" PRIx64 " on at a kick point after guest exit %" PRIu64, e->u.probe.addr,
 		  vm->guest_exits);
+	rr_fp_point(vm, e, regs_hash, mem_digest);
 	rr_consume(vm);
 	return 1;
 }

@@ -66,7 +66,7 @@ void rr_append(struct vm *vm, struct trace_event *ev)
  * rr->fp_note says which events it covered. */
 static bool chain_check(struct rr *rr, const struct trace_event *e, uint64_t chain)
 {
-	if (chain != e->check) {
+	if (!trace_hash_eq(e->flags, e->check, chain)) {
 		snprintf(rr->fp_note, sizeof(rr->fp_note),
 			 "the register hashes of events %" PRIu64 "..%" PRIu64 " (checked together, at most %d "
 			 "events after the first) differ: recorded chain %016" PRIx64 ", replayed %016" PRIx64,
@@ -94,6 +94,14 @@ bool rr_fp_matches(struct vm *vm, const struct trace_event *e, const struct trac
 		return chain_check(rr, e, chain);
 	rr->fp_chain = chain;
 	return true;
+}
+
+void rr_fp_point(struct vm *vm, const struct trace_event *e, uint64_t regs_hash, uint64_t mem_digest)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (e->flags & TRACE_EVF_SHORT)
+		rr->fp_chain = trace_fp_chain(rr->fp_chain, trace_point_hash(regs_hash, mem_digest));
 }
 
 /* rr_peek() read checkpoint event e: keep it for replay_after_exit(), which

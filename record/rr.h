@@ -169,6 +169,11 @@ void rr_fingerprint(struct vm *vm, struct trace_fp *fp);
  * e?  A chained register hash (format 6) goes into rr->fp_chain, checked
  * against e's check when it has one.  Call once per event met. */
 bool rr_fp_matches(struct vm *vm, const struct trace_event *e, const struct trace_fp *fp);
+/* Replay took kick point e (irq, probe op 2) with these hashes: format 8
+ * (TRACE_EVF_SHORT, 32 bits of each stored) puts them into rr->fp_chain,
+ * as the writer did, so that a wrong pass taken for the point (both 32-bit
+ * parts colliding) is reported at the next check. */
+void rr_fp_point(struct vm *vm, const struct trace_event *e, uint64_t regs_hash, uint64_t mem_digest);
 /* Record: append ev at exit vm->guest_exits; a write error stops the VM. */
 void rr_append(struct vm *vm, struct trace_event *ev);
 /* Replay: the next event that positions the guest (skipping informational

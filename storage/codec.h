@@ -18,6 +18,8 @@
 
 /* Fingerprint RIPs a chunk remembers, most recent first (format 6). */
 #define CODEC_RIPS 15
+/* TSC deltas a chunk remembers to predict the next (format 8). */
+#define CODEC_TSC_HIST 4
 
 /* Codec state.  Zero it once; codec_reset() starts each chunk. */
 struct codec_state {
@@ -25,9 +27,19 @@ struct codec_state {
 	 * by a reader of such a trace (or a writer asked for one); kept by
 	 * codec_reset. */
 	uint32_t legacy;
+	/* Format 8: a chunk is varint(length of stream A), stream A (tags,
+	 * fingerprint bytes, small fields), stream B (values: port and MMIO
+	 * values, TSC deltas, random bits, kick-point hashes, checks, blob
+	 * bytes).  Set once like legacy. */
+	uint32_t split;
+	/* Reader, format 8: stream B of the current chunk (codec_begin). */
+	const uint8_t *vbuf;
+	size_t vlen, vpos;
 	/* Delta state, reset at each chunk start. */
 	uint64_t exit_no;
 	uint64_t tsc;
+	uint64_t tsc_d[CODEC_TSC_HIST]; /* format 8: the last TSC deltas, */
+	uint32_t tsc_n, tsc_i;          /*   how many, where the next goes */
 	uint64_t rip;
 	uint64_t rips[CODEC_RIPS];     /* move-to-front table of fingerprint RIPs */
 	uint32_t reason[TRACE_EV_KIND_MAX + 1]; /* last fingerprint exit reason per kind */
@@ -44,8 +56,18 @@ void codec_reset(struct codec_state *st, uint64_t first_exit);
 int codec_check(const struct trace_event *ev, uint64_t prev_exit);
 /* Bytes codec_encode() may write for ev (an upper bound). */
 size_t codec_bound(const struct trace_event *ev);
-/* Encode a codec_check()ed ev at out (codec_bound() bytes free); returns the length. */
-size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_t *out);
+/* Encode a codec_check()ed ev at out (codec_bound() bytes free); returns the
+ * length.  Format 8 (st->split): its values go to vout instead (codec_bound()
+ * bytes free there too), and *vlen grows by their length. */
+size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_t *out, uint8_t *vout,
+		    size_t *vlen);
+/* Writer, format 8: the chunk's header, varint(alen), at out (10 bytes free); its length. */
+size_t codec_header(uint64_t alen, uint8_t *out);
+/* Reader: start decoding the chunk buf[0..len): *pos and *end bound
+ * stream A (for format 8 the header is read and stream B set up; else all
+ * of buf).  0, or -EBADMSG with *why set. */
+int codec_begin(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos, size_t *end,
+		const char **why);
 /* Decode the event at buf[*pos] (buf has len bytes), advance *pos.  0, or
  * -EBADMSG (truncated/malformed) / -EPROTO (unknown kind) with *why set. */
 int codec_decode(struct codec_state *st, const uint8_t *buf, size_t len, size_t *pos,

@@ -39,7 +39,7 @@ struct trace_reader {
 	/* current position: chunk cur (n_chunks: none), decoded up to pos */
 	uint64_t cur;
 	uint8_t *raw;
-	size_t raw_cap, pos;
+	size_t raw_cap, pos, aend; /* aend: end of stream A (codec_begin) */
 	uint64_t next_seq;
 	struct codec_state cs;
 };
@@ -246,6 +246,7 @@ static int reader_check(struct trace_reader *r)
 		return trace_reader_fail(r, -EBADMSG, "invalid format version %" PRId64, v);
 	r->format_version = (uint32_t)v;
 	r->cs.legacy = v < 6; /* the fingerprints of formats 2-5 */
+	r->cs.split = v >= 8; /* two streams in a chunk */
 
 	rc = sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key=?", -1, &r->get_meta, NULL);
 	if (rc != SQLITE_OK)
@@ -484,10 +485,15 @@ static int load_chunk(struct trace_reader *r, uint64_t idx)
 				       c->first_event + c->n_events - 1);
 		goto out;
 	}
-	r->cur = idx;
-	r->pos = 0;
-	r->next_seq = c->first_event;
 	codec_reset(&r->cs, c->first_exit);
+	const char *why = NULL;
+	if (codec_begin(&r->cs, r->raw, c->raw_size, &r->pos, &r->aend, &why)) {
+		rc = trace_reader_fail(r, -EBADMSG, "chunk %" PRIu64 " (events %" PRIu64 "..%" PRIu64 "): %s",
+				       idx, c->first_event, c->first_event + c->n_events - 1, why);
+		goto out;
+	}
+	r->cur = idx;
+	r->next_seq = c->first_event;
 	rc = 0;
 out:
 	sqlite3_reset(r->get_chunk);
@@ -500,12 +506,12 @@ static int decode_one(struct trace_reader *r, struct trace_event *ev)
 	const struct rchunk *c = &r->chunks[r->cur];
 	const char *why = NULL;
 	size_t at = r->pos;
-	int rc = codec_decode(&r->cs, r->raw, c->raw_size, &r->pos, ev, &why);
+	int rc = codec_decode(&r->cs, r->raw, r->aend, &r->pos, ev, &why);
 	if (rc == 0) {
 		int last = r->next_seq + 1 == c->first_event + c->n_events;
 		if (ev->exit_no > c->last_exit)
 			why = "exit number beyond the chunk's last exit";
-		else if (last && r->pos != c->raw_size)
+		else if (last && (r->pos != r->aend || r->cs.vpos != r->cs.vlen))
 			why = "bytes left after the chunk's last event";
 		else if (last && ev->exit_no != c->last_exit)
 			why = "last exit number disagrees with the chunk table";

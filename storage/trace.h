@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 7
+#define TRACE_FORMAT_VERSION 8
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -79,6 +79,18 @@ struct trace_fp {
  * event since the previous check or checkpoint event, this event's own
  * included. */
 #define TRACE_EVF_CHECK 0x4u
+/* Set by the reader (format 8 on): the event's check and the register
+ * hash and memory digest of its kick point (irq, probe op 2) hold only
+ * their low 32 bits; compare them with trace_hash_eq().  An event read so
+ * may be written again (a copy) with the flag. */
+#define TRACE_EVF_SHORT 0x8u
+
+/* A recorded hash (check, kick-point register hash or memory digest) of an
+ * event with these flags against the one replay computed. */
+static inline int trace_hash_eq(uint32_t flags, uint64_t recorded, uint64_t actual)
+{
+	return (flags & TRACE_EVF_SHORT) ? (uint32_t)recorded == (uint32_t)actual : recorded == actual;
+}
 
 /* Format 6 stores no register hash in a fingerprint: the writer chains
  * them and stores the chain (a check) on the event at which the oldest
@@ -90,6 +102,12 @@ struct trace_fp {
 #define TRACE_FP_CHECK_EVERY 16
 /* The chain after chain (0 at its start) takes in one register hash. */
 uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash);
+/* Format 8: what a kick point (irq, probe op 2) puts into the chain after
+ * the event's own check, if any: its full register hash and memory
+ * digest, of which the event keeps only 32 bits each.  Replay adds it
+ * where it takes the point, so that a pass of a loop wrongly taken for it
+ * is reported at the next check. */
+uint64_t trace_point_hash(uint64_t regs_hash, uint64_t mem_hash);
 
 /* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
  * optionally, fp + TRACE_EVF_FP (an event read from a format 6 trace may
@@ -143,8 +161,8 @@ struct trace_writer_opts {
 	uint32_t chunk_target;   /* raw bytes per chunk (0: TRACE_CHUNK_TARGET) */
 	uint32_t commit_ms;      /* commit interval (0: 1000) */
 	uint64_t max_bytes;      /* cap on the file size (0: none); hitting it acts as a full disk */
-	uint32_t format_version; /* tests: write this older format (2..5; its fingerprint
-				    encoding and version number); 0: TRACE_FORMAT_VERSION */
+	uint32_t format_version; /* tests: write this older format (2..7; its encoding
+				    and version number); 0: TRACE_FORMAT_VERSION */
 	/* Flight recording: every checkpoint event starts a new chunk, so that
 	 * trace_drop_before() (checkpoint.h) can drop whole chunks, and the
 	 * write-ahead log is kept small (it would otherwise grow to 64 MiB). */

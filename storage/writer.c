@@ -75,6 +75,8 @@ struct trace_writer {
 	sqlite3_stmt *ins_chunk, *set_meta, *begin, *commit;
 	uint8_t *buf, *zbuf;     /* raw chunk being built; compression scratch */
 	size_t len, cap, zcap;
+	uint8_t *vbuf;           /* format 8: the chunk's stream B, appended to buf at the cut */
+	size_t vlen, vcap;
 	struct codec_state cs;
 	uint64_t next_seq;
 	uint64_t chunk_seq, chunk_exit, chunk_n; /* current chunk: first event, first exit, count */
@@ -154,7 +156,7 @@ uint64_t trace_writer_size(struct trace_writer *w)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		bytes = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return bytes + w->len;
+	return bytes + w->len + w->vlen;
 }
 
 uint64_t trace_writer_used(struct trace_writer *w)
@@ -170,7 +172,7 @@ uint64_t trace_writer_used(struct trace_writer *w)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		bytes = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return bytes + w->len;
+	return bytes + w->len + w->vlen;
 }
 
 int trace_writer_sqlfail(struct trace_writer *w, int sqlrc, const char *what)
@@ -222,6 +224,24 @@ static int flush_chunk(struct trace_writer *w)
 	int zlen, rc;
 	if (!w->chunk_n)
 		return 0;
+	if (w->cs.split) {
+		/* Format 8: varint(length of stream A), stream A, stream B. */
+		uint8_t hdr[10];
+		size_t hl = codec_header(w->len, hdr);
+		if (w->cap < hl + w->len + w->vlen) {
+			uint8_t *nb = realloc(w->buf, hl + w->len + w->vlen);
+			if (!nb)
+				return trace_writer_sqlfail(w, SQLITE_NOMEM, "building a chunk");
+			w->buf = nb;
+			w->cap = hl + w->len + w->vlen;
+		}
+		memmove(w->buf + hl, w->buf, w->len);
+		memcpy(w->buf, hdr, hl);
+		if (w->vlen)
+			memcpy(w->buf + hl + w->len, w->vbuf, w->vlen);
+		w->len += hl + w->vlen;
+		w->vlen = 0;
+	}
 	if (w->zcap < (size_t)LZ4_compressBound((int)w->len)) {
 		size_t ncap = (size_t)LZ4_compressBound((int)w->len);
 		uint8_t *nz = realloc(w->zbuf, ncap);
@@ -290,9 +310,16 @@ int trace_writer_append(struct trace_writer *w, struct trace_event *ev)
 	int rc;
 	if (w->failed)
 		return w->failed;
-	if (codec_check(ev, w->last_exit))
+	if (codec_check(ev, w->last_exit) || ((ev->flags & TRACE_EVF_SHORT) && !w->cs.split))
 		return -EINVAL;
 	size_t need = codec_bound(ev);
+	if (w->cs.split && w->vcap - w->vlen < need) {
+		uint8_t *nb = realloc(w->vbuf, w->vlen + need);
+		if (!nb)
+			return -ENOMEM;
+		w->vbuf = nb;
+		w->vcap = w->vlen + need;
+	}
 	if (w->cap - w->len < need) {
 		/* only a blob event can get here: len < chunk_target before each append */
 		uint8_t *nb = realloc(w->buf, w->len + need);
@@ -306,11 +333,11 @@ int trace_writer_append(struct trace_writer *w, struct trace_event *ev)
 		w->chunk_seq = w->next_seq;
 		w->chunk_exit = ev->exit_no;
 	}
-	w->len += codec_encode(&w->cs, ev, w->buf + w->len);
+	w->len += codec_encode(&w->cs, ev, w->buf + w->len, w->vbuf + w->vlen, &w->vlen);
 	ev->seq = w->next_seq++;
 	w->chunk_n++;
 	w->last_exit = ev->exit_no;
-	if (w->len >= w->chunk_target && (rc = flush_chunk(w)))
+	if (w->len + w->vlen >= w->chunk_target && (rc = flush_chunk(w)))
 		return rc;
 	return clock_check(w);
 }
@@ -423,6 +450,7 @@ static void writer_free(struct trace_writer *w)
 	sqlite3_finalize(w->commit);
 	sqlite3_close(w->db);
 	free(w->buf);
+	free(w->vbuf);
 	free(w->zbuf);
 	free(w->path);
 	free(w);
@@ -459,13 +487,16 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	w->chunk_target = opts->chunk_target ? opts->chunk_target : TRACE_CHUNK_TARGET;
 	w->cap = w->chunk_target + CODEC_MAX_FIXED;
 	w->buf = malloc(w->cap);
+	w->vcap = w->cap;
+	w->vbuf = malloc(w->vcap);
 	w->zcap = (size_t)LZ4_compressBound((int)w->cap);
 	w->zbuf = malloc(w->zcap);
-	if (!w->path || !w->buf || !w->zbuf) {
+	if (!w->path || !w->buf || !w->vbuf || !w->zbuf) {
 		writer_free(w);
 		return -ENOMEM;
 	}
 	w->cs.legacy = version < 6;
+	w->cs.split = version >= 8;
 	w->commit_ns = (uint64_t)(opts->commit_ms ? opts->commit_ms : DEFAULT_COMMIT_MS) * 1000000ull;
 	w->flight = opts->flight;
 

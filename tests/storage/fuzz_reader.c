@@ -20,13 +20,16 @@ static void fuzz_chunk(const uint8_t *data, size_t size)
 	struct codec_state cs;
 	struct trace_event ev;
 	const char *why;
-	/* Both fingerprint encodings: format 6 and formats 2-5. */
-	for (int legacy = 0; legacy <= 1; legacy++) {
-		size_t pos = 0;
+	/* Every encoding: formats 6-7, 2-5 and 8 (two streams). */
+	for (int mode = 0; mode <= 2; mode++) {
+		size_t pos = 0, end = size;
 		memset(&cs, 0, sizeof(cs));
-		cs.legacy = (uint32_t)legacy;
+		cs.legacy = mode == 1;
+		cs.split = mode == 2;
 		codec_reset(&cs, 0);
-		while (pos < size && codec_decode(&cs, data, size, &pos, &ev, &why) == 0)
+		if (codec_begin(&cs, data, size, &pos, &end, &why))
+			continue;
+		while (pos < end && codec_decode(&cs, data, end, &pos, &ev, &why) == 0)
 			if (ev.kind == TRACE_EV_SERIAL_IN || ev.kind == TRACE_EV_CPUID)
 				for (uint32_t i = 0; i < ev.u.blob.len; i++)
 					cs.rip += ev.u.blob.data[i]; /* touch every blob byte */

@@ -8,23 +8,34 @@
 #include "storage/codec.h"
 #include "stest.h"
 
-static int write_chunk(const char *dir, int n)
+/* A raw chunk: formats 6-7 (split 0) or format 8 (split 1: header, stream
+ * A, stream B). */
+static int write_chunk(const char *dir, int n, int split)
 {
-	uint8_t buf[8192];
-	size_t len = 0;
+	uint8_t buf[8192], vbuf[8192], out[16400];
+	size_t len = 0, vlen = 0;
 	struct codec_state cs;
 	struct trace_event ev;
 	uint64_t exit_no = 0, rng = 77 + (uint64_t)n;
 	char path[600];
 	memset(&cs, 0, sizeof(cs));
+	cs.split = (uint32_t)split;
 	codec_reset(&cs, 0);
-	for (int i = 0; i < 40 && len + 200 < sizeof(buf); i++) {
+	for (int i = 0; i < 40 && len + 200 < sizeof(buf) && vlen + 200 < sizeof(vbuf); i++) {
 		stest_event((uint64_t)(i + n), &exit_no, &rng, &ev);
-		len += codec_encode(&cs, &ev, buf + len);
+		len += codec_encode(&cs, &ev, buf + len, vbuf + vlen, &vlen);
 	}
-	snprintf(path, sizeof(path), "%s/chunk-%d", dir, n);
+	if (split) {
+		size_t hl = codec_header(len, out);
+		memcpy(out + hl, buf, len);
+		memcpy(out + hl + len, vbuf, vlen);
+		len += hl + vlen;
+	} else {
+		memcpy(out, buf, len);
+	}
+	snprintf(path, sizeof(path), "%s/chunk-%d%s", dir, n, split ? "-split" : "");
 	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len)
+	if (!f || fwrite(out, 1, len, f) != len)
 		return 1;
 	return fclose(f) != 0;
 }
@@ -73,7 +84,7 @@ int main(int argc, char **argv)
 	}
 	int rc = 0;
 	for (int i = 0; i < 8; i++)
-		rc |= write_chunk(argv[1], i);
+		rc |= write_chunk(argv[1], i, 0) | write_chunk(argv[1], i, 1);
 	rc |= write_trace(argv[1], "complete.trace", 60, 1, 1);
 	rc |= write_trace(argv[1], "incomplete.trace", 30, 0, 0);
 	rc |= write_trace(argv[1], "empty.trace", 0, 0, 0);

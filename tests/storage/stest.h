@@ -150,13 +150,13 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 static inline int stest_equal(const struct trace_event *a, const struct trace_event *b)
 {
 	if (a->seq != b->seq || a->exit_no != b->exit_no || a->kind != b->kind ||
-	    a->flags != (b->flags & ~(TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK)))
+	    a->flags != (b->flags & ~(TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK | TRACE_EVF_SHORT)))
 		return 0;
 	if ((b->flags & TRACE_EVF_FP_CHAINED) && b->fp.regs_hash != 0)
 		return 0;
 	if ((a->flags & TRACE_EVF_FP) &&
 	    (a->fp.exit_reason != b->fp.exit_reason || a->fp.rip != b->fp.rip ||
-	     (!(b->flags & TRACE_EVF_FP_CHAINED) && a->fp.regs_hash != b->fp.regs_hash)))
+	     (!(b->flags & TRACE_EVF_FP_CHAINED) && !trace_hash_eq(b->flags, b->fp.regs_hash, a->fp.regs_hash))))
 		return 0;
 	switch (a->kind) {
 	case TRACE_EV_PIO_READ:
@@ -167,7 +167,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		       a->u.mmio.value == b->u.mmio.value;
 	case TRACE_EV_IRQ:
 		return a->u.irq.vector == b->u.irq.vector && a->u.irq.rip == b->u.irq.rip &&
-		       a->u.irq.regs_hash == b->u.irq.regs_hash;
+		       trace_hash_eq(b->flags, b->u.irq.regs_hash, a->u.irq.regs_hash) &&
+		       (!a->u.irq.regs_hash || trace_hash_eq(b->flags, b->u.irq.mem_hash, a->u.irq.mem_hash));
 	case TRACE_EV_RDTSC:
 		return a->u.tsc.value == b->u.tsc.value;
 	case TRACE_EV_RDTSCP:
@@ -183,7 +184,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		return a->u.ckpt.id == b->u.ckpt.id;
 	case TRACE_EV_PROBE:
 		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on &&
-		       a->u.probe.regs_hash == b->u.probe.regs_hash && a->u.probe.mem_hash == b->u.probe.mem_hash;
+		       trace_hash_eq(b->flags, b->u.probe.regs_hash, a->u.probe.regs_hash) &&
+		       trace_hash_eq(b->flags, b->u.probe.mem_hash, a->u.probe.mem_hash);
 	case TRACE_EV_MSR:
 		return a->u.msr.index == b->u.msr.index && a->u.msr.value == b->u.msr.value;
 	case TRACE_EV_END:
@@ -211,10 +213,19 @@ static inline int stest_chain_step(struct stest_chain *c, const struct trace_eve
 			c->oldest = b->seq + 1;
 	}
 	if (b->flags & TRACE_EVF_CHECK) {
-		if (b->check != c->chain)
+		if (!trace_hash_eq(b->flags, b->check, c->chain))
 			return -1;
 		c->chain = 0;
 		c->oldest = 0;
+	}
+	/* Format 8: a kick point's hashes, after its check. */
+	if ((b->flags & TRACE_EVF_SHORT) && ((a->kind == TRACE_EV_IRQ && a->u.irq.regs_hash) ||
+					    (a->kind == TRACE_EV_PROBE && a->u.probe.on == TRACE_PROBE_AT_KICK))) {
+		c->chain = trace_fp_chain(c->chain, a->kind == TRACE_EV_IRQ
+				? trace_point_hash(a->u.irq.regs_hash, a->u.irq.mem_hash)
+				: trace_point_hash(a->u.probe.regs_hash, a->u.probe.mem_hash));
+		if (!c->oldest)
+			c->oldest = b->seq + 1;
 	}
 	if (c->oldest && b->seq + 1 - c->oldest >= TRACE_FP_CHECK_EVERY - 1)
 		return -2; /* a check is overdue */

@@ -211,8 +211,9 @@ static void test_chunk_count_lies(void)
 	expect_read_fail(path, -EBADMSG, "event 3000");
 }
 
-/* Re-encode the first chunk with byte off of its raw events changed. */
-static void rewrite_first_chunk_at(const char *path, int off, uint8_t byte)
+/* Re-encode the first chunk with byte off of its raw events changed: of
+ * stream A when in_a (after the chunk header), else of the whole chunk. */
+static void rewrite_first_chunk_in(const char *path, int off, uint8_t byte, int in_a)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -223,6 +224,11 @@ static void rewrite_first_chunk_at(const char *path, int off, uint8_t byte)
 	char *buf = malloc((size_t)raw), *z = malloc((size_t)LZ4_compressBound(raw));
 	CHECK_EQ(LZ4_decompress_safe(sqlite3_column_blob(st, 1), buf, sqlite3_column_bytes(st, 1), raw), raw);
 	sqlite3_finalize(st);
+	/* off counts from the start of stream A, after the chunk header
+	 * (format 8: the varint length of stream A). */
+	for (int i = 0; in_a && i < raw && (buf[i] & 0x80); i++)
+		off++;
+	off += in_a;
 	CHECK(off < raw);
 	buf[off] = (char)byte;
 	int zl = LZ4_compress_default(buf, z, raw, LZ4_compressBound(raw));
@@ -234,6 +240,11 @@ static void rewrite_first_chunk_at(const char *path, int off, uint8_t byte)
 	sqlite3_close(db);
 	free(buf);
 	free(z);
+}
+
+static void rewrite_first_chunk_at(const char *path, int off, uint8_t byte)
+{
+	rewrite_first_chunk_in(path, off, byte, 1);
 }
 
 /* Re-encode the first chunk with its first tag byte changed. */
@@ -262,8 +273,9 @@ static const char *rdrand_trace(const char *name)
 }
 
 /* Format 6: a fingerprint byte that says nothing valid.  The trace's first
- * event is a port read at exit 0 with a fingerprint: tag, port/size,
- * value, then the fingerprint byte at offset 3. */
+ * event is a port read at exit 0 with a fingerprint: tag, port/size, then
+ * the fingerprint byte at offset 2 of stream A (format 8: the value is in
+ * stream B). */
 static void test_bad_fp_byte(void)
 {
 	static const uint8_t bad[] = {
@@ -290,7 +302,7 @@ static void test_bad_fp_byte(void)
 		ev.kind = TRACE_EV_END;
 		ev.u.end.reason = TRACE_END_GUEST_EXIT;
 		CHECK_EQ(trace_writer_close(w, &ev), 0);
-		rewrite_first_chunk_at(path, 3, bad[i]);
+		rewrite_first_chunk_at(path, 2, bad[i]);
 		expect_read_fail(path, -EBADMSG, "bad fingerprint byte");
 	}
 }
@@ -343,6 +355,15 @@ static void test_unknown_kind(void)
 	path = fresh("kind0.trace", 3000, 256);
 	rewrite_first_chunk(path, 0x00);
 	expect_read_fail(path, -EPROTO, "event 0 ");
+}
+
+/* Format 8: a chunk header whose stream A runs past the chunk's end. */
+static void test_bad_chunk_header(void)
+{
+	const char *path = fresh("hdr.trace", 3000, 256);
+	rewrite_first_chunk_in(path, 0, 0xff, 0);
+	rewrite_first_chunk_in(path, 1, 0x7f, 0);
+	expect_read_fail(path, -EBADMSG, "stream A runs past the chunk end");
 }
 
 static void test_bad_state(void)
@@ -462,6 +483,7 @@ int main(void)
 	RUN_TEST(test_chunk_bitflip);
 	RUN_TEST(test_chunk_count_lies);
 	RUN_TEST(test_unknown_kind);
+	RUN_TEST(test_bad_chunk_header);
 	RUN_TEST(test_rdrand_bad_insn);
 	RUN_TEST(test_rdrand_in_old_format);
 	RUN_TEST(test_msr_in_old_format);
