@@ -1,0 +1,281 @@
+/* `ttvm replay --go-live EVENT [-o NEWTRACE]`: replay to a point, then run
+ * live from it (replay/golive.h). */
+#include "replay/golive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/ptrap.h"
+#include "core/run.h"
+#include "core/status.h"
+#include "core/tsc.h"
+#include "core/vm.h"
+#include "devices/clock.h"
+#include "record/ckpt.h"
+#include "record/probe.h"
+#include "record/record_cmd.h"
+#include "record/rr.h"
+#include "replay/engine.h"
+#include "replay/seek.h"
+#include "storage/trace.h"
+
+/* Copy the metadata key from the recording to the new trace (when it has it). */
+static int copy_meta(struct trace_reader *r, struct trace_writer *w, const char *key)
+{
+	const char *v = trace_reader_meta(r, key);
+
+	return v ? trace_writer_set_meta(w, key, v) : 0;
+}
+
+/* The recording's guest images, bytes included, into the new trace: its
+ * replay boots from them before it restores the first checkpoint. */
+static int copy_images(struct trace_reader *r, struct trace_writer *w)
+{
+	struct trace_info info;
+	struct trace_image_info ii;
+	int rc = 0;
+
+	trace_reader_info(r, &info);
+	for (uint64_t i = 0; !rc && i < info.n_images; i++) {
+		if ((rc = trace_reader_image(r, i, &ii)))
+			break;
+		uint8_t *data = malloc(ii.size ? ii.size : 1);
+		if (!data)
+			return -ENOMEM;
+		rc = ii.stored ? trace_reader_image_data(r, i, data, ii.size) : -ENOENT;
+		if (!rc)
+			rc = trace_writer_add_image(w, ii.name, data, ii.size, 1);
+		free(data);
+	}
+	return rc;
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 1;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = calloc(1, len);
+	for (int i = 0; s && i < argc; i++) {
+		strcat(s, argv[i]);
+		if (i + 1 < argc)
+			strcat(s, " ");
+	}
+	return s;
+}
+
+/* Create the new trace: the recording's run options, MSR-exit mode,
+ * patched sites, CPUID table and images (so that it replays alone), where
+ * it came from, and kept_from_event 0: its replay starts by restoring the
+ * checkpoint that is its event 0.  0 or the exit status (message printed). */
+static int open_new_trace(struct vm *vm, struct trace_reader *src, const struct golive_opts *o, uint64_t exit_no,
+			  struct rr *nr)
+{
+	char *cmdline = join_args(o->argc, o->argv);
+	const struct kvm_cpuid2 *cpuid = vm->cpuid;
+	struct trace_meta meta = {
+		.kvm_flavour = kvm_flavour_name(vm->flavour),
+		.cmdline = cmdline,
+		.mem_size = vm->ram_size,
+		.cpuid_policy = cpuid,
+		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
+	};
+	struct trace_writer_opts wo = { .flight = false };
+	char from[1024];
+	int r = trace_writer_open(o->out, &meta, &wo, &nr->w);
+
+	free(cmdline);
+	if (r)
+		return r == -EEXIST ? ST_USAGE : ST_HOST;
+	snprintf(from, sizeof(from), "%s event %" PRIu64 " (guest exit %" PRIu64 ")", o->trace, o->event, exit_no);
+	r = copy_meta(src, nr->w, "run_args");
+	if (!r)
+		r = copy_meta(src, nr->w, "msr_filter");
+	if (!r)
+		r = copy_meta(src, nr->w, "tsc_sites");
+	if (!r)
+		r = trace_writer_set_meta(nr->w, "live_from", from);
+	if (!r)
+		r = trace_writer_set_meta(nr->w, "kept_from_event", "0");
+	if (!r)
+		r = copy_images(src, nr->w);
+	if (!r)
+		r = trace_writer_flush(nr->w);
+	if (r) {
+		log_error("cannot write the trace header to %s", o->out);
+		trace_writer_close(nr->w, NULL);
+		nr->w = NULL;
+		return ST_HOST;
+	}
+	return 0;
+}
+
+/* Undo what replay set up for itself: its traps and the recording's loop
+ * probes (patched only around each KVM_RUN, so no byte of them is in
+ * guest memory now), single-stepping and debug registers, a pending
+ * interrupt-window request, the held-back serial output. */
+static int drop_replay_setup(struct vm *vm)
+{
+	int r;
+
+	ptrap_clear(&vm->ptraps, PTRAP_PROBE | PTRAP_ENGINE | PTRAP_LAND);
+	vm->ptraps.skip = false;
+	if ((r = vcpu_set_guest_debug(vm, 0, NULL))) {
+		log_error("KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+		return ST_HOST;
+	}
+	vm->run->request_interrupt_window = 0;
+	vm->run->immediate_exit = 0;
+	vm->irq_in_flight = false;
+	vm->kick_retry_ns = 0;
+	vm->scout_ns = 0;
+	replay_from_finish(vm); /* the real serial output back */
+	return 0;
+}
+
+static int open_serial_in(struct vm *vm, const char *path)
+{
+	vm->serial_in_fd = -1;
+	vm->in_pos = vm->in_len = 0;
+	vm->serial_in_eof = false;
+	if (path) {
+		vm->serial_in_fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (vm->serial_in_fd < 0) {
+			log_error("cannot open serial input %s: %s", path, strerror(errno));
+			return ST_USAGE;
+		}
+	} else if (!isatty(STDIN_FILENO)) {
+		vm->serial_in_fd = dup(STDIN_FILENO);
+		if (vm->serial_in_fd >= 0)
+			fcntl(vm->serial_in_fd, F_SETFL, fcntl(vm->serial_in_fd, F_GETFL) | O_NONBLOCK);
+	}
+	vm->opt.serial_in = path;
+	vm->opt.no_serial_in = false;
+	return 0;
+}
+
+int golive_run(struct vm *vm, const struct golive_opts *o)
+{
+	struct rr *rr = rr_of(vm), nr;
+	struct trace_info ti;
+	struct trace_event ev;
+	struct engine eng;
+	uint64_t t0 = host_mono_ns();
+	int status, r;
+
+	trace_reader_info(rr->r, &ti);
+	if (o->event < ti.first_event || o->event >= ti.n_events) {
+		log_error("replay --go-live %" PRIu64 ": the trace has events %" PRIu64 " to %" PRIu64, o->event,
+			  ti.first_event, ti.n_events ? ti.n_events - 1 : 0);
+		return ST_USAGE;
+	}
+	if (o->out && access(o->out, F_OK) == 0) {
+		log_error("replay --go-live -o %s: the file exists", o->out);
+		return ST_USAGE;
+	}
+	memset(&ev, 0, sizeof(ev));
+	if ((r = trace_reader_get(rr->r, o->event, &ev)) < 0 || trace_reader_seek(rr->r, ti.first_event)) {
+		log_error("%s", trace_reader_errmsg(rr->r));
+		return ST_BADTRACE;
+	}
+	uint64_t exit_no = ev.exit_no;
+	rr->have_next = -1;
+	/* The nearest checkpoint at or before the event (a flight
+	 * recording's kept start at least); output held back until then. */
+	if ((status = replay_from(vm, o->event)))
+		return status;
+	if (vm->guest_exits > exit_no) {
+		/* A checkpoint after exit exit_no but at or before the event
+		 * (events at one exit): the point is before it. */
+		log_error("replay --go-live %" PRIu64 ": event %" PRIu64 " lies before the checkpoint at guest exit %"
+			  PRIu64 " that precedes it: pick an event after that checkpoint", o->event, o->event,
+			  vm->guest_exits);
+		return ST_USAGE;
+	}
+	if ((r = run_signals_init(vm->run))) {
+		log_error("cannot set up signal handlers: %s", strerror(-r));
+		return ST_HOST;
+	}
+	eng_init(&eng, vm);
+	struct eng_goal to = { .to_e = exit_no, .to_k = 0 };
+	int stop = eng_run(&eng, &to);
+	eng_free(&eng);
+	if (stop != ENG_STOP_TARGET) {
+		replay_from_finish(vm);
+		log_error("%s", vm->stop_msg);
+		log_error("replay --go-live %" PRIu64 ": the replay ended before guest exit %" PRIu64 ", the point of "
+			  "that event", o->event, exit_no);
+		return vm->status ? vm->status : ST_USAGE;
+	}
+	uint64_t replayed_ns = host_mono_ns() - t0;
+	if ((status = drop_replay_setup(vm)) || (status = open_serial_in(vm, o->serial_in)))
+		return status;
+
+	/* From here on the guest is live. */
+	memset(&nr, 0, sizeof(nr));
+	nr.mode = RR_RECORD;
+	nr.path = o->out;
+	nr.ckpt_interval = RR_CKPT_DEFAULT_INTERVAL;
+	if (o->out) {
+		if ((status = open_new_trace(vm, rr->r, o, exit_no, &nr)))
+			return status;
+		/* The memory digest carries over: it is up to date with the
+		 * dirty log that replay kept. */
+		nr.page_hash = rr->page_hash;
+		nr.mem_digest = rr->mem_digest;
+		nr.digest_gen = rr->digest_gen;
+		rr->page_hash = NULL;
+		rr_attach(vm, &nr);
+		record_probe_init(vm);
+		if ((r = record_checkpoint_now(vm))) {
+			log_error("cannot take the new trace's first checkpoint at guest exit %" PRIu64 ": %s",
+				  vm->guest_exits, r == -EAGAIN ? "KVM holds a half-delivered event" : vm->stop_msg);
+			trace_writer_close(nr.w, NULL);
+			rr_attach(vm, rr);
+			rr->page_hash = nr.page_hash;
+			return ST_HOST;
+		}
+	} else {
+		vm->hooks = NULL;
+		vm->hook_ctx = NULL;
+	}
+	uint64_t now = clock_now_ns(vm->clock);
+	/* --timeout counts live guest time: vm_run compares it with the
+	 * virtual clock, which continues from the replayed machine's. */
+	vm->opt.timeout_s = o->timeout_s > 0 ? (double)now / 1e9 + o->timeout_s : 0;
+	log_info("replay --go-live: live from event %" PRIu64 " (guest exit %" PRIu64 ", guest time %.3f s) after %.1f ms"
+		 "%s%s", o->event, exit_no, (double)now / 1e9, replayed_ns / 1e6, o->out ? ", recording to " : "",
+		 o->out ? o->out : "");
+	struct record_status rst = { .vm = vm, .rr = o->out ? &nr : NULL, .first_exits = vm->guest_exits,
+				     .what = "live" };
+	if (status_wanted(o->quiet)) {
+		if (o->out)
+			trace_msg_hook = status_erase;
+		status_begin(record_status_line, &rst, now);
+	}
+	status = vm_run(vm);
+	status_end();
+	if (o->out) {
+		record_probe_stop(vm);
+		status = record_close_trace(vm, &nr, status);
+		free(nr.flight.ck);
+		/* The replay's owner frees rr->page_hash. */
+		rr_attach(vm, rr);
+		rr->page_hash = nr.page_hash;
+	} else {
+		rr_attach(vm, rr);
+		if (ttvm_verbosity) {
+			char digest[128];
+			rr_state_digest(vm, digest, sizeof(digest));
+			log_info("final state: %s", digest);
+		}
+	}
+	return status;
+}
