@@ -17,12 +17,14 @@
 #include "core/tsc.h"
 #include "core/vm.h"
 #include "devices/clock.h"
+#include "devices/uart.h"
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/record_cmd.h"
 #include "record/rr.h"
 #include "replay/engine.h"
 #include "replay/seek.h"
+#include "storage/checkpoint.h"
 #include "storage/trace.h"
 
 /* Copy the metadata key from the recording to the new trace (when it has it). */
@@ -140,6 +142,48 @@ static int drop_replay_setup(struct vm *vm)
 	return 0;
 }
 
+/* The recording's virtual clock (ns) at checkpoint ci.  0 or -errno. */
+static int ckpt_ns(struct vm *vm, const struct trace_ckpt_info *ci, uint64_t *ns)
+{
+	const void *blob;
+	size_t len;
+	char err[256];
+	int r = rr_ckpt_read(vm, ci->id, &blob, &len, err, sizeof(err));
+
+	return r ? r : rr_ckpt_guest_ns(blob, len, ns);
+}
+
+/* The recording's guest time at guest exit x, for the live clock to
+ * continue from.  Replay's own clock restarts at the recording's value at
+ * the checkpoint it restored, then follows the host, and a replay runs at
+ * another speed than the recording (it does not wait in HLT): at the point
+ * it can be far off what the guest has seen (its timer ticks, its clock
+ * reads).  No event holds the time; the checkpoints around x do: the time
+ * is interpolated by guest exits between the one at or before x and the
+ * next one.  After the last checkpoint the replay's clock is kept (not below
+ * that checkpoint's time).  *how says which. */
+static uint64_t recorded_time_at(struct vm *vm, uint64_t event, uint64_t x, const char **how)
+{
+	struct rr *rr = rr_of(vm);
+	struct trace_ckpt_info a, b;
+	uint64_t ta, tb, now = clock_now_ns(vm->clock);
+
+	*how = "the replay's clock";
+	if (trace_ckpt_find(rr->r, event, &a) || ckpt_ns(vm, &a, &ta))
+		return now;
+	for (uint64_t i = 0; trace_ckpt_get(rr->r, i, &b) == 0; i++) {
+		if (b.event_no <= a.event_no)
+			continue;
+		if (b.exit_no <= a.exit_no || ckpt_ns(vm, &b, &tb) || tb < ta)
+			break;
+		*how = "interpolated between two checkpoints";
+		return ta + (uint64_t)((double)(tb - ta) * (double)(x - a.exit_no) / (double)(b.exit_no - a.exit_no));
+	}
+	if (now < ta)
+		return ta;
+	return now;
+}
+
 static int open_serial_in(struct vm *vm, const char *path)
 {
 	vm->serial_in_fd = -1;
@@ -156,6 +200,11 @@ static int open_serial_in(struct vm *vm, const char *path)
 		if (vm->serial_in_fd >= 0)
 			fcntl(vm->serial_in_fd, F_SETFL, fcntl(vm->serial_in_fd, F_GETFL) | O_NONBLOCK);
 	}
+	/* Bytes the recording had received and the guest not yet read:
+	 * replay does not feed input to the UART (the guest's reads of it
+	 * are the trace's), so the FIFO holds a mix of a checkpoint's bytes;
+	 * the live input takes their place. */
+	uart_rx_drop(vm->uart);
 	vm->opt.serial_in = path;
 	vm->opt.no_serial_in = false;
 	return 0;
@@ -214,6 +263,9 @@ int golive_run(struct vm *vm, const struct golive_opts *o)
 			  "that event", o->event, exit_no);
 		return vm->status ? vm->status : ST_USAGE;
 	}
+	const char *how;
+	uint64_t at_ns = recorded_time_at(vm, o->event, exit_no, &how);
+	clock_restore(vm->clock, at_ns, clock_epoch_s(vm->clock));
 	uint64_t replayed_ns = host_mono_ns() - t0;
 	if ((status = drop_replay_setup(vm)) || (status = open_serial_in(vm, o->serial_in)))
 		return status;
@@ -250,8 +302,8 @@ int golive_run(struct vm *vm, const struct golive_opts *o)
 	/* --timeout counts live guest time: vm_run compares it with the
 	 * virtual clock, which continues from the replayed machine's. */
 	vm->opt.timeout_s = o->timeout_s > 0 ? (double)now / 1e9 + o->timeout_s : 0;
-	log_info("replay --go-live: live from event %" PRIu64 " (guest exit %" PRIu64 ", guest time %.3f s) after %.1f ms"
-		 "%s%s", o->event, exit_no, (double)now / 1e9, replayed_ns / 1e6, o->out ? ", recording to " : "",
+	log_info("replay --go-live: live from event %" PRIu64 " (guest exit %" PRIu64 ", guest time %.3f s: %s) after "
+		 "%.1f ms%s%s", o->event, exit_no, (double)now / 1e9, how, replayed_ns / 1e6, o->out ? ", recording to " : "",
 		 o->out ? o->out : "");
 	struct record_status rst = { .vm = vm, .rr = o->out ? &nr : NULL, .first_exits = vm->guest_exits,
 				     .what = "live" };

@@ -425,7 +425,8 @@ int replay_main(int argc, char **argv)
 	rr.last_good = UINT64_MAX;
 	if (trace_reader_open(rr.path, &rr.r, err, sizeof(err))) {
 		log_error("%s", err);
-		return ST_BADTRACE;
+		/* --go-live: a trace it cannot start from is bad input. */
+		return a.golive ? ST_USAGE : ST_BADTRACE;
 	}
 	if ((status = recorded_config(&rr, &cfg, &args, &argbuf)))
 		goto out;
