@@ -77,8 +77,8 @@ static char *join_args(int argc, char **argv)
  * patched sites, CPUID table and images (so that it replays alone), where
  * it came from, and kept_from_event 0: its replay starts by restoring the
  * checkpoint that is its event 0.  0 or the exit status (message printed). */
-static int open_new_trace(struct vm *vm, struct trace_reader *src, const struct golive_opts *o, uint64_t exit_no,
-			  struct rr *nr)
+static int open_new_trace(struct vm *vm, struct trace_reader *src, const struct golive_opts *o, uint64_t event,
+			  uint64_t exit_no, struct rr *nr)
 {
 	char *cmdline = join_args(o->argc, o->argv);
 	const struct kvm_cpuid2 *cpuid = vm->cpuid;
@@ -96,7 +96,7 @@ static int open_new_trace(struct vm *vm, struct trace_reader *src, const struct 
 	free(cmdline);
 	if (r)
 		return r == -EEXIST ? ST_USAGE : ST_HOST;
-	snprintf(from, sizeof(from), "%s event %" PRIu64 " (guest exit %" PRIu64 ")", o->trace, o->event, exit_no);
+	snprintf(from, sizeof(from), "%s event %" PRIu64 " (guest exit %" PRIu64 ")", o->trace, event, exit_no);
 	r = copy_meta(src, nr->w, "run_args");
 	if (!r)
 		r = copy_meta(src, nr->w, "msr_filter");
@@ -210,9 +210,93 @@ static int open_serial_in(struct vm *vm, const char *path)
 	return 0;
 }
 
-int golive_run(struct vm *vm, const struct golive_opts *o)
+/* The guest is at a point of the replay (the engine's traps and the
+ * timeline gone): make it live and run it to its end, recording with
+ * o->out.  event: the last event the replay met there (for the clock and
+ * the new trace's live_from); replayed_ns: how long getting there took. */
+static int go_live(struct vm *vm, const struct golive_opts *o, uint64_t event, uint64_t replayed_ns)
 {
 	struct rr *rr = rr_of(vm), nr;
+	int status, r;
+
+	const char *how;
+	uint64_t exit_no = vm->guest_exits;
+	uint64_t at_ns = recorded_time_at(vm, event, exit_no, &how);
+	clock_restore(vm->clock, at_ns, clock_epoch_s(vm->clock));
+	if ((status = drop_replay_setup(vm)) || (status = open_serial_in(vm, o->serial_in)))
+		return status;
+
+	/* From here on the guest is live. */
+	memset(&nr, 0, sizeof(nr));
+	nr.mode = RR_RECORD;
+	nr.path = o->out;
+	nr.ckpt_interval = RR_CKPT_DEFAULT_INTERVAL;
+	if (o->out) {
+		if ((status = open_new_trace(vm, rr->r, o, event, exit_no, &nr)))
+			return status;
+		/* The memory digest carries over: it is up to date with the
+		 * dirty log that replay kept. */
+		nr.page_hash = rr->page_hash;
+		nr.mem_digest = rr->mem_digest;
+		nr.digest_gen = rr->digest_gen;
+		rr->page_hash = NULL;
+		rr_attach(vm, &nr);
+		record_probe_init(vm);
+		if ((r = record_checkpoint_now(vm))) {
+			log_error("cannot take the new trace's first checkpoint at guest exit %" PRIu64 ": %s",
+				  vm->guest_exits, r == -EAGAIN ? "KVM holds a half-delivered event" : vm->stop_msg);
+			trace_writer_close(nr.w, NULL);
+			rr_attach(vm, rr);
+			rr->page_hash = nr.page_hash;
+			return ST_HOST;
+		}
+	} else {
+		vm->hooks = NULL;
+		vm->hook_ctx = NULL;
+	}
+	uint64_t now = clock_now_ns(vm->clock);
+	/* --timeout counts live guest time: vm_run compares it with the
+	 * virtual clock, which continues from the replayed machine's. */
+	vm->opt.timeout_s = o->timeout_s > 0 ? (double)now / 1e9 + o->timeout_s : 0;
+	char line[1400];
+	snprintf(line, sizeof(line), "replay --go-live: live from event %" PRIu64 " (guest exit %" PRIu64 ", guest time %.3f s: %s) after "
+		 "%.1f ms%s%s", event, exit_no, (double)now / 1e9, how, replayed_ns / 1e6, o->out ? ", recording to " : "",
+		 o->out ? o->out : "");
+	/* Under gdb the session has just ended: always say what happens now. */
+	if (o->announce)
+		log_error("%s", line);
+	else
+		log_info("%s", line);
+	struct record_status rst = { .vm = vm, .rr = o->out ? &nr : NULL, .first_exits = vm->guest_exits,
+				     .what = "live" };
+	if (status_wanted(o->quiet)) {
+		if (o->out)
+			trace_msg_hook = status_erase;
+		status_begin(record_status_line, &rst, now);
+	}
+	status = vm_run(vm);
+	status_end();
+	if (o->out) {
+		record_probe_stop(vm);
+		status = record_close_trace(vm, &nr, status);
+		free(nr.flight.ck);
+		/* The replay's owner frees rr->page_hash. */
+		rr_attach(vm, rr);
+		rr->page_hash = nr.page_hash;
+	} else {
+		rr_attach(vm, rr);
+		if (ttvm_verbosity) {
+			char digest[128];
+			rr_state_digest(vm, digest, sizeof(digest));
+			log_info("final state: %s", digest);
+		}
+	}
+	return status;
+}
+
+int golive_run(struct vm *vm, const struct golive_opts *o)
+{
+	struct rr *rr = rr_of(vm);
 	struct trace_info ti;
 	struct trace_event ev;
 	struct engine eng;
@@ -225,8 +309,9 @@ int golive_run(struct vm *vm, const struct golive_opts *o)
 			  ti.first_event, ti.n_events ? ti.n_events - 1 : 0);
 		return ST_USAGE;
 	}
-	if (o->out && access(o->out, F_OK) == 0) {
-		log_error("replay --go-live -o %s: the file exists", o->out);
+	char msg[1100];
+	if (golive_check_out(o->out, msg, sizeof(msg))) {
+		log_error("replay --%s", msg);
 		return ST_USAGE;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -263,71 +348,41 @@ int golive_run(struct vm *vm, const struct golive_opts *o)
 			  "that event", o->event, exit_no);
 		return vm->status ? vm->status : ST_USAGE;
 	}
-	const char *how;
-	uint64_t at_ns = recorded_time_at(vm, o->event, exit_no, &how);
-	clock_restore(vm->clock, at_ns, clock_epoch_s(vm->clock));
-	uint64_t replayed_ns = host_mono_ns() - t0;
-	if ((status = drop_replay_setup(vm)) || (status = open_serial_in(vm, o->serial_in)))
-		return status;
+	return go_live(vm, o, o->event, host_mono_ns() - t0);
+}
 
-	/* From here on the guest is live. */
-	memset(&nr, 0, sizeof(nr));
-	nr.mode = RR_RECORD;
-	nr.path = o->out;
-	nr.ckpt_interval = RR_CKPT_DEFAULT_INTERVAL;
-	if (o->out) {
-		if ((status = open_new_trace(vm, rr->r, o, exit_no, &nr)))
-			return status;
-		/* The memory digest carries over: it is up to date with the
-		 * dirty log that replay kept. */
-		nr.page_hash = rr->page_hash;
-		nr.mem_digest = rr->mem_digest;
-		nr.digest_gen = rr->digest_gen;
-		rr->page_hash = NULL;
-		rr_attach(vm, &nr);
-		record_probe_init(vm);
-		if ((r = record_checkpoint_now(vm))) {
-			log_error("cannot take the new trace's first checkpoint at guest exit %" PRIu64 ": %s",
-				  vm->guest_exits, r == -EAGAIN ? "KVM holds a half-delivered event" : vm->stop_msg);
-			trace_writer_close(nr.w, NULL);
-			rr_attach(vm, rr);
-			rr->page_hash = nr.page_hash;
-			return ST_HOST;
-		}
-	} else {
-		vm->hooks = NULL;
-		vm->hook_ctx = NULL;
+int golive_here(struct vm *vm, const struct golive_opts *o)
+{
+	struct rr *rr = rr_of(vm);
+	uint64_t event = rr->last_good == UINT64_MAX ? 0 : rr->last_good;
+
+	struct golive_opts here = *o;
+
+	here.announce = true;
+	return go_live(vm, &here, event, 0);
+}
+
+int golive_check_out(const char *out, char *msg, size_t len)
+{
+	if (!out)
+		return 0;
+	if (access(out, F_OK) == 0) {
+		snprintf(msg, len, "go-live -o %s: the file exists", out);
+		return ST_USAGE;
 	}
-	uint64_t now = clock_now_ns(vm->clock);
-	/* --timeout counts live guest time: vm_run compares it with the
-	 * virtual clock, which continues from the replayed machine's. */
-	vm->opt.timeout_s = o->timeout_s > 0 ? (double)now / 1e9 + o->timeout_s : 0;
-	log_info("replay --go-live: live from event %" PRIu64 " (guest exit %" PRIu64 ", guest time %.3f s: %s) after "
-		 "%.1f ms%s%s", o->event, exit_no, (double)now / 1e9, how, replayed_ns / 1e6, o->out ? ", recording to " : "",
-		 o->out ? o->out : "");
-	struct record_status rst = { .vm = vm, .rr = o->out ? &nr : NULL, .first_exits = vm->guest_exits,
-				     .what = "live" };
-	if (status_wanted(o->quiet)) {
-		if (o->out)
-			trace_msg_hook = status_erase;
-		status_begin(record_status_line, &rst, now);
+	/* The directory must take a new file: found out before the replay
+	 * (or the gdb session) ends, not after. */
+	char *dir = strdup(out);
+	if (!dir) {
+		snprintf(msg, len, "go-live -o %s: out of memory", out);
+		return ST_HOST;
 	}
-	status = vm_run(vm);
-	status_end();
-	if (o->out) {
-		record_probe_stop(vm);
-		status = record_close_trace(vm, &nr, status);
-		free(nr.flight.ck);
-		/* The replay's owner frees rr->page_hash. */
-		rr_attach(vm, rr);
-		rr->page_hash = nr.page_hash;
-	} else {
-		rr_attach(vm, rr);
-		if (ttvm_verbosity) {
-			char digest[128];
-			rr_state_digest(vm, digest, sizeof(digest));
-			log_info("final state: %s", digest);
-		}
-	}
-	return status;
+	char *slash = strrchr(dir, '/');
+	const char *d = !slash ? "." : slash == dir ? "/" : (*slash = 0, dir);
+	int ok = access(d, W_OK | X_OK) == 0;
+	int err = errno;
+	if (!ok)
+		snprintf(msg, len, "go-live -o %s: cannot create a file in %s: %s", out, d, strerror(err));
+	free(dir);
+	return ok ? 0 : ST_USAGE;
 }

@@ -13,6 +13,7 @@
 #ifndef TTVM_REPLAY_GOLIVE_H
 #define TTVM_REPLAY_GOLIVE_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -23,6 +24,7 @@ struct golive_opts {
 	const char *serial_in; /* live serial input; NULL = stdin when it is not a terminal */
 	double timeout_s;      /* stop after this much live guest time, 0 = none */
 	bool quiet;            /* no status line */
+	bool announce;         /* say where it goes live without -v (gdb's session ended) */
 	const char *trace;     /* the recording's path (the new trace's metadata says where it came from) */
 	int argc;              /* the command line, for the new trace's cmdline */
 	char **argv;
@@ -37,5 +39,13 @@ struct golive_opts {
  * status; ST_USAGE for an event the trace does not have or an unusable -o
  * (one line printed); the replay's status when it ends before the point. */
 int golive_run(struct vm *vm, const struct golive_opts *o);
+
+/* `monitor go-live [-o FILE]` under gdb: the guest is where the timeline
+ * left it (the timeline freed: its snapshots, traps and quiet output gone);
+ * run it live from there as golive_run does after its replay.  The new
+ * trace's live_from names the last event the replay met. */
+int golive_here(struct vm *vm, const struct golive_opts *o);
+/* Can -o out be created?  0, or ST_USAGE with a message (no "ttvm: ") in msg. */
+int golive_check_out(const char *out, char *msg, size_t len);
 
 #endif

@@ -490,7 +490,20 @@ int replay_main(int argc, char **argv)
 			status = ST_HOST;
 			goto out;
 		}
-		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout);
+		struct gdb_golive live;
+		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout, &live);
+		if (!status && live.wanted) {
+			/* monitor go-live: the guest's serial input is now stdin
+			 * (when it is not a terminal), no --timeout. */
+			struct golive_opts go = {
+				.out = live.out[0] ? live.out : NULL,
+				.quiet = a.quiet,
+				.trace = a.trace,
+				.argc = argc,
+				.argv = argv,
+			};
+			status = golive_here(&vm, &go);
+		}
 		goto out;
 	}
 	status = check_final_state(&vm, &rr, replay_run(&vm, status_wanted(a.quiet)));
