@@ -224,6 +224,11 @@ int record_close_trace(struct vm *vm, struct rr *rr, int status)
 	snprintf(ns, sizeof(ns), "%" PRIu64, vm->max_exitless_ns);
 	if (!rr->failed && trace_writer_set_meta(rr->w, "max_exitless_ns", ns))
 		rr->failed = true;
+	/* The guest time at the end: replay --go-live estimates the time at
+	 * a point after the last checkpoint from it (replay/golive.c). */
+	snprintf(ns, sizeof(ns), "%" PRIu64, clock_now_ns(vm->clock));
+	if (!rr->failed && trace_writer_set_meta(rr->w, "end_guest_ns", ns))
+		rr->failed = true;
 	record_end_event(vm, &end);
 	if (rr->failed) {
 		trace_writer_close(rr->w, NULL);

@@ -156,32 +156,50 @@ static int ckpt_ns(struct vm *vm, const struct trace_ckpt_info *ci, uint64_t *ns
 /* The recording's guest time at guest exit x, for the live clock to
  * continue from.  Replay's own clock restarts at the recording's value at
  * the checkpoint it restored, then follows the host, and a replay runs at
- * another speed than the recording (it does not wait in HLT): at the point
- * it can be far off what the guest has seen (its timer ticks, its clock
- * reads).  No event holds the time; the checkpoints around x do: the time
- * is interpolated by guest exits between the one at or before x and the
- * next one.  After the last checkpoint the replay's clock is kept (not below
- * that checkpoint's time).  *how says which. */
+ * another speed than the recording (it does not wait in HLT; under gdb it
+ * waits for the user): at the point it can be far off what the guest has
+ * seen (its timer ticks, its clock reads).  No event holds the time; the
+ * checkpoints around x do, and the end of the recording (end_guest_ns,
+ * written by record_close_trace): the time is interpolated by guest exits
+ * between the nearest known times before and after x.  Without a later
+ * one (a trace without end_guest_ns, or one cut by a crash) the replay's
+ * clock is kept, not below the earlier one's.  *how says which. */
 static uint64_t recorded_time_at(struct vm *vm, uint64_t event, uint64_t x, const char **how)
 {
 	struct rr *rr = rr_of(vm);
 	struct trace_ckpt_info a, b;
-	uint64_t ta, tb, now = clock_now_ns(vm->clock);
+	struct trace_info ti;
+	uint64_t ta = 0, xa = 0, tb = 0, xb = 0, now = clock_now_ns(vm->clock);
+	bool later = false;
 
 	*how = "the replay's clock";
-	if (trace_ckpt_find(rr->r, event, &a) || ckpt_ns(vm, &a, &ta))
-		return now;
-	for (uint64_t i = 0; trace_ckpt_get(rr->r, i, &b) == 0; i++) {
-		if (b.event_no <= a.event_no)
-			continue;
-		if (b.exit_no <= a.exit_no || ckpt_ns(vm, &b, &tb) || tb < ta)
+	trace_reader_info(rr->r, &ti);
+	if (trace_ckpt_find(rr->r, event, &a) == 0) {
+		if (ckpt_ns(vm, &a, &ta))
+			return now;
+		xa = a.exit_no;
+		for (uint64_t i = 0; trace_ckpt_get(rr->r, i, &b) == 0; i++) {
+			if (b.event_no <= a.event_no)
+				continue;
+			later = b.exit_no > xa && ckpt_ns(vm, &b, &tb) == 0 && tb >= ta;
+			xb = b.exit_no;
 			break;
-		*how = "interpolated between two checkpoints";
-		return ta + (uint64_t)((double)(tb - ta) * (double)(x - a.exit_no) / (double)(b.exit_no - a.exit_no));
+		}
 	}
-	if (now < ta)
-		return ta;
-	return now;
+	if (!later) {
+		const char *end = trace_reader_meta(rr->r, "end_guest_ns");
+		char *e;
+		if (end && ti.complete) {
+			tb = strtoull(end, &e, 10);
+			xb = ti.last_exit;
+			later = !*e && e != end && tb >= ta && xb > xa && x <= xb;
+		}
+	}
+	if (later && x >= xa && x <= xb) {
+		*how = "interpolated between the recorded times around it";
+		return ta + (uint64_t)((double)(tb - ta) * (double)(x - xa) / (double)(xb - xa));
+	}
+	return now < ta ? ta : now;
 }
 
 static int open_serial_in(struct vm *vm, const char *path)
