@@ -71,6 +71,12 @@ void irq_ack_vector(struct vm *vm, uint8_t vector)
 		apic_ack_vector(vm->apic, vector); /* the APIC's own (timer): its request never came in replay */
 }
 
+void irq_request_vector(struct vm *vm, uint8_t vector)
+{
+	if (pic_request_vector(vm->pic, vector) && vm->apic)
+		apic_request_vector(vm->apic, vector);
+}
+
 bool irq_all_masked(struct vm *vm)
 {
 	if (!vm->apic)

@@ -199,6 +199,11 @@ bool apic_irr_has(const struct apic *a, uint8_t v)
 	return test_bit(a->irr, v);
 }
 
+void apic_request_vector(struct apic *a, uint8_t v)
+{
+	set_bit(a->irr, v);
+}
+
 void apic_ack_vector(struct apic *a, uint8_t v)
 {
 	clear_bit(a->irr, v);

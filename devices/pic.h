@@ -37,6 +37,10 @@ int pic_ack(struct pic *p);
  * as pic_ack would have, so that the in-service state is the recording's.
  * 0, or -1 when vec is none of this pair's vectors (nothing changed). */
 int pic_ack_vector(struct pic *p, uint8_t vec);
+/* replay --go-live: the recording had vector vec requested here (its next
+ * event injects it right at this exit): latch its line's request in IRR as
+ * an edge would have.  0, or -1 when vec is none of this pair's vectors. */
+int pic_request_vector(struct pic *p, uint8_t vec);
 
 /* Snapshot state of one chip and of the pair (raw bytes in core/snapshot.c:
  * a change of layout is a change of the snapshot format).  The wiring

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/irq.h"
 #include "core/log.h"
 #include "core/ptrap.h"
 #include "core/run.h"
@@ -365,6 +366,21 @@ int golive_run(struct vm *vm, const struct golive_opts *o)
 		log_error("replay --go-live %" PRIu64 ": the replay ended before guest exit %" PRIu64 ", the point of "
 			  "that event", o->event, exit_no);
 		return vm->status ? vm->status : ST_USAGE;
+	}
+	/* An interrupt the recording injected right at this exit (or at the
+	 * window it opened after it) was pending at the point: its request
+	 * carries over, and the live run injects it as the recording did.
+	 * Device timers do not run in replay, so without this it would be
+	 * lost (the next tick comes a period later). */
+	const struct trace_event *next = rr_peek(vm);
+	if (vm->stop)
+		return vm->status ? vm->status : ST_BADTRACE;
+	if (next && next->kind == TRACE_EV_IRQ && next->exit_no == exit_no &&
+	    (next->u.irq.regs_hash == 0 ||
+	     ((next->flags & TRACE_EVF_FP) && next->fp.exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN))) {
+		irq_request_vector(vm, next->u.irq.vector);
+		log_info("replay --go-live: the request of vector %#x, pending at the point (event %" PRIu64
+			 "), carries over", next->u.irq.vector, next->seq);
 	}
 	return go_live(vm, o, o->event, host_mono_ns() - t0);
 }
