@@ -7,9 +7,10 @@
  *
  * The point: the boundary right after the guest exit that event EVENT is
  * positioned at (the exit `ttvm inspect --events` gives it): the reads of
- * that exit are the recorded ones; interrupts the recording injected at or
- * after it are not (the live devices raise their own).  This is the quiet
- * point where a recorder takes its checkpoints. */
+ * that exit are the recorded ones; an interrupt the recording injected
+ * right at it was pending there and is requested again (the live run
+ * injects it); everything later comes live.  This is the quiet point
+ * where a recorder takes its checkpoints. */
 #ifndef TTVM_REPLAY_GOLIVE_H
 #define TTVM_REPLAY_GOLIVE_H
 #include <stdbool.h>
