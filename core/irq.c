@@ -63,6 +63,20 @@ int irq_ack(struct vm *vm)
 	return pic_ack(vm->pic);
 }
 
+void irq_ack_vector(struct vm *vm, uint8_t vector)
+{
+	if (vm->apic && apic_irr_has(vm->apic, vector))
+		apic_ack_vector(vm->apic, vector);
+	else if (pic_ack_vector(vm->pic, vector) && vm->apic)
+		apic_ack_vector(vm->apic, vector); /* the APIC's own (timer): its request never came in replay */
+}
+
+void irq_request_vector(struct vm *vm, uint8_t vector)
+{
+	if (pic_request_vector(vm->pic, vector) && vm->apic)
+		apic_request_vector(vm->apic, vector);
+}
+
 bool irq_all_masked(struct vm *vm)
 {
 	if (!vm->apic)

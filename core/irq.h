@@ -20,6 +20,17 @@ struct vm;
 bool irq_pending(struct vm *vm);
 /* Interrupt acknowledge: the vector to inject now. */
 int irq_ack(struct vm *vm);
+/* Replay: the recording injected vector here (the trace's irq event):
+ * acknowledge it in the controller it came from (the APIC when it
+ * requests it, else the 8259A pair when the vector is one of theirs, else
+ * the APIC), so that their in-service state follows the recording's and a
+ * live run (replay --go-live) starts from it.  The requests themselves
+ * (IRR) are the replay's: device timers do not run in replay. */
+void irq_ack_vector(struct vm *vm, uint8_t vector);
+/* replay --go-live: the recording had vector requested at this point (its
+ * next event injects it here): make the request again, in the 8259A pair
+ * when the vector is one of theirs, else in the APIC. */
+void irq_request_vector(struct vm *vm, uint8_t vector);
 /* True when nothing but the guest can make an interrupt pending: every
  * 8259A line that could reach the CPU masked, and no APIC timer or IOAPIC
  * entry unmasked. */

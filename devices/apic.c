@@ -194,6 +194,22 @@ int apic_ack(struct apic *a)
 	return v;
 }
 
+bool apic_irr_has(const struct apic *a, uint8_t v)
+{
+	return test_bit(a->irr, v);
+}
+
+void apic_request_vector(struct apic *a, uint8_t v)
+{
+	set_bit(a->irr, v);
+}
+
+void apic_ack_vector(struct apic *a, uint8_t v)
+{
+	clear_bit(a->irr, v);
+	set_bit(a->isr, v);
+}
+
 static void eoi(struct apic *a)
 {
 	int v = highest(a->isr);

@@ -93,6 +93,13 @@ bool apic_has_interrupt(const struct apic *a);
 /* Interrupt acknowledge: the highest IRR vector moves to ISR and is
  * returned; the spurious vector (SVR bits 7:0) when nothing is deliverable. */
 int apic_ack(struct apic *a);
+/* Is vector v requested (in IRR)? */
+bool apic_irr_has(const struct apic *a, uint8_t v);
+/* Replay: the recording acknowledged vector v here: IRR to ISR as
+ * apic_ack would have. */
+void apic_ack_vector(struct apic *a, uint8_t v);
+/* replay --go-live: the recording had vector v requested here: set it in IRR. */
+void apic_request_vector(struct apic *a, uint8_t v);
 /* True when the 8259A's INTR reaches the CPU through this APIC: globally
  * disabled, or LINT0 unmasked in ExtINT mode. */
 bool apic_extint_open(const struct apic *a);

@@ -199,6 +199,36 @@ int pic_ack(struct pic *p)
 	return vec;
 }
 
+int pic_request_vector(struct pic *p, uint8_t vec)
+{
+	struct pic_chip *m = &p->chip[0], *s = &p->chip[1];
+
+	if (vec >= m->base && vec < m->base + 8 && (vec - m->base != 2 || m->single))
+		m->irr |= (uint8_t)(1u << (vec - m->base));
+	else if (!m->single && vec >= s->base && vec < s->base + 8)
+		s->irr |= (uint8_t)(1u << (vec - s->base));
+	else
+		return -1;
+	pic_update(p);
+	return 0;
+}
+
+int pic_ack_vector(struct pic *p, uint8_t vec)
+{
+	struct pic_chip *m = &p->chip[0], *s = &p->chip[1];
+
+	if (vec >= m->base && vec < m->base + 8 && (vec - m->base != 2 || m->single)) {
+		chip_intack(m, vec - m->base);
+	} else if (!m->single && vec >= s->base && vec < s->base + 8) {
+		chip_intack(m, 2);
+		chip_intack(s, vec - s->base);
+	} else {
+		return -1;
+	}
+	pic_update(p);
+	return 0;
+}
+
 static void chip_eoi(struct pic_chip *c, int irq, bool rotate)
 {
 	c->isr &= (uint8_t)~(1u << irq);

@@ -32,6 +32,15 @@ bool pic_all_masked(const struct pic *p);
 /* Interrupt acknowledge: the vector to inject (base+7 when spurious), moving
  * the request from IRR to ISR unless in auto-EOI mode. */
 int pic_ack(struct pic *p);
+/* Replay: the recording acknowledged vector vec here (the trace says so;
+ * replay's own requests are not the recording's): move its line to ISR
+ * as pic_ack would have, so that the in-service state is the recording's.
+ * 0, or -1 when vec is none of this pair's vectors (nothing changed). */
+int pic_ack_vector(struct pic *p, uint8_t vec);
+/* replay --go-live: the recording had vector vec requested here (its next
+ * event injects it right at this exit): latch its line's request in IRR as
+ * an edge would have.  0, or -1 when vec is none of this pair's vectors. */
+int pic_request_vector(struct pic *p, uint8_t vec);
 
 /* Snapshot state of one chip and of the pair (raw bytes in core/snapshot.c:
  * a change of layout is a change of the snapshot format).  The wiring

@@ -160,6 +160,12 @@ static void rx_clear(struct uart *u)
 	u->rx_head = u->rx_count = 0;
 }
 
+void uart_rx_drop(struct uart *u)
+{
+	rx_clear(u);
+	update_irq(u);
+}
+
 static void write_reg(struct uart *u, unsigned reg, uint8_t v)
 {
 	switch (reg) {

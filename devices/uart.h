@@ -28,6 +28,10 @@ int uart_attach(struct uart *u, struct bus *bus, uint16_t base);
 /* Put up to n received bytes into the RX FIFO; returns how many fitted
  * (0 in loopback mode, where the serial input is disconnected). */
 size_t uart_rx_push(struct uart *u, const uint8_t *buf, size_t n);
+/* Empty the RX FIFO (received bytes the guest has not read are lost) and
+ * update the interrupt line: replay --go-live, where the live input takes
+ * the place of what the recording had received. */
+void uart_rx_drop(struct uart *u);
 /* Free space in the RX FIFO (1 byte deep while FIFOs are off; 0 in loopback
  * and until the guest first looks for input, as above). */
 size_t uart_rx_room(struct uart *u);

@@ -242,6 +242,21 @@ void record_after_exit(struct vm *vm)
 	rr->ckpt_due_ns = coarse_ns() + (uint64_t)(rr->ckpt_interval * 1e9);
 }
 
+int record_checkpoint_now(struct vm *vm)
+{
+	struct rr *rr = rr_of(vm);
+
+	if (rr->failed || vm->stop)
+		return -EIO;
+	if (!quiet(vm))
+		return -EAGAIN;
+	take(vm);
+	if (rr->failed || !rr->ckpt_last)
+		return -EIO;
+	rr->ckpt_due_ns = coarse_ns() + (uint64_t)(rr->ckpt_interval * 1e9);
+	return 0;
+}
+
 void replay_after_exit(struct vm *vm)
 {
 	struct rr *rr = rr_of(vm);

@@ -41,6 +41,12 @@ struct rr_ckpt_header {
  * before any injection: take a checkpoint when one is due and the point is
  * quiet. */
 void record_after_exit(struct vm *vm);
+/* Record: take a checkpoint now, whether one is due or not (the first one
+ * of a trace is full): `ttvm replay --go-live -o` starts its new trace with
+ * the state it went live from.  Call at a quiet point right after a guest
+ * exit.  0, -EAGAIN (KVM holds a half-delivered event) or -EIO (the writer
+ * stopped; the VM is stopped with a message). */
+int record_checkpoint_now(struct vm *vm);
 /* Replay (the engine, at the same point): check the checkpoints the trace
  * holds for this exit (a mismatch stops the VM with ST_DIVERGED).  No-op
  * when the VM is stopped. */

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "record/probe.h"
+#include "core/irq.h"
 #include "record/rr.h"
 
 /* Only where replay can find the point again (a trap at the linear RIP plus
@@ -68,6 +69,7 @@ int replay_irq_at_exit(struct vm *vm, const struct trace_event *e)
 		return -1;
 	}
 	vcpu_interrupt(vm, e->u.irq.vector);
+	irq_ack_vector(vm, e->u.irq.vector);
 	log_debug("replay: inject %#x after guest exit %" PRIu64, e->u.irq.vector, vm->guest_exits);
 	rr_consume(vm);
 	return 0;
@@ -99,6 +101,7 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 		}
 	}
 	vcpu_interrupt(vm, vector);
+	irq_ack_vector(vm, vector);
 	log_debug("replay: inject %#x at kick point %#llx after guest exit %" PRIu64, vector,
 		  (unsigned long long)e->u.irq.rip, vm->guest_exits);
 	rr_fp_point(vm, e, regs_hash, mem_digest);

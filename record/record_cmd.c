@@ -210,7 +210,7 @@ static int open_trace(struct vm *vm, const struct run_config *cfg, const struct 
 
 /* After the run: the final state, the end record, state=complete.  Returns
  * status, or ST_HOST when the trace cannot be completed. */
-static int close_trace(struct vm *vm, struct rr *rr, int status)
+int record_close_trace(struct vm *vm, struct rr *rr, int status)
 {
 	char digest[128];
 	struct trace_event end;
@@ -223,6 +223,11 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 	char ns[32];
 	snprintf(ns, sizeof(ns), "%" PRIu64, vm->max_exitless_ns);
 	if (!rr->failed && trace_writer_set_meta(rr->w, "max_exitless_ns", ns))
+		rr->failed = true;
+	/* The guest time at the end: replay --go-live estimates the time at
+	 * a point after the last checkpoint from it (replay/golive.c). */
+	snprintf(ns, sizeof(ns), "%" PRIu64, clock_now_ns(vm->clock));
+	if (!rr->failed && trace_writer_set_meta(rr->w, "end_guest_ns", ns))
 		rr->failed = true;
 	record_end_event(vm, &end);
 	if (rr->failed) {
@@ -239,28 +244,28 @@ static int close_trace(struct vm *vm, struct rr *rr, int status)
 	return status;
 }
 
-/* The status line's figures (core/status.h): its time is the run loop's
- * virtual clock, which follows the host's from VM creation. */
-struct record_status {
-	struct vm *vm;
-	struct rr *rr;
-	uint64_t last_ns, last_exits;
-};
 
-static void record_status_line(void *ctx, uint64_t now_ns, uint64_t start_ns, char *buf, size_t len)
+void record_status_line(void *ctx, uint64_t now_ns, uint64_t start_ns, char *buf, size_t len)
 {
 	struct record_status *st = ctx;
 	uint64_t exits = st->vm->guest_exits;
 	char rate[32], events[32], size[32];
 	/* Over the last period; the first one counts from the start. */
-	uint64_t from_ns = st->last_ns ? st->last_ns : start_ns, from_exits = st->last_ns ? st->last_exits : 0;
+	uint64_t from_ns = st->last_ns ? st->last_ns : start_ns,
+		 from_exits = st->last_ns ? st->last_exits : st->first_exits;
 	double dt = (double)(now_ns - from_ns) / 1e9;
+	int n;
 
 	status_count(rate, sizeof(rate), dt > 0 ? (double)(exits - from_exits) / dt : 0);
-	status_count(events, sizeof(events), (double)trace_writer_next_seq(st->rr->w));
-	status_bytes(size, sizeof(size), trace_writer_size(st->rr->w));
-	snprintf(buf, len, "record: guest %.1f s, %s exits/s, %s events, %s, %" PRIu64 " checkpoint%s",
-		 (double)now_ns / 1e9, rate, events, size, st->rr->ckpt_count, st->rr->ckpt_count == 1 ? "" : "s");
+	n = snprintf(buf, len, "%s: guest %.1f s, %s exits/s", st->what ? st->what : "record", (double)now_ns / 1e9,
+		     rate);
+	if (st->rr && n > 0 && (size_t)n < len) {
+		/* Recording (a live run with -o too): the trace's figures. */
+		status_count(events, sizeof(events), (double)trace_writer_next_seq(st->rr->w));
+		status_bytes(size, sizeof(size), trace_writer_size(st->rr->w));
+		snprintf(buf + n, len - (size_t)n, ", %s events, %s, %" PRIu64 " checkpoint%s", events, size,
+			 st->rr->ckpt_count, st->rr->ckpt_count == 1 ? "" : "s");
+	}
 	st->last_ns = now_ns;
 	st->last_exits = exits;
 }
@@ -317,7 +322,7 @@ int record_main(int argc, char **argv)
 	status = vm_run(&vm);
 	status_end(); /* vm_run ended it, unless it failed before its loop */
 	record_probe_stop(&vm);
-	status = close_trace(&vm, &rr, status);
+	status = record_close_trace(&vm, &rr, status);
 out:
 	if (vm.kvm_fd >= 0)
 		vm_destroy(&vm);

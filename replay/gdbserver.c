@@ -15,6 +15,7 @@
 #include "core/tsc.h"
 #include "core/vm.h"
 #include "replay/gdbproto.h"
+#include "replay/golive.h"
 #include "replay/timeline.h"
 
 struct session {
@@ -26,6 +27,7 @@ struct session {
 	int last_result;
 	bool conn_lost;
 	bool broken;               /* the replay diverged: no more moving */
+	struct gdb_golive *live;   /* monitor go-live asked for (the session ends) */
 };
 
 static int poll_interrupt(void *ctx)
@@ -187,6 +189,17 @@ static int console(struct session *s, const char *text)
 	return gdb_send_console(s->c, text, strlen(text));
 }
 
+/* A monitor command refused: gdb takes no "E.text" reply to one (it
+ * hex-decodes it), so the text goes to the console, then an error. */
+static void monitor_refuse(struct session *s, const char *why)
+{
+	char buf[700];
+
+	snprintf(buf, sizeof(buf), "ttvm: %.600s\n", why);
+	console(s, buf);
+	gdb_send_error(s->c, 1);
+}
+
 static void monitor(struct session *s, const char *cmd)
 {
 	char buf[1024];
@@ -242,6 +255,38 @@ static void monitor(struct session *s, const char *cmd)
 		console(s, buf);
 		console(s, "(gdb's register cache is stale: type 'maint flush register-cache' or step)\n");
 		gdb_send_ok(s->c);
+	} else if (!strcmp(cmd, "go-live") || !strncmp(cmd, "go-live ", 8)) {
+		const char *arg = cmd + 7;
+		while (*arg == ' ')
+			arg++;
+		if (s->broken) {
+			monitor_refuse(s, "the replay diverged: it cannot go live");
+			return;
+		}
+		if (*arg && strncmp(arg, "-o ", 3)) {
+			monitor_refuse(s, "usage: monitor go-live [-o NEWTRACE]");
+			return;
+		}
+		if (*arg) {
+			arg += 3;
+			while (*arg == ' ')
+				arg++;
+			char msg[512];
+			if (!*arg || strlen(arg) >= 400 || golive_check_out(arg, msg, sizeof(msg))) {
+				monitor_refuse(s, !*arg ? "usage: monitor go-live [-o NEWTRACE]"
+						  : strlen(arg) >= 400 ? "go-live -o: the name is too long" : msg);
+				return;
+			}
+			snprintf(s->live->out, sizeof(s->live->out), "%s", arg);
+		}
+		tl_where(&s->tl, &p);
+		char pos[200];
+		eng_pos_format(&p, pos, sizeof(pos));
+		snprintf(buf, sizeof(buf), "ttvm: going live at %s%s%.400s: the replay ends and the guest runs on live in "
+			 "ttvm; this debugging session ends\n", pos, *s->live->out ? ", recording to " : "", s->live->out);
+		console(s, buf);
+		s->live->wanted = true;
+		gdb_send_ok(s->c);
 	} else if (!strcmp(cmd, "checkpoints")) {
 		char *text = NULL;
 		size_t len = 0;
@@ -258,7 +303,7 @@ static void monitor(struct session *s, const char *cmd)
 		console(s, buf);
 		gdb_send_ok(s->c);
 	} else {
-		console(s, "ttvm monitor commands: when, goto EVENT, goto end, checkpoints, info\n");
+		console(s, "ttvm monitor commands: when, goto EVENT, goto end, checkpoints, info, go-live [-o NEWTRACE]\n");
 		gdb_send_ok(s->c);
 	}
 }
@@ -389,12 +434,12 @@ static int serve(struct session *s)
 			break;
 		default: gdb_send_str(s->c, ""); break;
 		}
-		if (s->conn_lost)
+		if (s->conn_lost || (s->live && s->live->wanted))
 			return 0;
 	}
 }
 
-int gdbserver_main(struct vm *vm, const char *hostport, enum gdb_arch arch, FILE *serial)
+int gdbserver_main(struct vm *vm, const char *hostport, enum gdb_arch arch, FILE *serial, struct gdb_golive *live)
 {
 	struct session s;
 	int lfd = -1, r, status = 0;
@@ -404,6 +449,8 @@ int gdbserver_main(struct vm *vm, const char *hostport, enum gdb_arch arch, FILE
 	s.vm = vm;
 	s.arch = arch;
 	s.last_result = TL_OK;
+	s.live = live;
+	memset(live, 0, sizeof(*live));
 	if ((r = gdb_listen(hostport, &lfd, &port)))
 		return r == -EINVAL ? ST_USAGE : ST_HOST;
 	if ((r = tl_init(&s.tl, vm, serial))) {

@@ -22,6 +22,7 @@
 #include "record/rr.h"
 #include "replay/engine.h"
 #include "replay/gdbserver.h"
+#include "replay/golive.h"
 #include "replay/seek.h"
 #include "replay/timeline.h"
 
@@ -161,18 +162,31 @@ struct replay_args {
 	bool quiet; /* no status line */
 	enum gdb_arch arch;
 	uint64_t from_event;
+	/* --go-live EVENT [-o NEWTRACE] [--serial-in FILE] [--timeout SEC] */
+	const char *golive, *out, *serial_in, *timeout;
+	uint64_t golive_event;
+	double timeout_s;
 };
 
 static void replay_usage(void)
 {
 	printf("usage: ttvm replay [--serial FILE] [--from EVENT] [--gdb [HOST:]PORT [--gdb-arch i386]] [-q] [-v] TRACE\n"
+	       "       ttvm replay --go-live EVENT [-o NEWTRACE] [--serial-in FILE] [--timeout SEC]\n"
+	       "                   [--serial FILE] [-q] [-v] TRACE\n"
 	       "  -q, --quiet        no status line on a terminal's stderr (--gdb never shows one)\n"
 	       "      --gdb [HOST:]PORT  serve the recording to gdb (target remote HOST:PORT),\n"
 	       "                     with reverse execution; HOST defaults to 127.0.0.1\n"
 	       "      --gdb-arch i386  describe the vCPU to gdb as 32-bit (guests that never\n"
 	       "                     enter long mode); default x86-64\n"
 	       "      --from EVENT   start at the nearest checkpoint at or before event EVENT\n"
-	       "                     (see ttvm inspect); serial output from EVENT on\n");
+	       "                     (see ttvm inspect); serial output from EVENT on\n"
+	       "      --go-live EVENT  replay to the guest exit of event EVENT, then run the guest\n"
+	       "                     live from there: real time, the user's serial input\n"
+	       "      -o NEWTRACE    with --go-live: record the live run (it starts with a\n"
+	       "                     checkpoint of the state at EVENT; replays alone)\n"
+	       "      --serial-in FILE  with --go-live: live serial input (default: stdin\n"
+	       "                     when it is not a terminal)\n"
+	       "      --timeout SEC  with --go-live: stop after SEC seconds of live guest time\n");
 }
 
 /* 0 when a is ready, -1 when --help was printed, or ST_USAGE (message printed). */
@@ -183,6 +197,10 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 		{ "from", required_argument, NULL, 'f' },
 		{ "gdb", required_argument, NULL, 'g' },
 		{ "gdb-arch", required_argument, NULL, 'a' },
+		{ "go-live", required_argument, NULL, 'L' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "serial-in", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -193,11 +211,15 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 	memset(a, 0, sizeof(*a));
 	a->arch = GDB_ARCH_X86_64;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qvho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': a->serial = optarg; break;
 		case 'f': a->from = optarg; break;
 		case 'g': a->gdb = optarg; break;
+		case 'L': a->golive = optarg; break;
+		case 'o': a->out = optarg; break;
+		case 'i': a->serial_in = optarg; break;
+		case 't': a->timeout = optarg; break;
 		case 'a':
 			if (!strcmp(optarg, "i386"))
 				a->arch = GDB_ARCH_I386;
@@ -221,6 +243,31 @@ static int parse_replay_args(int argc, char **argv, struct replay_args *a)
 		return ST_USAGE;
 	}
 	a->trace = argv[optind];
+	if (a->golive) {
+		char *end;
+		errno = 0;
+		a->golive_event = strtoull(a->golive, &end, 0);
+		if (errno || end == a->golive || *end || a->golive[0] == '-') {
+			log_error("replay --go-live %s: not an event number", a->golive);
+			return ST_USAGE;
+		}
+		if (a->from || a->gdb) {
+			log_error("replay --go-live: not with %s (it picks its own starting checkpoint)",
+				  a->from ? "--from" : "--gdb (use monitor go-live)");
+			return ST_USAGE;
+		}
+	} else if (a->out || a->serial_in || a->timeout) {
+		log_error("replay: %s only goes with --go-live", a->out ? "-o" : a->serial_in ? "--serial-in" : "--timeout");
+		return ST_USAGE;
+	}
+	if (a->timeout) {
+		char *end;
+		a->timeout_s = strtod(a->timeout, &end);
+		if (end == a->timeout || *end || !(a->timeout_s > 0) || a->timeout_s > 1e9) {
+			log_error("replay --timeout %s: not a number of seconds", a->timeout);
+			return ST_USAGE;
+		}
+	}
 	if (a->from) {
 		char *end;
 		errno = 0;
@@ -378,7 +425,8 @@ int replay_main(int argc, char **argv)
 	rr.last_good = UINT64_MAX;
 	if (trace_reader_open(rr.path, &rr.r, err, sizeof(err))) {
 		log_error("%s", err);
-		return ST_BADTRACE;
+		/* --go-live: a trace it cannot start from is bad input. */
+		return a.golive ? ST_USAGE : ST_BADTRACE;
 	}
 	if ((status = recorded_config(&rr, &cfg, &args, &argbuf)))
 		goto out;
@@ -410,10 +458,30 @@ int replay_main(int argc, char **argv)
 	 * kept checkpoint. */
 	struct trace_info ti;
 	trace_reader_info(rr.r, &ti);
-	if (ti.first_event && !a.from) {
+	if (a.golive) {
+		struct golive_opts go = {
+			.event = a.golive_event,
+			.out = a.out,
+			.serial_in = a.serial_in,
+			.timeout_s = a.timeout_s,
+			.quiet = a.quiet,
+			.trace = a.trace,
+			.argc = argc,
+			.argv = argv,
+		};
+		status = golive_run(&vm, &go);
+		goto out;
+	}
+	/* A trace made by --go-live -o starts with a checkpoint at event 0
+	 * (kept_from_event 0). */
+	if ((ti.first_event || trace_reader_meta(rr.r, "kept_from_event")) && !a.from) {
 		a.from = "kept start";
 		a.from_event = ti.first_event;
-		log_info("replay: a flight recording: the kept part starts at event %" PRIu64, ti.first_event);
+		if (trace_reader_meta(rr.r, "live_from"))
+			log_info("replay: a live run's recording (--go-live -o) from %s: it starts with a checkpoint",
+				 trace_reader_meta(rr.r, "live_from"));
+		else
+			log_info("replay: a flight recording: the kept part starts at event %" PRIu64, ti.first_event);
 	}
 	if (a.from && (status = replay_from(&vm, a.from_event)))
 		goto out;
@@ -422,7 +490,20 @@ int replay_main(int argc, char **argv)
 			status = ST_HOST;
 			goto out;
 		}
-		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout);
+		struct gdb_golive live;
+		status = gdbserver_main(&vm, a.gdb, a.arch, vm.serial_out ? vm.serial_out : stdout, &live);
+		if (!status && live.wanted) {
+			/* monitor go-live: the guest's serial input is now stdin
+			 * (when it is not a terminal), no --timeout. */
+			struct golive_opts go = {
+				.out = live.out[0] ? live.out : NULL,
+				.quiet = a.quiet,
+				.trace = a.trace,
+				.argc = argc,
+				.argv = argv,
+			};
+			status = golive_here(&vm, &go);
+		}
 		goto out;
 	}
 	status = check_final_state(&vm, &rr, replay_run(&vm, status_wanted(a.quiet)));

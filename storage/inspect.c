@@ -267,9 +267,9 @@ static const char *const summary_keys[] = { "ttvm_version", "kvm_flavour", "cmdl
 					    "start_time", "end_reason", "state", "tsc_sites", "final_state",
 					    "msr_filter", "max_exitless_ns", "flight_keep", "flight_max_size",
 					    "kept_from_exit", "kept_from_checkpoint", "kept_from_guest_ns",
-					    "dropped_checkpoints", "drops" };
+					    "dropped_checkpoints", "drops", "live_from" };
 enum { K_VER, K_KVM, K_CMD, K_MEM, K_START, K_END, K_STATE, K_TSC, K_FINAL, K_MSR, K_STRETCH, K_KEEP, K_MAXSIZE,
-       K_KEXIT, K_KCKPT, K_KNS, K_DCKPT, K_DROPS, K_N };
+       K_KEXIT, K_KCKPT, K_KNS, K_DCKPT, K_DROPS, K_LIVE, K_N };
 
 /* What the summary shows, read once. */
 struct summary_data {
@@ -375,6 +375,9 @@ static void summary_text(struct trace_reader *r, const struct inspect_opts *o, c
 		printf(ii.stored ? ", stored\n" : ", not stored\n");
 	}
 	uint64_t kept = d->info.n_events - d->info.first_event;
+	if (d->meta[K_LIVE])
+		printf("live from      %s (ttvm replay --go-live: starts with a checkpoint of that state)\n",
+		       d->meta[K_LIVE]);
 	if (d->meta[K_KEEP] || d->meta[K_MAXSIZE])
 		printf("flight         keeps the last %s%s%s%s of the recording\n",
 		       d->meta[K_KEEP] ? d->meta[K_KEEP] : "", d->meta[K_KEEP] ? " of guest time" : "",

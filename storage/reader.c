@@ -269,7 +269,9 @@ static int reader_check(struct trace_reader *r)
 		if (r->format_version < 7 || end == s || *end || k < 0)
 			return trace_reader_fail(r, -EBADMSG, "metadata kept_from_event (%s) is not an event number", s);
 		r->first_event = (uint64_t)k;
-		if (k > 0) {
+		/* 0: a live run's recording (replay --go-live -o), which starts
+		 * with a full checkpoint too. */
+		{
 			if ((rc = query_int(r, "SELECT count(*) FROM checkpoints WHERE full=1 AND event_no=(SELECT"
 					    " kept_from_event FROM (SELECT CAST(value AS INTEGER) AS kept_from_event"
 					    " FROM meta WHERE key='kept_from_event'))", &v, "the checkpoint table")))
