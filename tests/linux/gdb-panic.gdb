@@ -1,14 +1,18 @@
 set architecture i386:x86-64
 target remote 127.0.0.1:@PORT@
+# To the end of the recording first: the panic.  The breakpoint is set only
+# then, and found backwards: on a host without debug registers (the SVM
+# test host) a breakpoint is an HLT patched into the code for each run,
+# and set from the start it made the replay diverge in the boot (guest
+# exit ~21700, at 5 and at 10 bytes into the function: some boot code
+# reads the kernel's text; README "Linux guests").  Replayed backwards
+# from the end, the code holds it only in the last checkpoint interval.
+monitor goto end
 # A kernel function by address (the guest's /proc/kallsyms): sysrq's crash
-# handler, 10 bytes in: its first instruction is the `call __fentry__` that
-# ftrace reads back and rewrites at boot; a breakpoint on its second, a
-# call (on a host without debug registers an HLT patched into the code for
-# each run), made the replay diverge at guest exit 21708, in the boot (not
-# investigated: most likely code that reads or patches call sites); the
-# third loads panic's message.
+# handler, 10 bytes in (past ftrace's `call __fentry__` and a call), where
+# it loads panic's message.
 break *(@sysrq_handle_crash@ + 10)
-continue
+reverse-continue
 print/x $pc - @sysrq_handle_crash@
 # Kernel memory: the version banner.
 x/s @linux_banner@
@@ -22,6 +26,6 @@ delete
 watch *(unsigned long *)@jiffies@
 reverse-continue
 delete
-# The end of the recording: the panic.  Its message is in the log buffer.
+# The end of the recording again: the panic.  Its message is in the log buffer.
 monitor goto end
 find @__log_buf@, +131072, "sysrq triggered crash"
