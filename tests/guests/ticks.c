@@ -33,6 +33,7 @@ int main(uint32_t magic, struct mb_info *mbi)
 	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
 	unsigned long hz = cmdline_num(cmdline, "hz", 1000), n = cmdline_num(cmdline, "ticks", 1000);
 	unsigned long work = cmdline_num(cmdline, "work", 0);
+	unsigned long lines = cmdline_num(cmdline, "lines", 0);
 	int apic = 0;
 	for (const char *p = cmdline; *p; p++)
 		if (!strncmp(p, "src=apic", 8))
@@ -52,6 +53,13 @@ int main(uint32_t magic, struct mb_info *mbi)
 		pit_start((uint32_t)hz);
 		pic_unmask(0);
 	}
+	/* lines=N: N lines of output while the timer runs (a reader slower
+	 * than the guest fills the pipe or terminal ttvm writes them to). */
+	sti();
+	for (unsigned long i = 1; i <= lines; i++)
+		rt_printf("ticks: line %lu of %lu: the quick brown fox jumps over the lazy dog, again and again\n", i,
+			  lines);
+	cli();
 	if (work) {
 		sti();
 		while (ticks < n) {
