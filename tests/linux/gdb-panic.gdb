@@ -16,9 +16,11 @@ reverse-continue
 print/x $pc - @sysrq_handle_crash@
 # Kernel memory: the version banner.
 x/s @linux_banner@
-# One instruction forward, and back again.
+# One instruction forward (the mov loads panic's message into rdi), and
+# back again.
 stepi
 print/x $pc - @sysrq_handle_crash@
+x/s $rdi
 reverse-stepi
 print/x $pc - @sysrq_handle_crash@
 delete
@@ -26,6 +28,5 @@ delete
 watch *(unsigned long *)@jiffies@
 reverse-continue
 delete
-# The end of the recording again: the panic.  Its message is in the log buffer.
+# The end of the recording again: the panic.
 monitor goto end
-find @__log_buf@, +131072, "sysrq triggered crash"
