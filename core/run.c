@@ -47,19 +47,8 @@ int run_signals_init(struct kvm_run *run)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART for SIGINT and SIGTERM: whatever blocks must give up.
-	 * SIGALRM (ttvm's timer, many times a second) restarts what it
-	 * interrupts: KVM_RUN returns EINTR all the same (KVM's -EINTR is
-	 * never restarted, nor are ppoll and nanosleep: signal(7)), but a
-	 * write(2) of the guest's output to a full terminal or pipe must not
-	 * fail: stdio drops what it had buffered when a write fails with
-	 * EINTR (measured: 1143 of 2000 lines reached a pipe read late,
-	 * test serial-pipe; seen: a line missing from a recording's terminal,
-	 * rr-status in the SVM test host). */
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-		return -errno;
-	sa.sa_flags = SA_RESTART;
-	if (sigaction(SIGALRM, &sa, NULL))
+	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR. */
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) || sigaction(SIGALRM, &sa, NULL))
 		return -errno;
 	return 0;
 }
