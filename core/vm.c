@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,19 +73,9 @@ static void uart_tx_cb(void *opaque, uint8_t byte)
 	struct vm *vm = opaque;
 
 	status_hide_for(vm->serial_out); /* the guest's output and ttvm's status line may share a terminal */
-	/* ttvm's timer (SIGALRM, no SA_RESTART: core/run.c) must not
-	 * interrupt a write of this output that blocks on a full pipe or
-	 * terminal: stdio drops what it had buffered when a write fails with
-	 * EINTR (measured: 1143 of 2000 lines reached a pipe read late; test
-	 * serial-pipe).  Held off here, it comes right after. */
-	sigset_t alrm, old;
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &alrm, &old);
 	fputc(byte, vm->serial_out);
 	if (byte == '\n')
 		fflush(vm->serial_out);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	watch_line(vm, byte);
 }
 
