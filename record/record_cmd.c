@@ -21,25 +21,6 @@
 #include "record/rr.h"
 #include "storage/trace.h"
 
-static char *join_args(int argc, char **argv, char sep)
-{
-	size_t len = 1;
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *s = malloc(len), *p = s;
-	if (!s)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		size_t l = strlen(argv[i]);
-		memcpy(p, argv[i], l);
-		p += l;
-		if (i + 1 < argc)
-			*p++ = sep;
-	}
-	*p = 0;
-	return s;
-}
-
 static int store_image(struct trace_writer *w, const char *path)
 {
 	uint8_t *data;
@@ -163,17 +144,11 @@ static void record_usage(void)
 static int open_trace(struct vm *vm, const struct run_config *cfg, const struct record_args *a, int argc,
 		      char **argv, struct rr *rr)
 {
-	char *cmdline = join_args(argc, argv, ' ');
-	char *args = join_args(a->nrest - 1, a->rest + 1, RR_ARG_SEP[0]);
+	char *cmdline = rr_join_args(argc, argv, ' ');
+	char *args = rr_join_args(a->nrest - 1, a->rest + 1, RR_ARG_SEP[0]);
 	/* The table the vCPU really got, so that a replay can pin it. */
-	const struct kvm_cpuid2 *cpuid = vm->cpuid;
-	struct trace_meta meta = {
-		.kvm_flavour = kvm_flavour_name(vm->flavour),
-		.cmdline = cmdline,
-		.mem_size = vm->ram_size,
-		.cpuid_policy = cpuid,
-		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
-	};
+	struct trace_meta meta;
+	rr_trace_meta(vm, cmdline, &meta);
 	struct trace_writer_opts wo = { .flight = a->keep || a->max_size };
 	int r = trace_writer_open(a->out, &meta, &wo, &rr->w);
 	free(cmdline);

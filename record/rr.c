@@ -367,3 +367,34 @@ void rr_state_digest(struct vm *vm, char *buf, size_t len)
 		 hash64(&sregs, sizeof(sregs)), mem);
 }
 
+
+char *rr_join_args(int argc, char **argv, char sep)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+		memcpy(p, argv[i], l);
+		p += l;
+		if (i + 1 < argc)
+			*p++ = sep;
+	}
+	*p = 0;
+	return s;
+}
+
+void rr_trace_meta(const struct vm *vm, const char *cmdline, struct trace_meta *meta)
+{
+	const struct kvm_cpuid2 *cpuid = vm->cpuid;
+
+	memset(meta, 0, sizeof(*meta));
+	meta->kvm_flavour = kvm_flavour_name(vm->flavour);
+	meta->cmdline = cmdline;
+	meta->mem_size = vm->ram_size;
+	meta->cpuid_policy = cpuid;
+	meta->cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0;
+}

@@ -186,6 +186,11 @@ void rr_diverged(struct vm *vm, const char *what, const struct trace_event *expe
 /* "regs=HASH sregs=HASH mem=HASH": digest of the vCPU registers and all of
  * guest RAM, compared between a recording and its replay. */
 void rr_state_digest(struct vm *vm, char *buf, size_t len);
+/* argv[0..argc) joined with sep, malloc'd (NULL when out of memory). */
+char *rr_join_args(int argc, char **argv, char sep);
+/* A new trace's metadata from vm (KVM flavour, RAM size, the CPUID table
+ * the vCPU got) and cmdline, which *meta points to. */
+void rr_trace_meta(const struct vm *vm, const char *cmdline, struct trace_meta *meta);
 
 /* ---- one pair per event source ---- */
 

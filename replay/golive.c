@@ -59,21 +59,6 @@ static int copy_images(struct trace_reader *r, struct trace_writer *w)
 	return rc;
 }
 
-static char *join_args(int argc, char **argv)
-{
-	size_t len = 1;
-
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *s = calloc(1, len);
-	for (int i = 0; s && i < argc; i++) {
-		strcat(s, argv[i]);
-		if (i + 1 < argc)
-			strcat(s, " ");
-	}
-	return s;
-}
-
 /* Create the new trace: the recording's run options, MSR-exit mode,
  * patched sites, CPUID table and images (so that it replays alone), where
  * it came from, and kept_from_event 0: its replay starts by restoring the
@@ -81,15 +66,9 @@ static char *join_args(int argc, char **argv)
 static int open_new_trace(struct vm *vm, struct trace_reader *src, const struct golive_opts *o, uint64_t event,
 			  uint64_t exit_no, struct rr *nr)
 {
-	char *cmdline = join_args(o->argc, o->argv);
-	const struct kvm_cpuid2 *cpuid = vm->cpuid;
-	struct trace_meta meta = {
-		.kvm_flavour = kvm_flavour_name(vm->flavour),
-		.cmdline = cmdline,
-		.mem_size = vm->ram_size,
-		.cpuid_policy = cpuid,
-		.cpuid_policy_len = cpuid ? sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]) : 0,
-	};
+	char *cmdline = rr_join_args(o->argc, o->argv, ' ');
+	struct trace_meta meta;
+	rr_trace_meta(vm, cmdline, &meta);
 	struct trace_writer_opts wo = { .flight = false };
 	char from[1024];
 	int r = trace_writer_open(o->out, &meta, &wo, &nr->w);
