@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/outstream.h"
+
 /* The first line appears after this long (short runs show none) ... */
 #define STATUS_DELAY_NS 1000000000ull
 /* ... and is redrawn at most this often. */
@@ -68,7 +70,7 @@ extern bool ttvm_status_stdout_tty;
  * erases the line when f is stdout on a terminal. */
 static inline void status_hide_for(FILE *f)
 {
-	if (ttvm_status_shown && f == stdout && ttvm_status_stdout_tty)
+	if (ttvm_status_shown && (f == stdout || f == out_stdout()) && ttvm_status_stdout_tty)
 		status_erase();
 }
 

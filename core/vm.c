@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "devices/clock.h"
@@ -15,6 +16,7 @@
 #include "core/cpuid.h"
 #include "core/log.h"
 #include "core/msr.h"
+#include "core/outstream.h"
 #include "devices/cmos.h"
 #include "devices/debugexit.h"
 #include "devices/fwcfg.h"
@@ -153,14 +155,21 @@ static int create_devices(struct vm *vm)
 
 static int open_serial(struct vm *vm)
 {
+	struct stat st;
+
 	if (vm->opt.serial_out) {
-		vm->serial_out = fopen(vm->opt.serial_out, "w");
+		/* A regular file is never interrupted (and gdb's tests seek
+		 * in it); a FIFO, terminal or device may block. */
+		if (stat(vm->opt.serial_out, &st) == 0 && !S_ISREG(st.st_mode))
+			vm->serial_out = out_open(vm->opt.serial_out);
+		else
+			vm->serial_out = fopen(vm->opt.serial_out, "w");
 		if (!vm->serial_out) {
 			log_error("cannot open serial output %s: %s", vm->opt.serial_out, strerror(errno));
 			return -errno;
 		}
 	} else {
-		vm->serial_out = stdout;
+		vm->serial_out = out_stdout();
 	}
 	vm->serial_in_fd = -1;
 	if (vm->opt.serial_in) {
@@ -404,7 +413,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->dirty_bitmap);
 	free(vm->page_gen);
 	free(vm->group_gen);
-	if (vm->serial_out && vm->serial_out != stdout)
+	if (vm->serial_out && vm->serial_out != out_stdout())
 		fclose(vm->serial_out);
 	else if (vm->serial_out)
 		fflush(vm->serial_out);
