@@ -45,7 +45,7 @@
 #define LAND_SCAN_INSNS 160   /* instructions read ahead from RIP */
 #define LAND_LOOP_SPAN 4096u  /* a loop's backward branch goes at most this far back */
 #define LAND_FOLLOW_SPAN 4096u /* forward jumps followed while reading ahead */
-#define LAND_LEVELS 4         /* functions climbed */
+#define LAND_LEVELS 8         /* functions climbed */
 #define LAND_ATTEMPTS 8       /* landings per exit-free stretch */
 #define LAND_AGAIN_NS 100000ull /* where nothing could be read: look again */
 #define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
@@ -390,26 +390,23 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (!still)
 			return LAND_WAIT;
 	}
-	if (l->fend) {
+	if (l->fend && l->levels < LAND_LEVELS) {
 		/* At the end of a function: on to its caller, from the return
-		 * address on the stack.  Past the last level, at that address
-		 * itself: one caller's continuation is passed no more often than
-		 * the function's end, which every caller shares (Linux: the
-		 * retpoline thunk's RET, a million passes between two exits). */
+		 * address on the stack, whose code is read as the kick's was
+		 * (its loop's exits, or its own end).  Past the last level the
+		 * next hit is where the interrupt goes: a loop's exit or a
+		 * function's end there is passed no more often than the return
+		 * address itself (Linux's ptdump walk: the return address of
+		 * its PTE loop's callback, 4 functions up from the kick, passed
+		 * 400,000 times between two exits; that loop's exit once a
+		 * page table). */
 		uint64_t ret = 0;
 		size_t w = long_mode(s) ? 8 : 4;
-		bool last = l->levels >= LAND_LEVELS;
 		ptrap_clear(&vm->ptraps, PTRAP_LAND);
 		l->ident = false;
 		l->levels++;
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
-		} else if (last) {
-			l->addr[0] = ret;
-			l->n = 1;
-			l->fend = false;
-			if (ret != rip && set_traps(vm, s))
-				return LAND_WAIT;
 		} else if (plan(vm, s, ret)) {
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");

@@ -9,13 +9,31 @@
  * With `delay=N` on the command line the work is shaped like a driver's
  * polling loop: a port read (a guest exit), then N passes of the loop
  * without exits, again and again: an interrupt due in there can go in
- * where the inner loop ends, right after an exit (record/land.c). */
+ * where the inner loop ends, right after an exit (record/land.c).  With
+ * `nest=1` besides, each pass goes through a chain of NEST functions down
+ * to the work: a kick most likely stops the guest deep in the chain, and
+ * the landing climbs out of it to the inner loop's exit. */
 #include "rt/rt.h"
 
 #define TICKS 30
 
 static volatile uint32_t ticks;
 static volatile uint64_t counter, acc, hash = MIX64_INIT;
+
+#define NEST 5
+
+/* One pass of the work, NEST calls down.  The empty asm after each call
+ * keeps it a call (no tail jump): every level returns through its own end. */
+__attribute__((noinline)) static void pass_at(unsigned level)
+{
+	if (level) {
+		pass_at(level - 1);
+		__asm__ volatile("" ::: "memory");
+		return;
+	}
+	acc = acc * 6364136223846793005ull + counter;
+	counter = counter + 1;
+}
 
 static void on_tick(struct rt_frame *f)
 {
@@ -29,6 +47,7 @@ int main(uint32_t magic, struct mb_info *mbi)
 	(void)magic;
 	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
 	uint64_t delay = cmdline_num(cmdline, "delay", 0);
+	uint64_t nest = cmdline_num(cmdline, "nest", 0);
 	rt_printf("compute: %d ticks of work at 1000 Hz\n", TICKS);
 	rt_set_handler(IRQ_BASE + 0, on_tick);
 	pit_start(1000);
@@ -41,6 +60,10 @@ int main(uint32_t magic, struct mb_info *mbi)
 	while (ticks < TICKS && delay) {
 		acc += inb(0x61); /* PIT/speaker port B: an exit */
 		for (uint64_t i = 0; i < delay; i++) {
+			if (nest) {
+				pass_at(NEST);
+				continue;
+			}
 			acc = acc * 6364136223846793005ull + counter;
 			counter = counter + 1;
 		}
