@@ -341,6 +341,8 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 			l->budget_ns = (ms && atoi(ms) > 0 ? (uint64_t)atoi(ms) : LAND_BUDGET_MS) * 1000000ull;
 		}
 		l->active = true;
+		l->fallback = false;
+		l->back_addr = 0;
 		l->levels = l->attempts > 1 ? LAND_LEVELS : 0;
 		l->started++;
 		if (!plan(vm, s, rip)) {
@@ -370,6 +372,24 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (now < l->budget_end) {
 			vm->kick_retry_ns = l->budget_end - now;
 			return LAND_WAIT;
+		}
+		/* Out of time after a climb: the guest is still in the code of
+		 * the last return address, most likely a loop that calls the
+		 * function it returned from again.  That address is where the
+		 * interrupt goes (its next pass), no worse than not climbing
+		 * that level; not where the guest happens to be, deeper down. */
+		if (l->back_addr && !l->fallback && ptrap_patchable(vm, s, l->back_addr, NULL)) {
+			ptrap_clear(&vm->ptraps, PTRAP_LAND);
+			l->ident = false;
+			l->fallback = true;
+			l->fend = false;
+			l->addr[0] = l->back_addr;
+			l->n = 1;
+			if (set_traps(vm, s)) {
+				vm->kick_retry_ns = l->budget_ns / 5;
+				l->budget_end = now + vm->kick_retry_ns;
+				return LAND_WAIT;
+			}
 		}
 		l->budget++;
 		clear_traps(vm);
@@ -408,11 +428,19 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
 		} else if (plan(vm, s, ret)) {
+			l->back_addr = ret;
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");
 			return LAND_WAIT;
 		}
 		l->no_plan++;
+		clear_traps(vm);
+		return LAND_INJECT;
+	}
+	if (l->fallback) {
+		l->fell_back++;
+		log_debug("record: landed at %#" PRIx64 " (the last return address, out of time, %u function(s) up)", rip,
+			  l->levels);
 		clear_traps(vm);
 		return LAND_INJECT;
 	}
@@ -431,7 +459,8 @@ void record_land_report(struct vm *vm)
 	if (l->started)
 		log_info("record: landings: %" PRIu64 " started: %" PRIu64 " at a loop exit or function end (%" PRIu64
 			 " function(s) climbed), %" PRIu64 " at a same-looking pass, %" PRIu64
-			 " at the guest's next exit, %" PRIu64 " after %llu ms, %" PRIu64 " with nothing to wait for",
-			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget,
-			 (unsigned long long)(l->budget_ns / 1000000ull), l->no_plan);
+			 " at the guest's next exit, %" PRIu64 " after %llu ms (%" PRIu64
+			 " of them at the last return address), %" PRIu64 " with nothing to wait for",
+			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget + l->fell_back,
+			 (unsigned long long)(l->budget_ns / 1000000ull), l->fell_back, l->no_plan);
 }

@@ -94,14 +94,16 @@ struct rr {
 	pthread_t scout, vcpu_thread; /* the scout thread (record/probe.c) */
 	struct land_state {     /* record/land.c */
 		bool active, fend, ident;
+		bool fallback;         /* the budget ran out: waiting at back_addr */
 		unsigned n, levels;
+		uint64_t back_addr;    /* the last return address climbed to (0: none) */
 		uint64_t addr[LAND_MAX];
 		uint64_t ident_addr, ident_regs, ident_mem;
 		uint64_t stretch_exit; /* guest exit + 1 of the stretch the attempts count */
 		unsigned attempts;
 		uint64_t budget_end;   /* guest time the landing under way gives up */
 		uint64_t budget_ns;  /* guest time a landing may wait */
-		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan;
+		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan, fell_back;
 	} land;
 	bool scout_on;
 	int scout_stop;
