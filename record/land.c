@@ -410,23 +410,32 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (!still)
 			return LAND_WAIT;
 	}
-	if (l->fend && l->levels < LAND_LEVELS) {
+	if (l->fend) {
 		/* At the end of a function: on to its caller, from the return
 		 * address on the stack, whose code is read as the kick's was
-		 * (its loop's exits, or its own end).  Past the last level the
-		 * next hit is where the interrupt goes: a loop's exit or a
-		 * function's end there is passed no more often than the return
-		 * address itself (Linux's ptdump walk: the return address of
-		 * its PTE loop's callback, 4 functions up from the kick, passed
-		 * 400,000 times between two exits; that loop's exit once a
-		 * page table). */
+		 * (its loop's exits, or its own end).  Past the last level, at
+		 * that address itself.  Never at the function's end: Linux's
+		 * ends (`jmp __x86_return_thunk`) are the return sites its boot
+		 * reads back (apply_returns), and replay's trap, there from the
+		 * last exit on, made the boot warn "missing return thunk" (a
+		 * divergence at guest exit 21,673).  With LAND_LEVELS 4, landings
+		 * in Linux's ptdump walk went in at the return address of its PTE
+		 * loop's callback, passed 400,000 times between two exits; one
+		 * level more, that loop's exit, once a page table. */
 		uint64_t ret = 0;
 		size_t w = long_mode(s) ? 8 : 4;
+		bool last = l->levels >= LAND_LEVELS;
 		ptrap_clear(&vm->ptraps, PTRAP_LAND);
 		l->ident = false;
 		l->levels++;
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
+		} else if (last) {
+			l->addr[0] = ret;
+			l->n = 1;
+			l->fend = false;
+			if (ret != rip && set_traps(vm, s))
+				return LAND_WAIT;
 		} else if (plan(vm, s, ret)) {
 			l->back_addr = ret;
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
