@@ -30,3 +30,9 @@ reverse-continue
 delete
 # The end of the recording again: the panic.
 monitor goto end
+# The kernel log buffer there (128 KiB: Debian's LOG_BUF_SHIFT=17): the
+# panic's message among its records.  A list of characters, not a string:
+# gdb would look for the string's terminating NUL too, and the ring's
+# records are not NUL-terminated.
+find /b @__log_buf@, +131072, 's','y','s','r','q',' ','t','r','i','g','g','e','r','e','d',' ','c','r','a','s','h'
+x/s $_
