@@ -46,6 +46,7 @@
 #define LAND_LOOP_SPAN 4096u  /* a loop's backward branch goes at most this far back */
 #define LAND_FOLLOW_SPAN 4096u /* forward jumps followed while reading ahead */
 #define LAND_LEVELS 8         /* functions climbed */
+#define LAND_RETPOLINE_SPAN 32u /* a call this close ahead is a retpoline's */
 #define LAND_ATTEMPTS 8       /* landings per exit-free stretch */
 #define LAND_AGAIN_NS 100000ull /* where nothing could be read: look again */
 #define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
@@ -168,6 +169,12 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 					pos = t;
 					continue;
 				}
+				/* Back to code between rip and here: a loop ahead
+				 * that rip is not in, or a retpoline's speculation
+				 * trap (`pause; lfence; jmp` back), which never
+				 * runs.  Not the function's end. */
+				if (t > rip && t < pos)
+					return 0;
 				/* A tail jump (Linux returns through a shared
 				 * thunk): the return address is at the stack
 				 * pointer here as at a RET. */
@@ -176,6 +183,20 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 			}
 			break;
 		case K_OTHER:
+			/* A call a few bytes ahead is a retpoline (Linux's
+			 * __x86_indirect_thunk_*: `call 1f; <speculation
+			 * trap>; 1: mov %reg,(%rsp); ret`): the guest goes on
+			 * at its target, and the "return" there jumps to the
+			 * thunk's target function, whose code the climb then
+			 * reads as a caller's. */
+			if (cs_insn_group(sc->cs, sc->insn, CS_GRP_CALL) && sc->insn->detail->x86.op_count == 1 &&
+			    sc->insn->detail->x86.operands[0].type == X86_OP_IMM) {
+				t = (uint64_t)sc->insn->detail->x86.operands[0].imm;
+				if (t > pos && t - pos <= LAND_RETPOLINE_SPAN) {
+					pos = t;
+					continue;
+				}
+			}
 			break;
 		}
 		pos += size;
@@ -394,7 +415,11 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		l->active = true;
 		l->fallback = false;
 		l->back_addr = 0;
-		l->levels = l->attempts > 1 ? LAND_LEVELS : 0;
+		/* Later attempts climb less far: they have a fifth of the
+		 * budget.  (Starting them at the last level made them go in
+		 * at the first return address: in Linux's ptdump walk, that of
+		 * a per-PTE callback.) */
+		l->levels = l->attempts > 1 ? LAND_LEVELS / 2 : 0;
 		l->started++;
 		if (!plan(vm, s, rip)) {
 			clear_traps(vm);

@@ -96,9 +96,44 @@ static void test_nothing_to_find(void)
 	CHECK_EQ(n, 0u);
 }
 
+static void test_retpoline(void)
+{
+	/* Linux 6.1's __x86_indirect_thunk_rax: 0: call 0xc; 5: pause;
+	 * 7: lfence; a: jmp 5; c: mov %rax,(%rsp); 10: jmp far (return thunk) */
+	uint8_t code[24] = { 0xe8, 0x07, 0x00, 0x00, 0x00, 0xf3, 0x90, 0x0f, 0xae, 0xe8, 0xeb, 0xf9,
+			     0x48, 0x89, 0x04, 0x24, 0xe9 };
+	int32_t rel = 0x00e00000;
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	memcpy(code + 17, &rel, 4);
+	/* From the thunk's entry: its end is the jump after the call's
+	 * target, not the speculation trap's jmp, which never runs. */
+	CHECK_EQ(scan(code, sizeof(code), 0x0, t, &n, &fend), 2);
+	CHECK_EQ(fend, BASE + 0x10);
+	/* Inside the trap itself (never, architecturally): a loop without
+	 * exits, nothing to wait for. */
+	CHECK_EQ(scan(code, sizeof(code), 0x5, t, &n, &fend), 0);
+}
+
+static void test_loop_ahead(void)
+{
+	/* 0: nop; 1: dec %ecx; 3: jnz 1 (a loop rip=0 is not in) ... reached
+	 * by a jmp back: 5: jmp 1 */
+	static const uint8_t code[] = { 0x90, 0xff, 0xc9, 0x75, 0xfc, 0xeb, 0xfa };
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	/* The jnz goes back to 1, after rip 0: not a loop around rip, and
+	 * not the function's end either. */
+	CHECK_EQ(scan(code, sizeof(code), 0x0, t, &n, &fend), 0);
+}
+
 int main(void)
 {
 	RUN_TEST(test_delay_loop);
+	RUN_TEST(test_retpoline);
+	RUN_TEST(test_loop_ahead);
 	RUN_TEST(test_tail_jump);
 	RUN_TEST(test_loop_with_break_and_call);
 	RUN_TEST(test_loop_leaving_by_ret);
