@@ -335,57 +335,6 @@ static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	return set_traps(vm, s);
 }
 
-/* At a loop's exit (rip) with time left: on to where the guest leaves the
- * code around it, an outer loop's exits or its function's end (at that end
- * already: its caller's, from the return address).  rip is where the
- * interrupt goes if the budget runs out (l->back_addr).  false: nothing
- * further to wait for. */
-static bool escalate(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip)
-{
-	struct land_state *l = &rr_of(vm)->land;
-	uint64_t fend = 0, from = rip;
-	int r;
-
-	ptrap_clear(&vm->ptraps, PTRAP_LAND);
-	l->ident = false;
-	r = land_scan(vm, s, rip, l->addr, LAND_MAX, &l->n, &fend);
-	if (r == 2 && fend == rip) {
-		/* The exit is the function's own end (a RET or a tail jump
-		 * inside the loop): the caller's code, from [rsp]. */
-		uint64_t ret = 0;
-		size_t w = long_mode(s) ? 8 : 4;
-		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w || !ret)
-			return false;
-		from = ret;
-		r = land_scan(vm, s, ret, l->addr, LAND_MAX, &l->n, &fend);
-	}
-	if (r == 2) {
-		l->addr[0] = fend;
-		l->n = 1;
-		l->fend = true;
-	} else if (r == 1) {
-		l->fend = false;
-	} else {
-		l->n = 0;
-		return false;
-	}
-	/* Not the instruction the guest stands on: its next pass is not
-	 * "leaving" anything. */
-	for (unsigned i = 0; i < l->n; i++)
-		if (l->addr[i] == rip)
-			l->addr[i--] = l->addr[--l->n];
-	if (!l->n || !set_traps(vm, s))
-		return false;
-	/* A function's end (fend) is never where the interrupt goes, so
-	 * the fallback is where the guest left the loop, or the caller's
-	 * continuation. */
-	l->back_addr = from;
-	l->levels++;
-	log_debug("record: landing goes on from %#" PRIx64 " (%#" PRIx64 "): %u %s", rip, from, l->n,
-		  l->fend ? "function end" : "loop exit(s)");
-	return true;
-}
-
 enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs,
 				   uint64_t rip)
 {
@@ -462,7 +411,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 			l->addr[0] = l->back_addr;
 			l->n = 1;
 			if (set_traps(vm, s)) {
-				vm->kick_retry_ns = l->budget_ns;
+				vm->kick_retry_ns = l->budget_ns / 5;
 				l->budget_end = now + vm->kick_retry_ns;
 				return LAND_WAIT;
 			}
@@ -522,11 +471,6 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		clear_traps(vm);
 		return LAND_INJECT;
 	}
-	/* A loop's exit, with time and levels left: further out. */
-	if (!l->fallback && l->levels < LAND_LEVELS && now < l->budget_end && escalate(vm, s, regs, rip)) {
-		l->escalated++;
-		return LAND_WAIT;
-	}
 	if (l->fallback) {
 		l->fell_back++;
 		log_debug("record: landed at %#" PRIx64 " (the last return address, out of time, %u function(s) up)", rip,
@@ -548,10 +492,9 @@ void record_land_report(struct vm *vm)
 
 	if (l->started)
 		log_info("record: landings: %" PRIu64 " started: %" PRIu64 " at a loop exit or function end (%" PRIu64
-			 " level(s) out: %" PRIu64 " of them from a loop's exit), %" PRIu64 " at a same-looking pass, %" PRIu64
+			 " function(s) climbed), %" PRIu64 " at a same-looking pass, %" PRIu64
 			 " at the guest's next exit, %" PRIu64 " after %llu ms (%" PRIu64
-			 " of them at the last place reached), %" PRIu64 " with nothing to wait for",
-			 l->started, l->landed, l->levels_sum, l->escalated, l->same_pass, l->at_exit,
-			 l->budget + l->fell_back, (unsigned long long)(l->budget_ns / 1000000ull), l->fell_back,
-			 l->no_plan);
+			 " of them at the last return address), %" PRIu64 " with nothing to wait for",
+			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget + l->fell_back,
+			 (unsigned long long)(l->budget_ns / 1000000ull), l->fell_back, l->no_plan);
 }

@@ -103,7 +103,7 @@ struct rr {
 		unsigned attempts;
 		uint64_t budget_end;   /* guest time the landing under way gives up */
 		uint64_t budget_ns;  /* guest time a landing may wait */
-		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan, fell_back, escalated;
+		uint64_t started, landed, levels_sum, same_pass, at_exit, budget, no_plan, fell_back;
 	} land;
 	bool scout_on;
 	int scout_stop;

@@ -12,10 +12,7 @@
  * where the inner loop ends, right after an exit (record/land.c).  With
  * `nest=1` besides, each pass goes through a chain of NEST functions down
  * to the work: a kick most likely stops the guest deep in the chain, and
- * the landing climbs out of it to the inner loop's exit.  With `outer=M`
- * the N passes run M times in a loop around them (loops in loops, as in
- * Linux's page-table walks): the landing goes on from the inner loop's
- * exit to the outer one's. */
+ * the landing climbs out of it to the inner loop's exit. */
 #include "rt/rt.h"
 
 #define TICKS 30
@@ -51,7 +48,6 @@ int main(uint32_t magic, struct mb_info *mbi)
 	const char *cmdline = (mbi->flags & MB_INFO_CMDLINE) ? (const char *)(uintptr_t)mbi->cmdline : "";
 	uint64_t delay = cmdline_num(cmdline, "delay", 0);
 	uint64_t nest = cmdline_num(cmdline, "nest", 0);
-	uint64_t outer = cmdline_num(cmdline, "outer", 1);
 	rt_printf("compute: %d ticks of work at 1000 Hz\n", TICKS);
 	rt_set_handler(IRQ_BASE + 0, on_tick);
 	pit_start(1000);
@@ -63,16 +59,13 @@ int main(uint32_t magic, struct mb_info *mbi)
 	}
 	while (ticks < TICKS && delay) {
 		acc += inb(0x61); /* PIT/speaker port B: an exit */
-		for (uint64_t j = 0; j < outer; j++) {
-			for (uint64_t i = 0; i < delay; i++) {
-				if (nest) {
-					pass_at(NEST);
-					continue;
-				}
-				acc = acc * 6364136223846793005ull + counter;
-				counter = counter + 1;
+		for (uint64_t i = 0; i < delay; i++) {
+			if (nest) {
+				pass_at(NEST);
+				continue;
 			}
-			__asm__ volatile("" ::: "memory");
+			acc = acc * 6364136223846793005ull + counter;
+			counter = counter + 1;
 		}
 	}
 	cli();
