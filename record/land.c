@@ -170,11 +170,13 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 					continue;
 				}
 				/* Back to code between rip and here: a loop ahead
-				 * that rip is not in, or a retpoline's speculation
-				 * trap (`pause; lfence; jmp` back), which never
-				 * runs.  Not the function's end. */
+				 * that rip is not in yet (tested at its top), whose
+				 * exits are where the guest leaves it; or a
+				 * retpoline's speculation trap (`pause; lfence;
+				 * jmp` back), which never runs and has none.  Not
+				 * the function's end. */
 				if (t > rip && t < pos)
-					return 0;
+					return loop_exits(sc, t, pos, size, false, traps, max, n) ? 0 : 1;
 				/* A tail jump (Linux returns through a shared
 				 * thunk): the return address is at the stack
 				 * pointer here as at a RET. */

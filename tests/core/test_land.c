@@ -118,15 +118,17 @@ static void test_retpoline(void)
 
 static void test_loop_ahead(void)
 {
-	/* 0: nop; 1: dec %ecx; 3: jnz 1 (a loop rip=0 is not in) ... reached
-	 * by a jmp back: 5: jmp 1 */
-	static const uint8_t code[] = { 0x90, 0xff, 0xc9, 0x75, 0xfc, 0xeb, 0xfa };
+	/* 0: nop; 1: test %ecx,%ecx; 3: je 9; 5: dec %ecx; 7: jmp 1; 9: ret:
+	 * a loop tested at its top, which rip 0 is not in yet. */
+	static const uint8_t code[] = { 0x90, 0x85, 0xc9, 0x74, 0x04, 0xff, 0xc9, 0xeb, 0xf8, 0xc3 };
 	uint64_t t[8], fend = 0;
 	unsigned n = 0;
 
-	/* The jnz goes back to 1, after rip 0: not a loop around rip, and
-	 * not the function's end either. */
-	CHECK_EQ(scan(code, sizeof(code), 0x0, t, &n, &fend), 0);
+	/* The jmp back goes to 1, after rip: not the function's end (a
+	 * tail jump), but the loop ahead, left at its je's target. */
+	CHECK_EQ(scan(code, sizeof(code), 0x0, t, &n, &fend), 1);
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(t[0], BASE + 0x9);
 }
 
 int main(void)
