@@ -349,9 +349,10 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 	if (!l->active) {
 		/* A new landing, from where the kick stopped the guest: only at
 		 * CPL0 in a page that can hold a trap, LAND_ATTEMPTS times per
-		 * exit-free stretch.  The first may climb to outer loops; the
-		 * later ones (after a budget ran out, or where nothing could be
-		 * read: a retpoline thunk, say) take the innermost loop's exit. */
+		 * interrupt (record_probe_injected() starts the count again).
+		 * The first may climb LAND_LEVELS functions, the later ones
+		 * (after a budget ran out, or where nothing could be read) half
+		 * as far. */
 		if (l->stretch_exit != vm->guest_exits + 1) {
 			l->stretch_exit = vm->guest_exits + 1;
 			l->attempts = 0;
@@ -457,13 +458,17 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		l->levels++;
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
-		} else if (last) {
+		} else if (last || !plan(vm, s, ret)) {
+			/* The last level, or nothing to read at the caller's
+			 * code: its continuation itself (not this function's
+			 * end, as above). */
+			ptrap_clear(&vm->ptraps, PTRAP_LAND);
 			l->addr[0] = ret;
 			l->n = 1;
 			l->fend = false;
 			if (ret != rip && set_traps(vm, s))
 				return LAND_WAIT;
-		} else if (plan(vm, s, ret)) {
+		} else {
 			l->back_addr = ret;
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");
