@@ -331,12 +331,6 @@ void record_probe_injected(struct vm *vm)
 	struct rr *rr = rr_of(vm);
 
 	rr->hits_at_irq = vm->ptraps.hits;
-	/* Landing attempts are counted per interrupt: in an exit-free
-	 * stretch that outlasts many timer ticks (Linux's ptdump walk), a
-	 * count per stretch ran out after 8 and the later ticks went in
-	 * wherever the guest was (retpoline thunks' entries: 600,000-730,000
-	 * trap hits + steps each in replay). */
-	rr->land.attempts = 0;
 	if (rr->wait_since_ns) {
 		uint64_t d = clock_now_ns(vm->clock) - (rr->wait_since_ns & ~1ull);
 		if (!rr->delays)
