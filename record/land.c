@@ -47,7 +47,6 @@
 #define LAND_FOLLOW_SPAN 4096u /* forward jumps followed while reading ahead */
 #define LAND_LEVELS 8         /* functions climbed */
 #define LAND_RETPOLINE_SPAN 32u /* a call this close ahead is a retpoline's */
-#define LAND_TIGHT_SPAN 256u  /* a backward branch further back may not be the innermost loop's */
 #define LAND_ATTEMPTS 8       /* landings per exit-free stretch */
 #define LAND_AGAIN_NS 100000ull /* where nothing could be read: look again */
 #define LAND_BUDGET_MS 50 /* default; TTVM_LAND_MS */
@@ -145,65 +144,31 @@ static int loop_exits(struct scanner *sc, uint64_t top, uint64_t back, unsigned 
 	return *n ? 0 : -1;
 }
 
-/* A backward branch found while reading ahead: the loop [top, back]. */
-struct loop_cand {
-	uint64_t top, back;
-	unsigned len;
-	bool cond, set;
-};
-
-/* The exits of a remembered loop: 1, or 0 (none usable). */
-static int cand_exits(struct scanner *sc, const struct loop_cand *c, uint64_t *traps, unsigned max, unsigned *n)
-{
-	if (!c->set)
-		return 0;
-	return loop_exits(sc, c->top, c->back, c->len, c->cond, traps, max, n) ? 0 : 1;
-}
-
 static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max, unsigned *n, uint64_t *fend)
 {
 	uint64_t pos = rip;
-	/* A backward branch far back (more than LAND_TIGHT_SPAN before rip)
-	 * is kept while reading on for a closer one: compilers put cold
-	 * paths before the loop that branches to them (Linux's page-table
-	 * walk: `jne` 0x740 bytes back to its error path, then the real
-	 * loop's `jb` 5 instructions on), and the far one's "loop" has too
-	 * many exits to trap, or the wrong ones. */
-	struct loop_cand far = { 0 };
 
 	for (unsigned k = 0; k < LAND_SCAN_INSNS; k++) {
 		uint64_t t = 0;
 		if (decode(sc, pos))
-			return cand_exits(sc, &far, traps, max, n);
+			return 0;
 		unsigned size = sc->insn->size;
 		switch (classify(sc, &t)) {
 		case K_RET:
-			if (far.set)
-				return cand_exits(sc, &far, traps, max, n);
 			*fend = pos;
 			return 2;
 		case K_STOP:
 		case K_JMP_IND:
-			return cand_exits(sc, &far, traps, max, n);
+			return 0;
 		case K_JCC:
 		case K_JMP:
-			if (t <= rip && rip - t <= LAND_LOOP_SPAN) {
-				bool cond = sc->insn->id != X86_INS_JMP;
-				if (cond && rip - t > LAND_TIGHT_SPAN && !far.set) {
-					far = (struct loop_cand){ t, pos, size, cond, true };
-					break;
-				}
-				if (!loop_exits(sc, t, pos, size, cond, traps, max, n))
-					return 1;
-				return cand_exits(sc, &far, traps, max, n);
-			}
+			if (t <= rip && rip - t <= LAND_LOOP_SPAN)
+				return loop_exits(sc, t, pos, size, sc->insn->id != X86_INS_JMP, traps, max, n) ? 0 : 1;
 			if (sc->insn->id == X86_INS_JMP) {
 				if (t > pos && t - pos <= LAND_FOLLOW_SPAN) {
 					pos = t;
 					continue;
 				}
-				if (far.set)
-					return cand_exits(sc, &far, traps, max, n);
 				/* Back to code between rip and here: a loop ahead
 				 * that rip is not in yet (tested at its top), whose
 				 * exits are where the guest leaves it; or a
@@ -238,7 +203,7 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 		}
 		pos += size;
 	}
-	return cand_exits(sc, &far, traps, max, n);
+	return 0;
 }
 
 static int with_scanner(int mode64, read_fn read, void *ctx, uint64_t rip, uint64_t *traps, unsigned max,

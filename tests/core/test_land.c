@@ -131,37 +131,11 @@ static void test_loop_ahead(void)
 	CHECK_EQ(t[0], BASE + 0x9);
 }
 
-static void test_cold_path_before_loop(void)
-{
-	/* Linux's walk_pgd_range shape: a cold path far before the loop, and
-	 * at rip (after the loop's call) a `jne` back to it, then the real
-	 * loop's `jb`.
-	 * 10: ret (the cold path); 300: add $8,%rsp (top); 304: call 309;
-	 * 309: test %eax,%eax; 30b: jne 10; 311: cmp %rbx,%rax; 314: jb 300;
-	 * 316: ret */
-	static uint8_t code[0x320];
-	uint64_t t[8], fend = 0;
-	unsigned n = 0;
-	static const uint8_t loop[] = { 0x48, 0x83, 0xc4, 0x08, 0xe8, 0x00, 0x00, 0x00, 0x00, 0x85, 0xc0,
-					0x0f, 0x85, 0xff, 0xfc, 0xff, 0xff, 0x48, 0x39, 0xd8, 0x72, 0xea, 0xc3 };
-
-	memset(code, 0x90, sizeof(code));
-	code[0x10] = 0xc3;
-	memcpy(code + 0x300, loop, sizeof(loop));
-	/* The loop is the jb's: its exits are the jne's target and the jb's
-	 * fall-through, not the "loop" from the cold path to the jne. */
-	CHECK_EQ(scan(code, sizeof(code), 0x309, t, &n, &fend), 1);
-	CHECK_EQ(n, 2u);
-	CHECK_EQ(t[0], BASE + 0x10);
-	CHECK_EQ(t[1], BASE + 0x316);
-}
-
 int main(void)
 {
 	RUN_TEST(test_delay_loop);
 	RUN_TEST(test_retpoline);
 	RUN_TEST(test_loop_ahead);
-	RUN_TEST(test_cold_path_before_loop);
 	RUN_TEST(test_tail_jump);
 	RUN_TEST(test_loop_with_break_and_call);
 	RUN_TEST(test_loop_leaving_by_ret);
