@@ -459,17 +459,13 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		l->levels++;
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
-		} else if (last || !plan(vm, s, ret)) {
-			/* The last level, or nothing to read at the caller's
-			 * code: its continuation itself (not this function's
-			 * end, as above). */
-			ptrap_clear(&vm->ptraps, PTRAP_LAND);
+		} else if (last) {
 			l->addr[0] = ret;
 			l->n = 1;
 			l->fend = false;
 			if (ret != rip && set_traps(vm, s))
 				return LAND_WAIT;
-		} else {
+		} else if (plan(vm, s, ret)) {
 			l->back_addr = ret;
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");
