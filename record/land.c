@@ -443,7 +443,8 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		/* At the end of a function: on to its caller, from the return
 		 * address on the stack, whose code is read as the kick's was
 		 * (its loop's exits, or its own end).  Past the last level, at
-		 * that address itself.  Never at the function's end: Linux's
+		 * that address itself, not at the function's end (only where
+		 * the caller's code cannot be read does it go in here): Linux's
 		 * ends (`jmp __x86_return_thunk`) are the return sites its boot
 		 * reads back (apply_returns), and replay's trap, there from the
 		 * last exit on, made the boot warn "missing return thunk" (a
