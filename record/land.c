@@ -316,6 +316,18 @@ static bool set_traps(struct vm *vm, const struct kvm_sregs *s)
 	return set > 0;
 }
 
+/* One trap, at addr, where the interrupt goes at the next hit (not a
+ * function's end to climb from).  false if it cannot be set. */
+static bool wait_at(struct vm *vm, const struct kvm_sregs *s, uint64_t addr)
+{
+	struct land_state *l = &rr_of(vm)->land;
+
+	l->addr[0] = addr;
+	l->n = 1;
+	l->fend = false;
+	return set_traps(vm, s);
+}
+
 /* From rip on: traps at the loop's exits or the function's end.  false:
  * nothing to wait for (inject where the guest is). */
 static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
@@ -411,10 +423,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 			ptrap_clear(&vm->ptraps, PTRAP_LAND);
 			l->ident = false;
 			l->fallback = true;
-			l->fend = false;
-			l->addr[0] = l->back_addr;
-			l->n = 1;
-			if (set_traps(vm, s)) {
+			if (wait_at(vm, s, l->back_addr)) {
 				vm->kick_retry_ns = l->budget_ns / 5;
 				l->budget_end = now + vm->kick_retry_ns;
 				return LAND_WAIT;
@@ -461,10 +470,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		if (vm_read_virt(vm, s, s->ss.base + regs->rsp, &ret, w) != w) {
 			ret = 0;
 		} else if (last) {
-			l->addr[0] = ret;
-			l->n = 1;
-			l->fend = false;
-			if (ret != rip && set_traps(vm, s))
+			if (ret != rip && wait_at(vm, s, ret))
 				return LAND_WAIT;
 		} else if (plan(vm, s, ret)) {
 			l->back_addr = ret;
