@@ -93,6 +93,51 @@ void eng_search_limits(uint64_t stretch_ns, uint64_t *hits_max, uint64_t *steps_
 	*steps_max = SEARCH_MIN_WORK + 64 * stretch_ns;
 }
 
+#define NS_PER_S UINT64_C(1000000000)
+#define SEARCH_IDLE_MIN_NS (20 * NS_PER_S)
+#define SEARCH_IDLE_MAX_NS (600 * NS_PER_S)
+
+uint64_t eng_search_idle_ns(uint64_t stretch_ns)
+{
+	const char *force = getenv("TTVM_SEARCH_LIMIT");
+	uint64_t min = force && *force ? SEARCH_IDLE_MIN_NS / 2 : SEARCH_IDLE_MIN_NS;
+
+	if (stretch_ns == UINT64_MAX || stretch_ns > SEARCH_IDLE_MAX_NS / 100)
+		return SEARCH_IDLE_MAX_NS;
+	return min + 100 * stretch_ns;
+}
+
+/* The idle bound's timer: SIGALRM to this thread (core/run.c's handler
+ * makes KVM_RUN return), every second while a search is on. */
+static void idle_timer_init(struct engine *eng)
+{
+	struct sigevent sev;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGALRM;
+	sev._sigev_un._tid = gettid();
+	eng->idle_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &eng->idle_timer) == 0;
+	if (!eng->idle_timer_ok)
+		log_info("replay: no timer for the search bound (%s): a guest that runs on without exits is not stopped",
+			 strerror(errno));
+}
+
+static void idle_timer_set(struct engine *eng, bool on)
+{
+	struct itimerspec its;
+
+	if (!eng->idle_timer_ok || eng->idle_timer_on == on)
+		return;
+	memset(&its, 0, sizeof(its));
+	if (on) {
+		its.it_value.tv_sec = 1;
+		its.it_interval.tv_sec = 1;
+	}
+	timer_settime(eng->idle_timer, 0, &its, NULL);
+	eng->idle_timer_on = on;
+}
+
 void eng_init(struct engine *eng, struct vm *vm)
 {
 	memset(eng, 0, sizeof(*eng));
@@ -104,20 +149,45 @@ void eng_init(struct engine *eng, struct vm *vm)
 	 * (record_cmd.c), which bounds how far a point can be. */
 	struct rr *rr = rr_of(vm);
 	const char *s = rr && rr->r ? trace_reader_meta(rr->r, "max_exitless_ns") : NULL;
-	eng_search_limits(s ? strtoull(s, NULL, 10) : UINT64_MAX, &eng->search_hits_max, &eng->search_steps_max);
+	uint64_t stretch = s ? strtoull(s, NULL, 10) : UINT64_MAX;
+	eng_search_limits(stretch, &eng->search_hits_max, &eng->search_steps_max);
+	eng->search_idle_ns = eng_search_idle_ns(stretch);
+	idle_timer_init(eng);
 }
 
 /* A point search past its bound: the guest left the recorded path (a
  * value the recording did not log, a damaged trace) and would never meet
  * it.  true with a divergence report. */
-static bool search_exhausted(struct engine *eng)
+static uint64_t search_work(const struct engine *eng);
+
+static bool search_exhausted(struct engine *eng, bool first)
 {
 	uint64_t hits = eng->patch_hits + eng->dr_hits - eng->search_hits0;
 	uint64_t steps = eng->steps - eng->search_steps0;
+	char what[240];
 
-	if (hits <= eng->search_hits_max && steps <= eng->search_steps_max)
-		return false;
-	char what[200];
+	if (hits <= eng->search_hits_max && steps <= eng->search_steps_max) {
+		/* Idle: the same work as at the last look, for too long (a run
+		 * started by gdb after a stop starts the clock afresh). */
+		uint64_t now = host_mono_ns();
+		/* The work, and what tells one search from the next. */
+		uint64_t work = search_work(eng) + eng->vm->guest_exits + eng->search_hits0 + eng->search_steps0;
+		if (first || work != eng->idle_work) {
+			eng->idle_work = work;
+			eng->idle_ns = now;
+			return false;
+		}
+		if (now - eng->idle_ns <= eng->search_idle_ns)
+			return false;
+		snprintf(what, sizeof(what),
+			 "the guest did not reach the point at %#" PRIx64 " after guest exit %" PRIu64
+			 ": it ran %" PRIu64 " s without passing its address (bound: %" PRIu64 " s; %" PRIu64
+			 " trap hits and %" PRIu64 " single steps before)",
+			 eng->bp_addr, eng->vm->guest_exits, (now - eng->idle_ns) / NS_PER_S,
+			 eng->search_idle_ns / NS_PER_S, hits, steps);
+		rr_diverged(eng->vm, what, rr_peek(eng->vm));
+		return true;
+	}
 	snprintf(what, sizeof(what),
 		 "the guest did not reach the point at %#" PRIx64 " within %" PRIu64 " trap hits and %" PRIu64
 		 " single steps after guest exit %" PRIu64 " (bound: %" PRIu64 " / %" PRIu64 ")",
@@ -128,6 +198,10 @@ static bool search_exhausted(struct engine *eng)
 
 void eng_free(struct engine *eng)
 {
+	if (eng->idle_timer_ok) {
+		timer_delete(eng->idle_timer);
+		eng->idle_timer_ok = eng->idle_timer_on = false;
+	}
 	free(eng->kick_cost);
 	eng->kick_cost = NULL;
 	eng->nkick = eng->kick_cap = 0;
@@ -818,8 +892,10 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 
 	struct kvm_sregs sregs;
 	memset(ds, 0, sizeof(*ds));
-	if (eng->bp != ENG_BP_NONE && !eng->injected && search_exhausted(eng))
+	bool searching = eng->bp != ENG_BP_NONE && !eng->injected;
+	if (searching && search_exhausted(eng, rs->first))
 		return PH_END;
+	idle_timer_set(eng, searching);
 	if (vcpu_get_regs(vm, &regs) || vcpu_get_sregs(vm, &sregs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_GET_REGS: %s", strerror(errno));
 		return PH_END;
@@ -1143,7 +1219,17 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 	return PH_AGAIN;
 }
 
+static int run_loop(struct engine *eng, const struct eng_goal *goal);
+
 int eng_run(struct engine *eng, const struct eng_goal *goal)
+{
+	int r = run_loop(eng, goal);
+
+	idle_timer_set(eng, false); /* no SIGALRM while gdb waits */
+	return r;
+}
+
+static int run_loop(struct engine *eng, const struct eng_goal *goal)
 {
 	struct vm *vm = eng->vm;
 	struct run_state rs;

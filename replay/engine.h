@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <linux/kvm.h>
 
 struct vm;
@@ -110,6 +111,13 @@ struct engine {
 	 * from search_hits0/search_steps0, else it is a divergence. */
 	uint64_t search_hits_max, search_steps_max;
 	uint64_t search_hits0, search_steps0;
+	/* ... and at most search_idle_ns of host time without a trap hit or a
+	 * step (a guest that runs on between exits and never passes the
+	 * point): a timer interrupts such a run every second while a search is
+	 * on.  idle_work/idle_ns: the search's work when it last moved. */
+	uint64_t search_idle_ns, idle_work, idle_ns;
+	timer_t idle_timer;
+	bool idle_timer_ok, idle_timer_on;
 	uint64_t *kick_cost;
 	size_t nkick, kick_cap;
 	/* The last ENG_STOP_TRAP: which trap, at which data address. */
@@ -134,6 +142,11 @@ struct engine {
  * 8 GHz, so a RIP cannot be passed more than 8 times per ns; an instruction
  * takes at least 1/8 cycle.  TTVM_SEARCH_LIMIT=N (tests) sets both to N. */
 void eng_search_limits(uint64_t stretch_ns, uint64_t *hits_max, uint64_t *steps_max);
+/* How long a search may go without a trap hit or a step: a recording's
+ * stretch, replayed at full speed, passes the point's address within its
+ * own length of host time; the bound allows 100 times that (a loaded host)
+ * and at least 20 s (10 s with TTVM_SEARCH_LIMIT), at most 10 minutes. */
+uint64_t eng_search_idle_ns(uint64_t stretch_ns);
 /* Set up an engine for vm (after rr_mem_digest_init). */
 void eng_init(struct engine *eng, struct vm *vm);
 /* Run towards goal; returns enum eng_stop.  ENG_STOP_END leaves the VM

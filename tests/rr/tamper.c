@@ -1,9 +1,11 @@
-/* tamper IN OUT SEQ [point]: copy a trace, altering the value that event SEQ
- * carries (a port or MMIO read value, an interrupt vector, a TSC, RDRAND or
- * RDMSR value), so that a test can check that replay reports a divergence
- * instead of a wrong result.  With "point", alter instead where an
- * interrupt or a loop probe goes in at a kick point (its register hash):
- * a point replay cannot find. */
+/* tamper IN OUT SEQ [point|elsewhere]: copy a trace, altering the value that
+ * event SEQ carries (a port or MMIO read value, an interrupt vector, a TSC,
+ * RDRAND or RDMSR value), so that a test can check that replay reports a
+ * divergence instead of a wrong result.  With "point", alter instead where
+ * an interrupt or a loop probe goes in at a kick point (its register hash):
+ * a point replay cannot find.  With "elsewhere", move the kick point to the
+ * address of the trace's first fingerprinted exit (set-up code the guest
+ * has left behind): an address the guest no longer passes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,9 +28,11 @@ int main(int argc, char **argv)
 	struct trace_event ev;
 	char err[512];
 
-	if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "point")))
-		return die("usage: tamper IN OUT SEQ [point]");
+	if (argc != 4 && !(argc == 5 && (!strcmp(argv[4], "point") || !strcmp(argv[4], "elsewhere"))))
+		return die("usage: tamper IN OUT SEQ [point|elsewhere]");
 	int point = argc == 5;
+	int elsewhere = point && !strcmp(argv[4], "elsewhere");
+	uint64_t first_rip = 0;
 	uint64_t target = strtoull(argv[3], NULL, 0);
 	if (trace_reader_open(argv[1], &r, err, sizeof(err)))
 		return die(err);
@@ -76,7 +80,19 @@ int main(int argc, char **argv)
 	struct trace_event end;
 	int have_end = 0;
 	while ((n = trace_reader_next(r, &ev)) == 1) {
-		if (ev.seq == target && point) {
+		if (!first_rip && (ev.flags & TRACE_EVF_FP))
+			first_rip = ev.fp.rip;
+		if (ev.seq == target && elsewhere) {
+			found = 1;
+			if (!first_rip)
+				return die("no fingerprinted exit before event SEQ");
+			if (ev.kind == TRACE_EV_IRQ && ev.u.irq.regs_hash)
+				ev.u.irq.rip = first_rip;
+			else if (ev.kind == TRACE_EV_PROBE && ev.u.probe.on == TRACE_PROBE_AT_KICK)
+				ev.u.probe.addr = first_rip;
+			else
+				return die("event SEQ is no kick point");
+		} else if (ev.seq == target && point) {
 			found = 1;
 			if (ev.kind == TRACE_EV_IRQ && ev.u.irq.regs_hash)
 				ev.u.irq.regs_hash ^= 0x10;
