@@ -85,10 +85,10 @@ int replay_irq_at_kick(struct vm *vm, const struct trace_event *e)
 	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.irq.rip)
 		return 0;
 	uint64_t regs_hash = rr_regs_hash(&regs);
-	if (!trace_hash_eq(e->flags, e->u.irq.regs_hash, regs_hash))
+	if (!trace_point_regs_eq(e->flags, e->u.irq.regs_hash, regs_hash))
 		return 0;
 	uint64_t mem_digest = rr_mem_digest(vm);
-	if (!trace_hash_eq(e->flags, e->u.irq.mem_hash, mem_digest))
+	if (!trace_point_mem_eq(e->flags, e->u.irq.mem_hash, regs_hash, mem_digest))
 		return 0;
 	/* A breakpoint leaves RF (and stepping TF) in RFLAGS; the interrupt
 	 * frame would carry them onto the guest's stack, which the recording
@@ -127,8 +127,9 @@ int replay_irq_before_hlt(struct vm *vm, const struct trace_event *e)
 	    vm_read_virt(vm, &sregs, e->u.irq.rip, &insn, 1) != 1 || insn != 0xf4)
 		return 0;
 	regs.rip--;
-	if (!trace_hash_eq(e->flags, e->u.irq.regs_hash, rr_regs_hash(&regs)) ||
-	    !trace_hash_eq(e->flags, e->u.irq.mem_hash, rr_mem_digest(vm)))
+	uint64_t regs_hash = rr_regs_hash(&regs);
+	if (!trace_point_regs_eq(e->flags, e->u.irq.regs_hash, regs_hash) ||
+	    !trace_point_mem_eq(e->flags, e->u.irq.mem_hash, regs_hash, rr_mem_digest(vm)))
 		return 0;
 	if (vcpu_set_regs(vm, &regs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));

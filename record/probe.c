@@ -149,10 +149,10 @@ int replay_probe_at_kick(struct vm *vm, const struct trace_event *e)
 	if (vcpu_get_regs(vm, &regs) || regs.rip != e->u.probe.addr)
 		return 0;
 	uint64_t regs_hash = rr_regs_hash(&regs);
-	if (!trace_hash_eq(e->flags, e->u.probe.regs_hash, regs_hash))
+	if (!trace_point_regs_eq(e->flags, e->u.probe.regs_hash, regs_hash))
 		return 0;
 	uint64_t mem_digest = rr_mem_digest(vm);
-	if (!trace_hash_eq(e->flags, e->u.probe.mem_hash, mem_digest))
+	if (!trace_point_mem_eq(e->flags, e->u.probe.mem_hash, regs_hash, mem_digest))
 		return 0;
 	if (ptrap_add(&vm->ptraps, e->u.probe.addr, PTRAP_PROBE)) {
 		rr_diverged(vm, "more loop probes than ttvm can set", e);

@@ -144,7 +144,9 @@ static unsigned rip_mtf(struct codec_state *st, uint64_t rip)
 
 int codec_check(const struct trace_event *ev, uint64_t prev_exit)
 {
-	if (ev->flags & ~(TRACE_EVF_FP | TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK | TRACE_EVF_SHORT))
+	if (ev->flags & ~(TRACE_EVF_FP | TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK | TRACE_EVF_SHORT | TRACE_EVF_POINT_MIX))
+		return -EINVAL;
+	if ((ev->flags & TRACE_EVF_POINT_MIX) && !(ev->flags & TRACE_EVF_SHORT))
 		return -EINVAL;
 	/* A chained hash is a fingerprint's (an event read from a trace of
 	 * format 6, being copied). */
@@ -201,12 +203,24 @@ size_t codec_header(uint64_t alen, uint8_t *out)
 	return (size_t)(put_varint(out, alen) - out);
 }
 
-/* Format 8: a kick point's register hash and memory digest, low 32 bits each. */
-static uint8_t *put_point(const struct codec_state *st, uint8_t *q, uint64_t regs_hash, uint64_t mem_hash)
+/* A kick point: its register hash and memory digest (format 8: low 32 bits
+ * each); format 9: the register hash's low 8 bits (a filter replay tries
+ * at every pass) and the low 32 bits of the point hash of both (tried
+ * where the filter matches).  Measured on the compute guest without loop
+ * probes (2026-12-07, PVM, 30 kick points in 141 events): 3.57 bytes per
+ * event in format 8, 2.9 in format 9.  A pass wrongly taken for the point
+ * needs 40 matching bits where the registers differ (format 8: 32; and 32
+ * in both where only memory differs), and is caught at the next check as
+ * before (the chain takes the full point hash). */
+static uint8_t *put_point(const struct codec_state *st, uint8_t *q, uint32_t flags, uint64_t regs_hash,
+			  uint64_t mem_hash)
 {
 	if (!st->split)
 		return put_u64le(put_u64le(q, regs_hash), mem_hash);
-	return put_u32le(put_u32le(q, regs_hash), mem_hash);
+	if (!st->mix)
+		return put_u32le(put_u32le(q, regs_hash), mem_hash);
+	*q++ = (uint8_t)regs_hash;
+	return put_u32le(q, (flags & TRACE_EVF_POINT_MIX) ? mem_hash : trace_point_hash(regs_hash, mem_hash));
 }
 
 /* Bytes needed for v (0 for 0). */
@@ -284,7 +298,7 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		*vp = put_varint(*vp, zigzag(ev->u.irq.rip - st->rip));
 		st->rip = ev->u.irq.rip;
 		if (ev->u.irq.regs_hash)
-			*vp = put_point(st, *vp, ev->u.irq.regs_hash, ev->u.irq.mem_hash);
+			*vp = put_point(st, *vp, ev->flags, ev->u.irq.regs_hash, ev->u.irq.mem_hash);
 		break;
 	case TRACE_EV_RDTSC:
 	case TRACE_EV_RDTSCP:
@@ -322,7 +336,7 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 		p = put_varint(p, ev->u.probe.on);
 		p = put_varint(p, ev->u.probe.addr);
 		if (ev->u.probe.on == TRACE_PROBE_AT_KICK)
-			*vp = put_point(st, *vp, ev->u.probe.regs_hash, ev->u.probe.mem_hash);
+			*vp = put_point(st, *vp, ev->flags, ev->u.probe.regs_hash, ev->u.probe.mem_hash);
 		break;
 	case TRACE_EV_MSR:
 		/* The TSC read through RDMSR shares the RDTSC delta. */
@@ -459,13 +473,22 @@ static int get_u32le(struct cursor *c, uint64_t *v)
 
 /* A kick point's register hash and memory digest (format 8: low 32 bits
  * each, TRACE_EVF_SHORT; a register part of 0 reads as 1 << 32, since a
- * zero hash means "no kick point"). */
+ * zero hash means "no kick point"; format 9: put_point()). */
 static int get_point(struct codec_state *st, struct cursor *v, struct trace_event *ev, uint64_t *regs_hash,
 		     uint64_t *mem_hash)
 {
 	int rc;
 	if (!st->split)
 		return (rc = get_u64le(v, regs_hash)) ? rc : get_u64le(v, mem_hash);
+	if (st->mix) {
+		if (v->pos >= v->len) {
+			v->why = "event truncated";
+			return -EBADMSG;
+		}
+		*regs_hash = 1ull << 32 | v->buf[v->pos++];
+		ev->flags |= TRACE_EVF_SHORT | TRACE_EVF_POINT_MIX;
+		return get_u32le(v, mem_hash);
+	}
 	if ((rc = get_u32le(v, regs_hash)) || (rc = get_u32le(v, mem_hash)))
 		return rc;
 	if (!*regs_hash)

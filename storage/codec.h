@@ -32,6 +32,9 @@ struct codec_state {
 	 * values, TSC deltas, random bits, kick-point hashes, checks, blob
 	 * bytes).  Set once like legacy. */
 	uint32_t split;
+	/* Format 9: a kick point is an 8-bit filter of its register hash and a
+	 * 32-bit point hash (TRACE_EVF_POINT_MIX).  Set once like legacy. */
+	uint32_t mix;
 	/* Reader, format 8: stream B of the current chunk (codec_begin). */
 	const uint8_t *vbuf;
 	size_t vlen, vpos;

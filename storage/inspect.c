@@ -144,7 +144,10 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_IRQ:
 		F("vector", "%u", ev->u.irq.vector);
 		X("rip", ev->u.irq.rip);
-		if (ev->u.irq.regs_hash) {
+		if (ev->u.irq.regs_hash && (ev->flags & TRACE_EVF_POINT_MIX)) {
+			X("regs_filter", ev->u.irq.regs_hash & 0xff);
+			X("point_hash", ev->u.irq.mem_hash);
+		} else if (ev->u.irq.regs_hash) {
 			X("regs_hash", ev->u.irq.regs_hash);
 			X("mem_hash", ev->u.irq.mem_hash);
 		}
@@ -174,7 +177,10 @@ static void print_event(const struct trace_event *ev, int json)
 	case TRACE_EV_PROBE:
 		X("addr", ev->u.probe.addr);
 		F("on", "%u", ev->u.probe.on);
-		if (ev->u.probe.on == TRACE_PROBE_AT_KICK) {
+		if (ev->u.probe.on == TRACE_PROBE_AT_KICK && (ev->flags & TRACE_EVF_POINT_MIX)) {
+			X("regs_filter", ev->u.probe.regs_hash & 0xff);
+			X("point_hash", ev->u.probe.mem_hash);
+		} else if (ev->u.probe.on == TRACE_PROBE_AT_KICK) {
 			X("regs_hash", ev->u.probe.regs_hash);
 			X("mem_hash", ev->u.probe.mem_hash);
 		}
@@ -196,6 +202,8 @@ static void print_event(const struct trace_event *ev, int json)
 		X("fp_rip", ev->fp.rip);
 		if (ev->flags & TRACE_EVF_FP_CHAINED)
 			printf(json ? "%s\"fp_regs_hash\": null" : "%sfp_regs_hash=chained", sep);
+		else if (ev->flags & TRACE_EVF_POINT_MIX)
+			X("fp_regs_filter", ev->fp.regs_hash & 0xff); /* the point's own */
 		else
 			X("fp_regs_hash", ev->fp.regs_hash);
 	}

@@ -247,6 +247,7 @@ static int reader_check(struct trace_reader *r)
 	r->format_version = (uint32_t)v;
 	r->cs.legacy = v < 6; /* the fingerprints of formats 2-5 */
 	r->cs.split = v >= 8; /* two streams in a chunk */
+	r->cs.mix = v >= 9;   /* kick points as a filter and a point hash */
 
 	rc = sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key=?", -1, &r->get_meta, NULL);
 	if (rc != SQLITE_OK)

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 8
+#define TRACE_FORMAT_VERSION 9
 /* SQLite application_id of a ttvm trace ("TTVM"), checked before anything else. */
 #define TRACE_APPLICATION_ID 0x5454564d
 /* Raw bytes after which the writer cuts a chunk (one event may overshoot). */
@@ -85,6 +85,14 @@ struct trace_fp {
  * may be written again (a copy) with the flag. */
 #define TRACE_EVF_SHORT 0x8u
 
+/* Set by the reader (format 9 on), with TRACE_EVF_SHORT: the kick point
+ * (irq, probe op 2) holds a filter, the low 8 bits of its register hash,
+ * in regs_hash (bit 32 set, so that it is never 0), and in mem_hash the low
+ * 32 bits of trace_point_hash(register hash, memory digest).  Compare them
+ * with trace_point_regs_eq() and trace_point_mem_eq().  An event read so
+ * may be written again (a copy) into format 9 only. */
+#define TRACE_EVF_POINT_MIX 0x10u
+
 /* A recorded hash (check, kick-point register hash or memory digest) of an
  * event with these flags against the one replay computed. */
 static inline int trace_hash_eq(uint32_t flags, uint64_t recorded, uint64_t actual)
@@ -108,6 +116,24 @@ uint64_t trace_fp_chain(uint64_t chain, uint64_t regs_hash);
  * where it takes the point, so that a pass of a loop wrongly taken for it
  * is reported at the next check. */
 uint64_t trace_point_hash(uint64_t regs_hash, uint64_t mem_hash);
+
+/* A kick point, looked for at each pass of its RIP: first its register
+ * hash (cheap; format 9: only 8 bits of it, a filter), then, where that
+ * matches, with the memory digest (a loop that keeps its counter in memory
+ * repeats its registers; format 9: the point hash of both, 32 bits). */
+static inline int trace_point_regs_eq(uint32_t flags, uint64_t recorded, uint64_t regs_hash)
+{
+	if (flags & TRACE_EVF_POINT_MIX)
+		return (uint8_t)recorded == (uint8_t)regs_hash;
+	return trace_hash_eq(flags, recorded, regs_hash);
+}
+
+static inline int trace_point_mem_eq(uint32_t flags, uint64_t recorded_mem, uint64_t regs_hash, uint64_t mem_digest)
+{
+	if (flags & TRACE_EVF_POINT_MIX)
+		return (uint32_t)recorded_mem == (uint32_t)trace_point_hash(regs_hash, mem_digest);
+	return trace_hash_eq(flags, recorded_mem, mem_digest);
+}
 
 /* One event.  Fill kind, exit_no, the member of u that belongs to kind and,
  * optionally, fp + TRACE_EVF_FP (an event read from a format 6 trace may

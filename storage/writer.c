@@ -305,12 +305,24 @@ static int clock_check(struct trace_writer *w)
 	return 0;
 }
 
+/* An event read from a format 8 trace whose kick point holds 32-bit hashes. */
+static int is_short_point(const struct trace_event *ev)
+{
+	int point = (ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash) ||
+		     (ev->kind == TRACE_EV_PROBE && ev->u.probe.on == TRACE_PROBE_AT_KICK);
+	return point && (ev->flags & TRACE_EVF_SHORT) && !(ev->flags & TRACE_EVF_POINT_MIX);
+}
+
 int trace_writer_append(struct trace_writer *w, struct trace_event *ev)
 {
 	int rc;
 	if (w->failed)
 		return w->failed;
-	if (codec_check(ev, w->last_exit) || ((ev->flags & TRACE_EVF_SHORT) && !w->cs.split))
+	/* A copy keeps its hashes as they were: only into the format that
+	 * holds them so (format 8's 32-bit ones into format 8, format 9's
+	 * point hashes into format 9). */
+	if (codec_check(ev, w->last_exit) || ((ev->flags & TRACE_EVF_SHORT) && !w->cs.split) ||
+	    (ev->flags & TRACE_EVF_POINT_MIX && !w->cs.mix) || (is_short_point(ev) && w->cs.mix))
 		return -EINVAL;
 	size_t need = codec_bound(ev);
 	if (w->cs.split && w->vcap - w->vlen < need) {
@@ -497,6 +509,7 @@ int trace_writer_open(const char *path, const struct trace_meta *meta,
 	}
 	w->cs.legacy = version < 6;
 	w->cs.split = version >= 8;
+	w->cs.mix = version >= 9;
 	w->commit_ns = (uint64_t)(opts->commit_ms ? opts->commit_ms : DEFAULT_COMMIT_MS) * 1000000ull;
 	w->flight = opts->flight;
 

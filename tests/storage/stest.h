@@ -150,13 +150,13 @@ static inline void stest_event(uint64_t i, uint64_t *exit_no, uint64_t *rng, str
 static inline int stest_equal(const struct trace_event *a, const struct trace_event *b)
 {
 	if (a->seq != b->seq || a->exit_no != b->exit_no || a->kind != b->kind ||
-	    a->flags != (b->flags & ~(TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK | TRACE_EVF_SHORT)))
+	    a->flags != (b->flags & ~(TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK | TRACE_EVF_SHORT | TRACE_EVF_POINT_MIX)))
 		return 0;
 	if ((b->flags & TRACE_EVF_FP_CHAINED) && b->fp.regs_hash != 0)
 		return 0;
 	if ((a->flags & TRACE_EVF_FP) &&
 	    (a->fp.exit_reason != b->fp.exit_reason || a->fp.rip != b->fp.rip ||
-	     (!(b->flags & TRACE_EVF_FP_CHAINED) && !trace_hash_eq(b->flags, b->fp.regs_hash, a->fp.regs_hash))))
+	     (!(b->flags & TRACE_EVF_FP_CHAINED) && !trace_point_regs_eq(b->flags, b->fp.regs_hash, a->fp.regs_hash))))
 		return 0;
 	switch (a->kind) {
 	case TRACE_EV_PIO_READ:
@@ -167,8 +167,9 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		       a->u.mmio.value == b->u.mmio.value;
 	case TRACE_EV_IRQ:
 		return a->u.irq.vector == b->u.irq.vector && a->u.irq.rip == b->u.irq.rip &&
-		       trace_hash_eq(b->flags, b->u.irq.regs_hash, a->u.irq.regs_hash) &&
-		       (!a->u.irq.regs_hash || trace_hash_eq(b->flags, b->u.irq.mem_hash, a->u.irq.mem_hash));
+		       trace_point_regs_eq(b->flags, b->u.irq.regs_hash, a->u.irq.regs_hash) &&
+		       (!a->u.irq.regs_hash ||
+			trace_point_mem_eq(b->flags, b->u.irq.mem_hash, a->u.irq.regs_hash, a->u.irq.mem_hash));
 	case TRACE_EV_RDTSC:
 		return a->u.tsc.value == b->u.tsc.value;
 	case TRACE_EV_RDTSCP:
@@ -184,8 +185,8 @@ static inline int stest_equal(const struct trace_event *a, const struct trace_ev
 		return a->u.ckpt.id == b->u.ckpt.id;
 	case TRACE_EV_PROBE:
 		return a->u.probe.addr == b->u.probe.addr && a->u.probe.on == b->u.probe.on &&
-		       trace_hash_eq(b->flags, b->u.probe.regs_hash, a->u.probe.regs_hash) &&
-		       trace_hash_eq(b->flags, b->u.probe.mem_hash, a->u.probe.mem_hash);
+		       trace_point_regs_eq(b->flags, b->u.probe.regs_hash, a->u.probe.regs_hash) &&
+		       trace_point_mem_eq(b->flags, b->u.probe.mem_hash, a->u.probe.regs_hash, a->u.probe.mem_hash);
 	case TRACE_EV_MSR:
 		return a->u.msr.index == b->u.msr.index && a->u.msr.value == b->u.msr.value;
 	case TRACE_EV_END:
