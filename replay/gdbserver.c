@@ -219,7 +219,7 @@ static void monitor(struct session *s, const char *cmd)
 		const char *arg = cmd + 5;
 		int r;
 		if (s->broken) {
-			gdb_send_error_msg(s->c, "ttvm: the replay diverged; nothing more can be shown");
+			monitor_refuse(s, "the replay diverged; nothing more can be shown");
 			return;
 		}
 		if (!strcmp(arg, "end")) {
@@ -230,16 +230,12 @@ static void monitor(struct session *s, const char *cmd)
 			uint64_t ev_no = strtoull(arg, &end, 0);
 			r = errno || end == arg || *end || arg[0] == '-' ? -ENOENT : tl_goto_event(&s->tl, ev_no);
 			if (r == -ESRCH) {
-				/* gdb takes no "E.text" reply to a monitor command
-				 * (it hex-decodes it): the text goes to the console. */
-				snprintf(buf, sizeof(buf), "ttvm: %s\n", tl_msg(&s->tl));
-				console(s, buf);
-				gdb_send_error(s->c, 1);
+				monitor_refuse(s, tl_msg(&s->tl));
 				return;
 			}
 			if (r == -ENOENT) {
-				snprintf(buf, sizeof(buf), "ttvm: no event %s in this recording (see monitor info)", arg);
-				gdb_send_error_msg(s->c, buf);
+				snprintf(buf, sizeof(buf), "no event %.200s in this recording (see monitor info)", arg);
+				monitor_refuse(s, buf);
 				return;
 			}
 		}

@@ -12,7 +12,7 @@ def at_kept_start(what):
     ok = e and kept_exit > 0 and int(e.group(1)) == kept_exit and int(e.group(2)) == 0
     print("flight: %s: %s" % (what, "at the kept start" if ok else "NOT at the kept start: " + when.strip()))
 at_kept_start("connected")
-for ev in (0, kept_event - 1):
+for ev in (0, kept_event - 1, 99999999999):
     try:
         gdb.execute("monitor goto %d" % ev)
         print("flight: goto %d went" % ev)
