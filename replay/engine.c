@@ -29,6 +29,7 @@
 #include "core/run.h"
 #include "core/vm.h"
 #include "core/ptrap.h"
+#include "core/quickstep.h"
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/rr.h"
@@ -66,6 +67,8 @@ static void probe_host(struct engine *eng)
 	 * leaves single steps as the only fallback (for comparisons). */
 	const char *patch = getenv("TTVM_PATCH");
 	eng->patch_exec = caps.patch && !(patch && !strcmp(patch, "off"));
+	const char *quick = getenv("TTVM_QUICKSTEP");
+	eng->quick = !(quick && !strcmp(quick, "off"));
 }
 
 /* Below the 8-per-ns bounds, what a search may always take: a recording's
@@ -224,9 +227,10 @@ void eng_report(struct engine *eng)
 		return;
 	qsort(eng->kick_cost, eng->nkick, sizeof(uint64_t), cmp_u64);
 	log_info("replay: %zu kick point(s): traps hit + single steps to find each: median %" PRIu64 ", worst %" PRIu64
-		 " (%" PRIu64 " patch trap hits, %" PRIu64 " debug-register hits, %" PRIu64 " single steps in all)",
+		 " (%" PRIu64 " patch trap hits, %" PRIu64 " debug-register hits, %" PRIu64
+		 " single steps in all, %" PRIu64 " of them done by hand)",
 		 eng->nkick, eng->kick_cost[eng->nkick / 2], eng->kick_cost[eng->nkick - 1], eng->patch_hits,
-		 eng->dr_hits, eng->steps);
+		 eng->dr_hits, eng->steps, eng->quick_steps);
 }
 
 static bool k_known(const struct engine *eng)
@@ -969,7 +973,34 @@ static int plan_run(struct engine *eng, struct run_state *rs)
  * trap; what: the divergence report if no point is searched): inject
  * there, or step over it when the state differs.  0, or -1 with the VM
  * stopped. */
-static int kick_trap_hit(struct engine *eng, const char *what)
+/* The search's trap stopped the guest at its point's RIP in another state:
+ * step over the instruction there by hand where core/quickstep.c can (a
+ * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
+ * outside 64-bit code.  true when done (counted as the step). */
+static bool quick_step(struct engine *eng)
+{
+	struct vm *vm = eng->vm;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct quickstep q;
+	uint8_t b[15];
+
+	if (!eng->quick || vcpu_get_regs(vm, &regs) || (regs.rflags & RR_RFLAGS_DEBUG_BITS) ||
+	    vcpu_get_sregs(vm, &sregs) || !sregs.cs.l || !(sregs.efer & (1u << 10)))
+		return false;
+	size_t n = vm_read_virt(vm, &sregs, regs.rip, b, sizeof(b));
+	if (quickstep_decode(b, n, &q) || quickstep_apply(&q, &regs))
+		return false;
+	if (vcpu_set_regs(vm, &regs)) {
+		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+		return false;
+	}
+	count_step(eng);
+	eng->quick_steps++;
+	return true;
+}
+
+static int kick_trap_hit(struct engine *eng, const char *what, bool quick)
 {
 	struct vm *vm = eng->vm;
 	const struct trace_event *e = rr_peek(vm);
@@ -981,9 +1012,10 @@ static int kick_trap_hit(struct engine *eng, const char *what)
 	int r = try_kick_point(eng, e);
 	if (r < 0)
 		return -1;
-	if (r == 0)
-		eng->bp = ENG_BP_STEP; /* same RIP, other state: step over it */
-	return 0;
+	/* Same RIP, other state: step over it (by hand where it can be). */
+	if (r == 0 && !(quick && quick_step(eng)))
+		eng->bp = ENG_BP_STEP;
+	return vm->stop ? -1 : 0;
 }
 
 /* A debug exit (not #BP: exit_dispatch() handles those, RDTSC sites' INT3
@@ -1011,7 +1043,7 @@ static int on_debug_exit(struct engine *eng, struct run_state *rs)
 	if (eng->bp == ENG_BP_STEP) {
 		eng->bp = ENG_BP_ARMED;
 	} else if (ds->kick_bp && (dr6 & 1) && pc == eng->bp_addr) {
-		if (kick_trap_hit(eng, "unexpected debug exit"))
+		if (kick_trap_hit(eng, "unexpected debug exit", !rs->use_traps))
 			return PH_END;
 	} else if (ds->entry_bp) {
 		/* at the handler's entry: counted as the step */
@@ -1203,7 +1235,8 @@ static int on_patch_trap(struct engine *eng, struct run_state *rs, uint64_t addr
 		return PH_AGAIN;
 	}
 	eng->anchored = false;
-	if (ds->kick_patch && addr == eng->bp_addr && kick_trap_hit(eng, "unexpected patch trap"))
+	/* With the user's traps on, a step may have more to check: stepped. */
+	if (ds->kick_patch && addr == eng->bp_addr && kick_trap_hit(eng, "unexpected patch trap", !rs->use_traps))
 		return PH_END;
 	if (rs->use_traps) {
 		for (int i = 0; i < ENG_MAX_TRAPS; i++) {

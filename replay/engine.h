@@ -134,6 +134,10 @@ struct engine {
 	struct kvm_guest_debug_arch dbg_arch;
 	bool end_at_boundary; /* the replay ended at a guest exit (k = 0 there) */
 	uint64_t steps;      /* single steps taken (statistics) */
+	/* Of those, steps over a kick-point search's trap done by hand
+	 * (core/quickstep.h); quick: allowed (TTVM_QUICKSTEP=off: not). */
+	uint64_t quick_steps;
+	bool quick;
 };
 
 /* The bound of a point search for a recording whose longest stretch
