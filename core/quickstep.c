@@ -101,6 +101,54 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		q->src = rm;
 		return 0;
 	}
+	/* ALU between registers: op r/m,r (01 09 21 29 31 39 85) or op
+	 * r,r/m (03 0b 23 2b 33 3b). */
+	static const int8_t alu_of[0x40] = {
+		[0x01] = QA_ADD + 1, [0x03] = QA_ADD + 1, [0x09] = QA_OR + 1, [0x0b] = QA_OR + 1,
+		[0x21] = QA_AND + 1, [0x23] = QA_AND + 1, [0x29] = QA_SUB + 1, [0x2b] = QA_SUB + 1,
+		[0x31] = QA_XOR + 1, [0x33] = QA_XOR + 1, [0x39] = QA_CMP + 1, [0x3b] = QA_CMP + 1,
+	};
+	if ((op < 0x40 && alu_of[op]) || op == 0x85) {
+		int rm_first = op == 0x85 || (op & 2) == 0;
+		q->kind = QS_ALU;
+		q->alu = op == 0x85 ? QA_TEST : (enum quickstep_alu)(alu_of[op] - 1);
+		q->len = at + 2;
+		q->dst = rm_first ? rm : reg;
+		q->src = rm_first ? reg : rm;
+		q->wide = (rex & 8) != 0;
+		return 0;
+	}
+	/* Immediates: 83 /n ib, 81 /n id (n: 0 add, 1 or, 4 and, 5 sub, 6
+	 * xor, 7 cmp; not adc, sbb); INC, DEC: ff /0, /1. */
+	static const int8_t grp1[8] = { QA_ADD + 1, QA_OR + 1, 0, 0, QA_AND + 1, QA_SUB + 1, QA_XOR + 1, QA_CMP + 1 };
+	unsigned sub = (modrm >> 3) & 7;
+	if ((op == 0x83 || op == 0x81) && grp1[sub]) {
+		unsigned ilen = op == 0x83 ? 1 : 4;
+		if (at + 2 + ilen > n)
+			return -1;
+		q->kind = QS_ALU;
+		q->alu = (enum quickstep_alu)(grp1[sub] - 1);
+		q->len = at + 2 + ilen;
+		q->dst = rm;
+		q->has_imm = 1;
+		if (op == 0x83) {
+			q->imm = (int8_t)b[at + 2];
+		} else {
+			int32_t v;
+			memcpy(&v, b + at + 2, 4);
+			q->imm = v;
+		}
+		q->wide = (rex & 8) != 0;
+		return 0;
+	}
+	if (op == 0xff && sub <= 1) {
+		q->kind = QS_ALU;
+		q->alu = sub == 0 ? QA_INC : QA_DEC;
+		q->len = at + 2;
+		q->dst = rm;
+		q->wide = (rex & 8) != 0;
+		return 0;
+	}
 	if (op == 0x89 || op == 0x8b) {
 		q->kind = QS_MOV;
 		q->len = at + 2;
@@ -117,6 +165,59 @@ static __u64 *gpr(struct kvm_regs *r, unsigned i)
 	__u64 *const map[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp, &r->rsi, &r->rdi,
 				    &r->r8,  &r->r9,  &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
 	return map[i & 15];
+}
+
+/* The arithmetic flags: CF PF AF ZF SF OF. */
+#define ALU_FLAGS 0x8d5ull
+
+/* One ALU operation run on the host: the result (a for CMP and TEST) and
+ * the host's RFLAGS after it. */
+#define ALU2(insn, sfx, T)                                                                \
+	do {                                                                              \
+		T x = (T)a, y = (T)b;                                                    \
+		__asm__ volatile(insn sfx " %2, %0\n\tpushfq\n\tpopq %1"                 \
+				 : "+r"(x), "=r"(f)                                      \
+				 : "r"(y)                                                \
+				 : "cc");                                                \
+		r = x;                                                                    \
+	} while (0)
+#define ALU1(insn, sfx, T)                                                                \
+	do {                                                                              \
+		T x = (T)a;                                                               \
+		__asm__ volatile(insn sfx " %0\n\tpushfq\n\tpopq %1" : "+r"(x), "=r"(f) : : "cc"); \
+		r = x;                                                                    \
+	} while (0)
+
+static uint64_t host_alu(enum quickstep_alu op, int wide, uint64_t a, uint64_t b, uint64_t *flags)
+{
+	uint64_t r = a, f = 0;
+	if (wide) {
+		switch (op) {
+		case QA_ADD: ALU2("add", "q", uint64_t); break;
+		case QA_OR: ALU2("or", "q", uint64_t); break;
+		case QA_AND: ALU2("and", "q", uint64_t); break;
+		case QA_SUB: ALU2("sub", "q", uint64_t); break;
+		case QA_XOR: ALU2("xor", "q", uint64_t); break;
+		case QA_CMP: ALU2("cmp", "q", uint64_t); r = a; break;
+		case QA_TEST: ALU2("test", "q", uint64_t); r = a; break;
+		case QA_INC: ALU1("inc", "q", uint64_t); break;
+		case QA_DEC: ALU1("dec", "q", uint64_t); break;
+		}
+	} else {
+		switch (op) {
+		case QA_ADD: ALU2("add", "l", uint32_t); break;
+		case QA_OR: ALU2("or", "l", uint32_t); break;
+		case QA_AND: ALU2("and", "l", uint32_t); break;
+		case QA_SUB: ALU2("sub", "l", uint32_t); break;
+		case QA_XOR: ALU2("xor", "l", uint32_t); break;
+		case QA_CMP: ALU2("cmp", "l", uint32_t); r = a; break;
+		case QA_TEST: ALU2("test", "l", uint32_t); r = a; break;
+		case QA_INC: ALU1("inc", "l", uint32_t); break;
+		case QA_DEC: ALU1("dec", "l", uint32_t); break;
+		}
+	}
+	*flags = f;
+	return r;
 }
 
 static int canonical(uint64_t a)
@@ -141,6 +242,17 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs)
 	case QS_MOV: {
 		uint64_t v = *gpr(regs, q->src);
 		*gpr(regs, q->dst) = q->wide ? v : (uint32_t)v;
+		regs->rip = next;
+		return 0;
+	}
+	case QS_ALU: {
+		uint64_t a = *gpr(regs, q->dst), b = q->has_imm ? (uint64_t)q->imm : *gpr(regs, q->src), f;
+		uint64_t r = host_alu(q->alu, q->wide, a, b, &f);
+		/* INC and DEC keep CF. */
+		uint64_t mask = q->alu == QA_INC || q->alu == QA_DEC ? ALU_FLAGS & ~1ull : ALU_FLAGS;
+		if (q->alu != QA_CMP && q->alu != QA_TEST)
+			*gpr(regs, q->dst) = q->wide ? r : (uint32_t)r;
+		regs->rflags = (regs->rflags & ~mask) | (f & mask);
 		regs->rip = next;
 		return 0;
 	}

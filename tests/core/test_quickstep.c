@@ -35,6 +35,14 @@ static const struct one known[] = {
 	{ "mov %rbx,%rsi", { 0x48, 0x89, 0xde }, 3, QS_MOV, 3 },
 	{ "mov %r9,%rax (8b)", { 0x49, 0x8b, 0xc1 }, 3, QS_MOV, 3 },
 	{ "mov %edx,%esi", { 0x89, 0xd6 }, 2, QS_MOV, 2 },
+	{ "test %eax,%eax", { 0x85, 0xc0 }, 2, QS_ALU, 2 },
+	{ "cmp %rsi,%rdi (39)", { 0x48, 0x39, 0xf7 }, 3, QS_ALU, 3 },
+	{ "cmp %r8,%rax (3b)", { 0x49, 0x3b, 0xc0 }, 3, QS_ALU, 3 },
+	{ "xor %eax,%eax", { 0x31, 0xc0 }, 2, QS_ALU, 2 },
+	{ "add $0x8,%rbx", { 0x48, 0x83, 0xc3, 0x08 }, 4, QS_ALU, 4 },
+	{ "cmp $0x1000,%rsi", { 0x48, 0x81, 0xfe, 0x00, 0x10, 0x00, 0x00 }, 7, QS_ALU, 7 },
+	{ "inc %r12", { 0x49, 0xff, 0xc4 }, 3, QS_ALU, 3 },
+	{ "dec %ecx", { 0xff, 0xc9 }, 2, QS_ALU, 2 },
 };
 
 static const struct one refused[] = {
@@ -42,7 +50,11 @@ static const struct one refused[] = {
 	{ "mov %rax,0x10(%rsp)", { 0x48, 0x89, 0x44, 0x24, 0x10 }, 5, QS_NONE, 0 },
 	{ "mov %dl,%al (byte)", { 0x88, 0xd0 }, 2, QS_NONE, 0 },
 	{ "mov %dx,%ax (16-bit)", { 0x66, 0x89, 0xd0 }, 3, QS_NONE, 0 },
-	{ "test %eax,%eax (flags)", { 0x85, 0xc0 }, 2, QS_NONE, 0 },
+	{ "adc %edx,%eax (carry in)", { 0x11, 0xd0 }, 2, QS_NONE, 0 },
+	{ "sbb $1,%eax", { 0x83, 0xd8, 0x01 }, 3, QS_NONE, 0 },
+	{ "cmp $1,(%rax)", { 0x83, 0x38, 0x01 }, 3, QS_NONE, 0 },
+	{ "test %ax,%ax (16-bit)", { 0x66, 0x85, 0xc0 }, 3, QS_NONE, 0 },
+	{ "cmp $imm32, cut short", { 0x48, 0x81, 0xf8, 0x10 }, 4, QS_NONE, 0 },
 	{ "xchg %eax,%r8d (41 90)", { 0x41, 0x90 }, 2, QS_NONE, 0 },
 	{ "notrack jmp *%rax", { 0x3e, 0xff, 0xe0 }, 3, QS_NONE, 0 },
 	{ "jmp *(%rax)", { 0xff, 0x20 }, 2, QS_NONE, 0 },
@@ -155,9 +167,87 @@ static void test_apply(void)
 	CHECK_EQ(r.r9, 0x99);
 }
 
+#define CF 0x1ull
+#define PF 0x4ull
+#define ZF 0x40ull
+#define SF 0x80ull
+#define OF 0x800ull
+
+/* ALU operations: result and the flags the manuals define. */
+static void test_alu(void)
+{
+	struct quickstep q;
+	struct kvm_regs r;
+	const uint8_t test_eax[] = { 0x85, 0xc0 };
+	const uint8_t cmp_rsi_rdi[] = { 0x48, 0x39, 0xf7 };   /* cmp %rsi,%rdi: rdi - rsi */
+	const uint8_t xor_eax[] = { 0x31, 0xc0 };
+	const uint8_t add_rbx_8[] = { 0x48, 0x83, 0xc3, 0x08 };
+	const uint8_t sub_eax_1[] = { 0x83, 0xe8, 0x01 };    /* sub $1,%eax */
+	const uint8_t inc_r12[] = { 0x49, 0xff, 0xc4 };
+	const uint8_t cmp_rsi_imm[] = { 0x48, 0x81, 0xfe, 0x00, 0x10, 0x00, 0x00 };
+
+	r = regs_at(0x3000);
+	r.rax = 0xffffffff00000000ull; /* eax 0 */
+	r.rflags = 0x202 | CF | SF | OF;
+	CHECK_EQ(quickstep_decode(test_eax, sizeof(test_eax), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rax, 0xffffffff00000000ull); /* TEST writes nothing */
+	CHECK_EQ(r.rflags & (CF | PF | ZF | SF | OF), ZF | PF);
+	CHECK(r.rflags & 0x200); /* IF kept */
+	CHECK_EQ(r.rip, 0x3002);
+
+	r = regs_at(0x3000);
+	r.rdi = 5;
+	r.rsi = 7;
+	CHECK_EQ(quickstep_decode(cmp_rsi_rdi, sizeof(cmp_rsi_rdi), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rdi, 5);
+	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), CF | SF);
+
+	r = regs_at(0x3000);
+	r.rax = 0x123456789ull;
+	CHECK_EQ(quickstep_decode(xor_eax, sizeof(xor_eax), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rax, 0); /* 32-bit result zero-extended */
+	CHECK_EQ(r.rflags & (CF | PF | ZF | SF | OF), ZF | PF);
+
+	r = regs_at(0x3000);
+	r.rbx = 0x7ffffffffffffff8ull;
+	CHECK_EQ(quickstep_decode(add_rbx_8, sizeof(add_rbx_8), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rbx, 0x8000000000000000ull);
+	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), SF | OF);
+
+	r = regs_at(0x3000);
+	r.rax = 0xabcd00000000ull; /* eax 0: 0 - 1 borrows */
+	CHECK_EQ(quickstep_decode(sub_eax_1, sizeof(sub_eax_1), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rax, 0xffffffffull);
+	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), CF | SF);
+
+	/* INC keeps CF, whatever it was. */
+	for (uint64_t cf = 0; cf <= 1; cf++) {
+		r = regs_at(0x3000);
+		r.r12 = ~0ull;
+		r.rflags = 0x202 | cf;
+		CHECK_EQ(quickstep_decode(inc_r12, sizeof(inc_r12), &q), 0);
+		CHECK_EQ(quickstep_apply(&q, &r), 0);
+		CHECK_EQ(r.r12, 0);
+		CHECK_EQ(r.rflags & (CF | ZF), cf | ZF);
+	}
+
+	r = regs_at(0x3000);
+	r.rsi = 0x1000;
+	CHECK_EQ(quickstep_decode(cmp_rsi_imm, sizeof(cmp_rsi_imm), &q), 0);
+	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), ZF);
+	CHECK_EQ(r.rip, 0x3007);
+}
+
 int main(void)
 {
 	RUN_TEST(test_decode);
 	RUN_TEST(test_apply);
+	RUN_TEST(test_alu);
 	return TEST_EXIT();
 }

@@ -14,8 +14,8 @@
  * to the work: a kick most likely stops the guest deep in the chain, and
  * the landing climbs out of it to the inner loop's exit.  With `quick=1`
  * the loop is mostly instructions that replay steps over by hand
- * (core/quickstep.h: NOPs, PAUSE, ENDBR64, LFENCE, a jump, moves between
- * registers), where kicks then stop it. */
+ * (core/quickstep.h: NOPs, PAUSE, ENDBR64, LFENCE, a jump, moves and ALU
+ * operations between registers), where kicks then stop it. */
 #include "rt/rt.h"
 
 #define TICKS 30
@@ -64,6 +64,14 @@ int main(uint32_t magic, struct mb_info *mbi)
 				 ".byte 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0\n\t"
 				 "mov %0, %%rdx\n\t"
 				 "movl %%edx, %%esi\n\t"
+				 "add $3, %%rsi\n\t"
+				 "test %%esi, %%esi\n\t"
+				 "cmp %%rdx, %%rsi\n\t"
+				 "sub $3, %%rsi\n\t"
+				 "inc %%rsi\n\t"
+				 "dec %%esi\n\t"
+				 "xor %%r10d, %%r10d\n\t"
+				 "or %%r10, %%rsi\n\t"
 				 "mov %%rsi, %%r9\n\t"
 				 "pause\n\t"
 				 ".byte 0xf3, 0x0f, 0x1e, 0xfa\n\t" /* endbr64 */
@@ -74,7 +82,7 @@ int main(uint32_t magic, struct mb_info *mbi)
 				 "mov %%r9, %0"
 				 : "+r"(x)
 				 :
-				 : "rdx", "rsi", "r9", "memory");
+				 : "rdx", "rsi", "r9", "r10", "cc", "memory");
 		counter = x + 1;
 		acc += x;
 	}
