@@ -225,31 +225,37 @@ static void wait_starts(struct vm *vm)
 		rr->wait_since_ns = clock_now_ns(vm->clock) | 1;
 }
 
-/* Is the instruction at rip one no interrupt should go in before?
- * - A REP/REPNE string instruction: a kick can stop one between two
- *   iterations, with RIP still on it; replay's traps fire only before its
- *   first iteration, so such a point cannot be found.
- * - A RET: a kernel's shared return thunk (Linux: `ret; int3`, every
- *   function returns through it) is the hottest RIP there is, and replay
- *   pays one trap per pass of the RIP since the last exit. */
-static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+bool record_bad_point_insn(const uint8_t *b, size_t n, bool long_mode)
 {
-	uint8_t b[15];
-	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
 	bool rep = false;
 
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = b[i];
-		if (c == 0xf2 || c == 0xf3)
+		if (c == 0xf2 || c == 0xf3) {
 			rep = true;
-		else if (c == 0x66 || c == 0x67 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 ||
-			 c == 0x64 || c == 0x65 || ((s->efer & 0x400) && s->cs.l && (c & 0xf0) == 0x40))
+		} else if (c == 0x66 || c == 0x67 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 ||
+			   c == 0x64 || c == 0x65 || (long_mode && (c & 0xf0) == 0x40)) {
 			;
-		else
+		} else if (c == 0xe8 && n - i >= 5 && long_mode) {
+			/* A call to a few bytes away: a thunk's own call. */
+			int32_t rel = (int32_t)((uint32_t)b[i + 1] | (uint32_t)b[i + 2] << 8 | (uint32_t)b[i + 3] << 16 |
+						(uint32_t)b[i + 4] << 24);
+			int64_t d = (int64_t)i + 5 + rel; /* target - rip */
+			return d >= -RECORD_THUNK_SPAN && d <= RECORD_THUNK_SPAN;
+		} else {
 			return c == 0xc3 || c == 0xc2 ||
 			       (rep && ((c >= 0xa4 && c <= 0xa7) || (c >= 0xaa && c <= 0xaf) || (c >= 0x6c && c <= 0x6f)));
+		}
 	}
 	return false;
+}
+
+static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+{
+	uint8_t b[15];
+	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
+
+	return record_bad_point_insn(b, n, (s->efer & 0x400) && s->cs.l);
 }
 
 bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip)

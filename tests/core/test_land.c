@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "record/land.h"
+#include "record/probe.h"
 #include "testlib.h"
 
 #define BASE 0xffffffff81000000ull
@@ -131,8 +132,44 @@ static void test_loop_ahead(void)
 	CHECK_EQ(t[0], BASE + 0x9);
 }
 
+/* Where a kick must not put an interrupt in (record/probe.h): REP string
+ * instructions, RETs, and the entries of thunks (a CALL a few bytes away),
+ * every one of them passed by every function return or indirect call. */
+static void test_bad_points(void)
+{
+	static const struct {
+		const char *name;
+		uint8_t b[8];
+		size_t n;
+		bool bad;
+	} cases[] = {
+		{ "ret", { 0xc3 }, 1, true },
+		{ "ret $8", { 0xc2, 8, 0 }, 3, true },
+		{ "rep movsb", { 0xf3, 0xa4 }, 2, true },
+		{ "rep stosq", { 0xf3, 0x48, 0xab }, 3, true },
+		{ "srso_return_thunk: call 32 bytes back", { 0xe8, 0xdb, 0xff, 0xff, 0xff }, 5, true },
+		{ "retpoline: call 12 bytes ahead", { 0xe8, 0x07, 0x00, 0x00, 0x00 }, 5, true },
+		{ "call to far away", { 0xe8, 0x00, 0x10, 0x00, 0x00 }, 5, false },
+		{ "call far back", { 0xe8, 0x00, 0xf0, 0xff, 0xff }, 5, false },
+		{ "mov %rbx,%rsi", { 0x48, 0x89, 0xde }, 3, false },
+		{ "movsb without rep", { 0xa4 }, 1, false },
+		{ "call, cut short", { 0xe8, 0x07, 0x00 }, 3, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = record_bad_point_insn(cases[i].b, cases[i].n, true);
+		if (got != cases[i].bad)
+			fprintf(stderr, "%s: %s\n", cases[i].name, got ? "bad, should not be" : "not bad, should be");
+		CHECK_EQ(got, cases[i].bad);
+	}
+	/* Outside 64-bit code a CALL is left alone (e8 is the same; the thunks
+	 * are 64-bit kernels'). */
+	static const uint8_t call_near[] = { 0xe8, 0x07, 0x00, 0x00, 0x00 };
+	CHECK(!record_bad_point_insn(call_near, sizeof(call_near), false));
+}
+
 int main(void)
 {
+	RUN_TEST(test_bad_points);
 	RUN_TEST(test_delay_loop);
 	RUN_TEST(test_retpoline);
 	RUN_TEST(test_loop_ahead);
