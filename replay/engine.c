@@ -988,6 +988,7 @@ static bool quick_step(struct engine *eng)
 	if (!eng->quick || vcpu_get_regs(vm, &regs) || (regs.rflags & RR_RFLAGS_DEBUG_BITS) ||
 	    vcpu_get_sregs(vm, &sregs) || !sregs.cs.l || !(sregs.efer & (1u << 10)))
 		return false;
+	uint64_t at = sregs.cs.base + regs.rip;
 	size_t n = vm_read_virt(vm, &sregs, regs.rip, b, sizeof(b));
 	if (quickstep_decode(b, n, &q) || quickstep_apply(&q, &regs))
 		return false;
@@ -995,6 +996,10 @@ static bool quick_step(struct engine *eng)
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
 		return false;
 	}
+	/* The guest no longer stands on the patch trap it hit: no step over
+	 * its instruction is due (that step is what this one replaces). */
+	if (vm->ptraps.skip && vm->ptraps.skip_addr == at)
+		vm->ptraps.skip = false;
 	count_step(eng);
 	eng->quick_steps++;
 	return true;
