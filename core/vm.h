@@ -295,6 +295,11 @@ int vm_gva_to_gpa(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, ui
 #define X86_CR4_PAE (1ull << 5)
 #define X86_CR4_LA57 (1ull << 12)
 #define X86_EFER_LMA (1ull << 10)
+/* The vCPU runs 64-bit code (long mode, a 64-bit code segment). */
+static inline bool vm_code64(const struct kvm_sregs *s)
+{
+	return (s->efer & X86_EFER_LMA) && s->cs.l;
+}
 int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint64_t *gpa,
 		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */

@@ -252,22 +252,17 @@ static size_t read_buf(void *ctx, uint64_t addr, uint8_t *buf, size_t len)
 	return n;
 }
 
-static bool long_mode(const struct kvm_sregs *s)
-{
-	return (s->efer & (1u << 10)) && s->cs.l;
-}
-
 int land_scan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip, uint64_t *traps, unsigned max, unsigned *n,
 	      uint64_t *fend)
 {
 	struct guest_code g = { vm, s };
 
 	/* 16-bit code: not worth it (no guest runs long exit-free there). */
-	if (!long_mode(s) && !s->cs.db) {
+	if (!vm_code64(s) && !s->cs.db) {
 		*n = 0;
 		return 0;
 	}
-	return with_scanner(long_mode(s), read_guest, &g, rip, traps, max, n, fend);
+	return with_scanner(vm_code64(s), read_guest, &g, rip, traps, max, n, fend);
 }
 
 int land_scan_buf(const uint8_t *code, size_t len, uint64_t base, int mode64, uint64_t rip, uint64_t *traps,
@@ -462,7 +457,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		 * loop's callback, passed 400,000 times between two exits; one
 		 * level more, that loop's exit, once a page table. */
 		uint64_t ret = 0;
-		size_t w = long_mode(s) ? 8 : 4;
+		size_t w = vm_code64(s) ? 8 : 4;
 		bool last = l->levels >= LAND_LEVELS;
 		ptrap_clear(&vm->ptraps, PTRAP_LAND);
 		l->ident = false;

@@ -255,7 +255,7 @@ static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 	uint8_t b[15];
 	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
 
-	return record_bad_point_insn(b, n, (s->efer & 0x400) && s->cs.l);
+	return record_bad_point_insn(b, n, vm_code64(s));
 }
 
 bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip)

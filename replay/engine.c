@@ -172,10 +172,8 @@ static bool search_exhausted(struct engine *eng, bool first)
 	if (hits <= eng->search_hits_max && steps <= eng->search_steps_max) {
 		/* Idle: the same work as at the last look, for too long (a run
 		 * started by gdb after a stop starts the clock afresh). */
-		uint64_t now = host_mono_ns();
-		/* The work, and what tells one search from the next. */
-		uint64_t work = search_work(eng) + eng->vm->guest_exits + eng->search_hits0 + eng->search_steps0;
-		if (first || work != eng->idle_work) {
+		uint64_t now = host_mono_ns(), work = search_work(eng);
+		if (first || !eng->idle_ns || work != eng->idle_work) {
 			eng->idle_work = work;
 			eng->idle_ns = now;
 			return false;
@@ -346,6 +344,7 @@ void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
 	/* A search restored in the middle starts its budget afresh. */
 	eng->search_hits0 = eng->patch_hits + eng->dr_hits;
 	eng->search_steps0 = eng->steps;
+	eng->idle_ns = 0; /* its idle clock starts at its first look */
 	eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 	eng->injected = false;
 	eng->k = k;
@@ -844,6 +843,7 @@ static int meet_event(struct engine *eng)
 		eng->kick_start = search_work(eng);
 		eng->search_hits0 = eng->patch_hits + eng->dr_hits;
 		eng->search_steps0 = eng->steps;
+		eng->idle_ns = 0; /* its idle clock starts at its first look */
 		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
 	}
 	return PH_GO;
@@ -969,10 +969,6 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
-/* The trap on the searched kick point fired (a debug register or a patch
- * trap; what: the divergence report if no point is searched): inject
- * there, or step over it when the state differs.  0, or -1 with the VM
- * stopped. */
 /* The search's trap stopped the guest at its point's RIP in another state:
  * step over the instruction there by hand where core/quickstep.c can (a
  * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
@@ -986,7 +982,7 @@ static bool quick_step(struct engine *eng)
 	uint8_t b[15];
 
 	if (!eng->quick || vcpu_get_regs(vm, &regs) || (regs.rflags & RR_RFLAGS_DEBUG_BITS) ||
-	    vcpu_get_sregs(vm, &sregs) || !sregs.cs.l || !(sregs.efer & (1u << 10)))
+	    vcpu_get_sregs(vm, &sregs) || !vm_code64(&sregs))
 		return false;
 	uint64_t at = sregs.cs.base + regs.rip;
 	size_t n = vm_read_virt(vm, &sregs, regs.rip, b, sizeof(b));
@@ -1005,6 +1001,10 @@ static bool quick_step(struct engine *eng)
 	return true;
 }
 
+/* The trap on the searched kick point fired (a debug register or a patch
+ * trap; what: the divergence report if no point is searched): inject
+ * there, or step over it when the state differs (by hand, quick_step(),
+ * where quick allows).  0, or -1 with the VM stopped. */
 static int kick_trap_hit(struct engine *eng, const char *what, bool quick)
 {
 	struct vm *vm = eng->vm;
