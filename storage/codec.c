@@ -398,11 +398,10 @@ size_t codec_encode(struct codec_state *st, const struct trace_event *ev, uint8_
 	 * fingerprint before the event, and adds the point when it takes it).
 	 * A copy keeps its checks as they are. */
 	if (st->split && !(ev->flags & (TRACE_EVF_SHORT | TRACE_EVF_FP_CHAINED | TRACE_EVF_CHECK))) {
-		int irq_pt = ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash;
-		int probe_pt = ev->kind == TRACE_EV_PROBE && ev->u.probe.on == TRACE_PROBE_AT_KICK;
-		if (irq_pt || probe_pt) {
-			st->chain = trace_fp_chain(st->chain, irq_pt ? trace_point_hash(ev->u.irq.regs_hash, ev->u.irq.mem_hash)
-							   : trace_point_hash(ev->u.probe.regs_hash, ev->u.probe.mem_hash));
+		if (trace_is_kick_point(ev)) {
+			int irq = ev->kind == TRACE_EV_IRQ;
+			st->chain = trace_fp_chain(st->chain, irq ? trace_point_hash(ev->u.irq.regs_hash, ev->u.irq.mem_hash)
+							: trace_point_hash(ev->u.probe.regs_hash, ev->u.probe.mem_hash));
 			if (!st->chain_age)
 				st->chain_age = 1;
 		}

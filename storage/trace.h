@@ -172,6 +172,14 @@ struct trace_event {
 	} u;
 };
 
+/* Does ev go in at a kick point (an irq with a register hash, a probe op
+ * 2), whose hashes name a point between two exits? */
+static inline int trace_is_kick_point(const struct trace_event *ev)
+{
+	return (ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash) ||
+	       (ev->kind == TRACE_EV_PROBE && ev->u.probe.on == TRACE_PROBE_AT_KICK);
+}
+
 /* Description of the recording, written once at open. */
 struct trace_meta {
 	const char *kvm_flavour; /* e.g. "kvm-intel", "kvm-amd" (NULL: "unknown") */

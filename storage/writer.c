@@ -308,9 +308,7 @@ static int clock_check(struct trace_writer *w)
 /* An event read from a format 8 trace whose kick point holds 32-bit hashes. */
 static int is_short_point(const struct trace_event *ev)
 {
-	int point = (ev->kind == TRACE_EV_IRQ && ev->u.irq.regs_hash) ||
-		     (ev->kind == TRACE_EV_PROBE && ev->u.probe.on == TRACE_PROBE_AT_KICK);
-	return point && (ev->flags & TRACE_EVF_SHORT) && !(ev->flags & TRACE_EVF_POINT_MIX);
+	return trace_is_kick_point(ev) && (ev->flags & TRACE_EVF_SHORT) && !(ev->flags & TRACE_EVF_POINT_MIX);
 }
 
 int trace_writer_append(struct trace_writer *w, struct trace_event *ev)

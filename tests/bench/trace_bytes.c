@@ -55,9 +55,7 @@ int main(int argc, char **argv)
 		total += alen + vlen;
 		checks += !!(ev.flags & TRACE_EVF_CHECK);
 		fps += !!(ev.flags & TRACE_EVF_FP);
-		int point = (ev.kind == TRACE_EV_IRQ && ev.u.irq.regs_hash) ||
-			    (ev.kind == TRACE_EV_PROBE && ev.u.probe.on == TRACE_PROBE_AT_KICK);
-		if (point) {
+		if (trace_is_kick_point(&ev)) {
 			points++;
 			point_bytes += alen + vlen;
 		}
