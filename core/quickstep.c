@@ -170,8 +170,8 @@ static __u64 *gpr(struct kvm_regs *r, unsigned i)
 /* The arithmetic flags: CF PF AF ZF SF OF. */
 #define ALU_FLAGS 0x8d5ull
 
-/* One ALU operation run on the host: the result (a for CMP and TEST) and
- * the host's RFLAGS after it. */
+/* One ALU operation run on the host: the result (which the caller does
+ * not write back for CMP and TEST) and the host's RFLAGS after it. */
 #define ALU2(insn, sfx, T)                                                                \
 	do {                                                                              \
 		T x = (T)a, y = (T)b;                                                    \
@@ -188,33 +188,27 @@ static __u64 *gpr(struct kvm_regs *r, unsigned i)
 		r = x;                                                                    \
 	} while (0)
 
+/* Every operation at one width: operand suffix sfx, operand type T. */
+#define ALU_OPS(sfx, T)                                             \
+	switch (op) {                                               \
+	case QA_ADD: ALU2("add", sfx, T); break;                    \
+	case QA_OR: ALU2("or", sfx, T); break;                      \
+	case QA_AND: ALU2("and", sfx, T); break;                    \
+	case QA_SUB: ALU2("sub", sfx, T); break;                    \
+	case QA_XOR: ALU2("xor", sfx, T); break;                    \
+	case QA_CMP: ALU2("cmp", sfx, T); break;                    \
+	case QA_TEST: ALU2("test", sfx, T); break;                  \
+	case QA_INC: ALU1("inc", sfx, T); break;                    \
+	case QA_DEC: ALU1("dec", sfx, T); break;                    \
+	}
+
 static uint64_t host_alu(enum quickstep_alu op, int wide, uint64_t a, uint64_t b, uint64_t *flags)
 {
 	uint64_t r = a, f = 0;
 	if (wide) {
-		switch (op) {
-		case QA_ADD: ALU2("add", "q", uint64_t); break;
-		case QA_OR: ALU2("or", "q", uint64_t); break;
-		case QA_AND: ALU2("and", "q", uint64_t); break;
-		case QA_SUB: ALU2("sub", "q", uint64_t); break;
-		case QA_XOR: ALU2("xor", "q", uint64_t); break;
-		case QA_CMP: ALU2("cmp", "q", uint64_t); r = a; break;
-		case QA_TEST: ALU2("test", "q", uint64_t); r = a; break;
-		case QA_INC: ALU1("inc", "q", uint64_t); break;
-		case QA_DEC: ALU1("dec", "q", uint64_t); break;
-		}
+		ALU_OPS("q", uint64_t)
 	} else {
-		switch (op) {
-		case QA_ADD: ALU2("add", "l", uint32_t); break;
-		case QA_OR: ALU2("or", "l", uint32_t); break;
-		case QA_AND: ALU2("and", "l", uint32_t); break;
-		case QA_SUB: ALU2("sub", "l", uint32_t); break;
-		case QA_XOR: ALU2("xor", "l", uint32_t); break;
-		case QA_CMP: ALU2("cmp", "l", uint32_t); r = a; break;
-		case QA_TEST: ALU2("test", "l", uint32_t); r = a; break;
-		case QA_INC: ALU1("inc", "l", uint32_t); break;
-		case QA_DEC: ALU1("dec", "l", uint32_t); break;
-		}
+		ALU_OPS("l", uint32_t)
 	}
 	*flags = f;
 	return r;
