@@ -113,8 +113,8 @@ struct engine {
 	uint64_t search_hits0, search_steps0;
 	/* ... and at most search_idle_ns of host time without a trap hit or a
 	 * step (a guest that runs on between exits and never passes the
-	 * point): a timer interrupts such a run every second while a search is
-	 * on.  idle_work/idle_ns: the search's work when it last moved (0:
+	 * point): a timer interrupts such a run every half bound while a
+	 * search is on.  idle_work/idle_ns: the search's work when it last moved (0:
 	 * a search just started, not looked at yet). */
 	uint64_t search_idle_ns, idle_work, idle_ns;
 	timer_t idle_timer;
