@@ -62,6 +62,16 @@ unsigned ptrap_apply(struct vm *vm, struct ptrap_set *s, unsigned mask)
 		if (!(t->owners & mask) || s->skip)
 			continue;
 		if (!have_sregs) {
+			/* A user-space RDMSR/WRMSR exit is finished at the next
+			 * KVM_RUN, and without NRIPS (nested SVM, QEMU's SVM)
+			 * KVM finds the instruction's end by decoding the bytes
+			 * at RIP then: a trap patched there reads as a 1-byte
+			 * HLT and RIP lands one byte into the instruction.
+			 * Finish it before anything is patched. */
+			if (vm->run && (vm->run->exit_reason == KVM_EXIT_X86_RDMSR ||
+					vm->run->exit_reason == KVM_EXIT_X86_WRMSR) &&
+			    vcpu_settle(vm, false) < 0)
+				return n;
 			if (vcpu_get_sregs(vm, &sregs))
 				return n;
 			have_sregs = true;

@@ -34,6 +34,7 @@ static void on_signal(int sig)
 {
 	if (sig == SIGINT || sig == SIGTERM)
 		sig_stop = sig;
+	vm_signal_seen();
 	if (sig_run)
 		sig_run->immediate_exit = 1;
 }

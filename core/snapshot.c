@@ -501,29 +501,13 @@ static int set_msrs(struct vm *vm, const uint8_t *rec, uint32_t n)
 	return 0;
 }
 
-/* KVM_RUN with immediate_exit: KVM completes a pending PIO/MMIO access
- * (and applies registers left dirty in the sync area) without entering the
- * guest.  The fields of kvm_run that the run loop decides on are put back,
- * so that taking a snapshot never changes what the loop does next. */
+/* A pending PIO/MMIO/MSR access completed and dirty sync registers
+ * applied (vcpu_settle), so that taking a snapshot never changes what the
+ * run loop does next. */
 static int complete_pending(struct vm *vm)
 {
-	struct kvm_run *run = vm->run;
-	uint32_t reason = run->exit_reason;
-	uint8_t if_flag = run->if_flag, ready = run->ready_for_interrupt_injection;
-
-	run->immediate_exit = 1;
-	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
-	int e = errno;
-	run->immediate_exit = 0;
-	run->exit_reason = reason;
-	run->if_flag = if_flag;
-	run->ready_for_interrupt_injection = ready;
-	if (r < 0 && e != EINTR && e != EAGAIN) {
-		log_error("state: KVM_RUN to complete a pending access: %s", strerror(e));
-		return -e;
-	}
-	run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
-	return 0;
+	int r = vcpu_settle(vm, true);
+	return r < 0 ? r : 0;
 }
 
 #define IOCTL_OR_FAIL(fd, req, arg, what)                                     \

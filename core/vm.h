@@ -239,6 +239,17 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
+/* KVM finishes an instruction that exited to user space (a port or MMIO
+ * access, RDMSR/WRMSR) only at the next KVM_RUN.  When the last exit was
+ * one of those (or always), finish it now without entering the guest
+ * (KVM_RUN with immediate_exit; registers left dirty in the sync area go
+ * in too), so that RIP and the registers read next are past it.  The kvm_run fields
+ * the run loops decide on (exit reason, IF, window) are put back; a kick
+ * (vm_signal_seen) that lands meanwhile stays pending.  1 when it ran
+ * KVM_RUN, 0 when nothing was pending, or -errno (printed). */
+int vcpu_settle(struct vm *vm, bool always);
+/* Called by the run loop's signal handler (async-signal-safe). */
+void vm_signal_seen(void);
 /* Queue interrupt vector for delivery at the next KVM_RUN and drop any
  * interrupt-window request (and a pending step over a patch trap: the
  * interrupt comes first).  0, or -errno with the VM stopped (ST_HOST). */

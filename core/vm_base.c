@@ -4,7 +4,10 @@
  * struct vm.  (The machine state as a blob, vm_state_*, is core/snapshot.c.) */
 #include "core/vm.h"
 
+#include "core/log.h"
+
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +117,40 @@ int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs)
 	if (vm->sync_regs)
 		vm->run->s.regs.regs = *regs;
 	return 0;
+}
+
+static volatile sig_atomic_t signals_seen;
+
+void vm_signal_seen(void)
+{
+	signals_seen++;
+}
+
+int vcpu_settle(struct vm *vm, bool always)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t reason = run->exit_reason;
+
+	if (!always && reason != KVM_EXIT_IO && reason != KVM_EXIT_MMIO && reason != KVM_EXIT_X86_RDMSR &&
+	    reason != KVM_EXIT_X86_WRMSR)
+		return 0;
+	uint8_t if_flag = run->if_flag, ready = run->ready_for_interrupt_injection;
+	uint8_t kick = run->immediate_exit;
+	sig_atomic_t signals = signals_seen;
+	run->immediate_exit = 1;
+	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int e = errno;
+	run->immediate_exit = kick || signals_seen != signals;
+	run->exit_reason = reason;
+	run->if_flag = if_flag;
+	run->ready_for_interrupt_injection = ready;
+	/* 0: a debug exit (single step on) from the completion's own skip. */
+	if (r < 0 && e != EINTR && e != EAGAIN) {
+		log_error("KVM_RUN to finish a pending access (exit %u): %s", (unsigned)reason, strerror(e));
+		return -e;
+	}
+	run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
+	return 1;
 }
 
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs)

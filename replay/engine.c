@@ -567,19 +567,11 @@ static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_o
 
 int eng_settle(struct engine *eng)
 {
-	struct kvm_run *run = eng->vm->run;
-
-	if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO &&
-	    run->exit_reason != KVM_EXIT_X86_RDMSR && run->exit_reason != KVM_EXIT_X86_WRMSR)
-		return 0;
-	run->immediate_exit = 1;
-	int rc = ioctl(eng->vm->vcpu_fd, KVM_RUN, 0);
-	run->immediate_exit = 0;
-	if (rc < 0 && errno != EINTR && errno != EAGAIN)
-		return -errno;
+	int r = vcpu_settle(eng->vm, false);
 	/* The access is complete: another settle must not run KVM_RUN again. */
-	run->exit_reason = KVM_EXIT_INTR;
-	return 0;
+	if (r > 0)
+		eng->vm->run->exit_reason = KVM_EXIT_INTR;
+	return r < 0 ? r : 0;
 }
 
 
