@@ -162,8 +162,23 @@ static int scan(struct scanner *sc, uint64_t rip, uint64_t *traps, unsigned max,
 			return 0;
 		case K_JCC:
 		case K_JMP:
-			if (t <= rip && rip - t <= LAND_LOOP_SPAN)
-				return loop_exits(sc, t, pos, size, sc->insn->id != X86_INS_JMP, traps, max, n) ? 0 : 1;
+			if (t <= rip && rip - t <= LAND_LOOP_SPAN) {
+				bool jmp = sc->insn->id == X86_INS_JMP;
+				if (!loop_exits(sc, t, pos, size, !jmp, traps, max, n))
+					return 1;
+				/* A conditional branch back to code whose exits
+				 * cannot be read (too many: gcc's error path of
+				 * a whole function, put before its body, as in
+				 * Linux's walk_pte_range after the PTE
+				 * callback's return) is not this loop's: read
+				 * on, the loop's own branch back comes next.
+				 * Landing there went in at the callback's
+				 * return, passed once per PTE. */
+				if (jmp)
+					return 0;
+				*n = 0;
+				break;
+			}
 			if (sc->insn->id == X86_INS_JMP) {
 				if (t > pos && t - pos <= LAND_FOLLOW_SPAN) {
 					pos = t;

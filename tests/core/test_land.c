@@ -132,6 +132,28 @@ static void test_loop_ahead(void)
 	CHECK_EQ(t[0], BASE + 0x9);
 }
 
+static void test_error_path_before_loop(void)
+{
+	/* Linux's walk_pte_range (6.1), after its PTE callback returns:
+	 * 0-8: ret x9, the function's error path (gcc puts it before the body;
+	 *      more exits than the landing can hold);
+	 * 9: add $8,%r12; d: mov %r14,%r15; 10: call far (the callback's thunk);
+	 * 15: test %eax,%eax; 17: jne 0 (error); 1d: cmp %rbx,%r15; 20: jb 9;
+	 * 22: ret */
+	uint8_t code[] = { 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0x49, 0x83, 0xc4, 0x08,
+			   0x4d, 0x89, 0xf7, 0xe8, 0x00, 0x00, 0xe0, 0x00, 0x85, 0xc0, 0x0f, 0x85, 0xe3,
+			   0xff, 0xff, 0xff, 0x49, 0x39, 0xdf, 0x72, 0xe7, 0xc3 };
+	uint64_t t[8], fend = 0;
+	unsigned n = 0;
+
+	/* From the return address: the jne back is no loop (its "loop" has
+	 * nine exits); the jb back is, left at the error path or after it. */
+	CHECK_EQ(scan(code, sizeof(code), 0x15, t, &n, &fend), 1);
+	CHECK_EQ(n, 2u);
+	CHECK_EQ(t[0], BASE + 0x0);
+	CHECK_EQ(t[1], BASE + 0x22);
+}
+
 /* Where a kick must not put an interrupt in (record/probe.h): REP string
  * instructions, RETs, and the entries of thunks (a CALL a few bytes away),
  * every one of them passed by every function return or indirect call. */
@@ -173,6 +195,7 @@ int main(void)
 	RUN_TEST(test_delay_loop);
 	RUN_TEST(test_retpoline);
 	RUN_TEST(test_loop_ahead);
+	RUN_TEST(test_error_path_before_loop);
 	RUN_TEST(test_tail_jump);
 	RUN_TEST(test_loop_with_break_and_call);
 	RUN_TEST(test_loop_leaving_by_ret);
