@@ -40,6 +40,7 @@
 #include "core/ptrap.h"
 #include "core/vm.h"
 #include "devices/clock.h"
+#include "record/probe.h"
 #include "record/rr.h"
 
 #define LAND_SCAN_INSNS 160   /* instructions read ahead from RIP */
@@ -338,18 +339,73 @@ static bool wait_at(struct vm *vm, const struct kvm_sregs *s, uint64_t addr)
 	return set_traps(vm, s);
 }
 
-/* From rip on: traps at the loop's exits or the function's end.  false:
- * nothing to wait for (inject where the guest is). */
-static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
+/* The return thunk that the tail jump at addr goes to, or 0: a JMP whose
+ * target starts with a RET (Linux's __x86_return_thunk) or with a CALL a
+ * few bytes away (srso_return_thunk's `call srso_safe_ret`). */
+static uint64_t thunk_target(read_fn read, void *ctx, uint64_t addr)
+{
+	uint8_t b[5];
+	uint64_t t;
+
+	if (read(ctx, addr, b, 5) != 5)
+		return 0;
+	if (b[0] == 0xe9)
+		t = addr + 5 + (uint64_t)(int64_t)(int32_t)((uint32_t)b[1] | (uint32_t)b[2] << 8 |
+							   (uint32_t)b[3] << 16 | (uint32_t)b[4] << 24);
+	else if (b[0] == 0xeb)
+		t = addr + 2 + (uint64_t)(int64_t)(int8_t)b[1];
+	else
+		return 0;
+	if (read(ctx, t, b, 1) != 1)
+		return 0;
+	if (b[0] == 0xc3)
+		return t;
+	if (b[0] == 0xe8 && read(ctx, t, b, 5) == 5) {
+		int64_t d = 5 + (int64_t)(int32_t)((uint32_t)b[1] | (uint32_t)b[2] << 8 | (uint32_t)b[3] << 16 |
+						   (uint32_t)b[4] << 24);
+		if (d >= -RECORD_THUNK_SPAN && d <= RECORD_THUNK_SPAN)
+			return t;
+	}
+	return 0;
+}
+
+uint64_t land_return_thunk_buf(const uint8_t *code, size_t len, uint64_t base, uint64_t addr)
+{
+	struct buf_code b = { code, len, base };
+	return thunk_target(read_buf, &b, addr);
+}
+
+static uint64_t return_thunk_of(struct vm *vm, const struct kvm_sregs *s, uint64_t addr)
+{
+	struct guest_code g = { vm, s };
+	return vm_code64(s) ? thunk_target(read_guest, &g, addr) : 0;
+}
+
+/* From rip on (the guest's stack pointer there: rsp): traps at the loop's
+ * exits or the function's end.  false: nothing to wait for (inject where
+ * the guest is).
+ * A function end that jumps to a return thunk (Linux: `jmp
+ * __x86_return_thunk`) is a return site, which Linux reads back and
+ * rewrites at boot (apply_returns): a trap there made the recording's
+ * boot warn "missing return thunk" and leave the site unpatched, where the
+ * replay (no trap there) did not: a divergence.  The trap goes on the
+ * thunk's entry instead, which every return passes: the first hit with
+ * the stack pointer at or above rsp is this function's return (a deeper
+ * one is a callee's). */
+static bool plan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip, uint64_t rsp)
 {
 	struct land_state *l = &rr_of(vm)->land;
 	uint64_t fend = 0;
 
+	l->thunk = false;
 	int r = land_scan(vm, s, rip, l->addr, LAND_MAX, &l->n, &fend);
 	if (r == 2) {
-		l->addr[0] = fend;
+		uint64_t t = return_thunk_of(vm, s, fend);
+		l->addr[0] = t ? t : fend;
 		l->n = 1;
 		l->fend = true;
+		l->thunk = t != 0;
+		l->fend_rsp = rsp;
 	} else if (r == 1) {
 		l->fend = false;
 	} else {
@@ -367,6 +423,13 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 	uint64_t now = clock_now_ns(vm->clock);
 	bool hit = vm->run->exit_reason == KVM_EXIT_HLT && vm->ptraps.hit_known &&
 		   (vm->ptraps.hit_owners & PTRAP_LAND) && vm->ptraps.hit_addr == rip;
+
+	/* At the return thunk for a deeper function's return: not ours yet
+	 * (the trap stays; the guest steps over it). */
+	if (hit && l->active && l->fend && l->thunk && rip == l->addr[0] && regs->rsp < l->fend_rsp) {
+		l->thunk_skips++;
+		hit = false;
+	}
 
 	if (!l->active) {
 		/* A new landing, from where the kick stopped the guest: only at
@@ -396,7 +459,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		 * a per-PTE callback.) */
 		l->levels = l->attempts > 1 ? LAND_LEVELS / 2 : 0;
 		l->started++;
-		if (!plan(vm, s, rip)) {
+		if (!plan(vm, s, rip, regs->rsp)) {
 			clear_traps(vm);
 			l->no_plan++;
 			if (l->attempts >= LAND_ATTEMPTS)
@@ -482,7 +545,7 @@ enum land_verdict record_land_kick(struct vm *vm, const struct kvm_sregs *s, con
 		} else if (last) {
 			if (ret != rip && wait_at(vm, s, ret))
 				return LAND_WAIT;
-		} else if (plan(vm, s, ret)) {
+		} else if (plan(vm, s, ret, regs->rsp + w)) {
 			l->back_addr = ret;
 			log_debug("record: landing climbs from %#" PRIx64 " to %#" PRIx64 ": %u %s", rip, ret, l->n,
 				  l->fend ? "function end" : "loop exit(s)");
@@ -515,7 +578,8 @@ void record_land_report(struct vm *vm)
 		log_info("record: landings: %" PRIu64 " started: %" PRIu64 " at a loop exit or function end (%" PRIu64
 			 " function(s) climbed), %" PRIu64 " at a same-looking pass, %" PRIu64
 			 " at the guest's next exit, %" PRIu64 " after %llu ms (%" PRIu64
-			 " of them at the last return address), %" PRIu64 " with nothing to wait for",
+			 " of them at the last return address), %" PRIu64 " with nothing to wait for; %" PRIu64
+			 " deeper return(s) passed at a return thunk",
 			 l->started, l->landed, l->levels_sum, l->same_pass, l->at_exit, l->budget + l->fell_back,
-			 (unsigned long long)(l->budget_ns / 1000000ull), l->fell_back, l->no_plan);
+			 (unsigned long long)(l->budget_ns / 1000000ull), l->fell_back, l->no_plan, l->thunk_skips);
 }

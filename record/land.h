@@ -40,5 +40,10 @@ int land_scan(struct vm *vm, const struct kvm_sregs *s, uint64_t rip, uint64_t *
 /* The same over a code buffer at linear address base (tests). */
 int land_scan_buf(const uint8_t *code, size_t len, uint64_t base, int mode64, uint64_t rip, uint64_t *traps,
 		  unsigned max, unsigned *n, uint64_t *fend);
+/* Where the tail jump at addr goes if that is a return thunk (its first
+ * instruction a RET, or a CALL at most RECORD_THUNK_SPAN bytes away), else
+ * 0; over a code buffer at base (tests).  A landing waits there, not on
+ * the jump: Linux reads its return sites back at boot. */
+uint64_t land_return_thunk_buf(const uint8_t *code, size_t len, uint64_t base, uint64_t addr);
 
 #endif

@@ -94,6 +94,9 @@ struct rr {
 	pthread_t scout, vcpu_thread; /* the scout thread (record/probe.c) */
 	struct land_state {     /* record/land.c */
 		bool active, fend, ident;
+		bool thunk;            /* fend: the trap is on the return thunk's entry */
+		uint64_t fend_rsp;     /* ... and the function returns at RSP >= this */
+		uint64_t thunk_skips;  /* deeper returns passed there */
 		bool fallback;         /* the budget ran out: waiting at back_addr */
 		unsigned n, levels;
 		uint64_t back_addr;    /* the last return address climbed to (0: none) */

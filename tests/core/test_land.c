@@ -154,6 +154,35 @@ static void test_error_path_before_loop(void)
 	CHECK_EQ(t[1], BASE + 0x22);
 }
 
+static void test_return_thunk(void)
+{
+	/* 0: jmp 0x20 (rel32); 5: jmp 0x30 (rel8 won't reach: rel32);
+	 * a: jmp 0x40; f: nop; 10: jmp 0x20 (rel8);
+	 * 20: ret; int3 (__x86_return_thunk);
+	 * 30: call 0x3b; ud2; ... (srso_return_thunk: a call 6 bytes on);
+	 * 40: push %rbp (an ordinary function) */
+	uint8_t code[0x48];
+	memset(code, 0x90, sizeof(code));
+	static const uint8_t j0[] = { 0xe9, 0x1b, 0x00, 0x00, 0x00 }, j5[] = { 0xe9, 0x26, 0x00, 0x00, 0x00 },
+			     ja[] = { 0xe9, 0x31, 0x00, 0x00, 0x00 }, j10[] = { 0xeb, 0x0e },
+			     ret[] = { 0xc3, 0xcc }, call[] = { 0xe8, 0x06, 0x00, 0x00, 0x00, 0x0f, 0x0b };
+	memcpy(code + 0x00, j0, sizeof(j0));
+	memcpy(code + 0x05, j5, sizeof(j5));
+	memcpy(code + 0x0a, ja, sizeof(ja));
+	memcpy(code + 0x10, j10, sizeof(j10));
+	memcpy(code + 0x20, ret, sizeof(ret));
+	memcpy(code + 0x30, call, sizeof(call));
+	code[0x40] = 0x55;
+
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x00), BASE + 0x20);
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x05), BASE + 0x30);
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x10), BASE + 0x20);
+	/* A tail call to an ordinary function, a non-jump, unreadable code. */
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x0a), 0u);
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x0f), 0u);
+	CHECK_EQ(land_return_thunk_buf(code, sizeof(code), BASE, BASE + 0x1000), 0u);
+}
+
 /* Where a kick must not put an interrupt in (record/probe.h): REP string
  * instructions, RETs, and the entries of thunks (a CALL a few bytes away),
  * every one of them passed by every function return or indirect call. */
@@ -195,6 +224,7 @@ int main(void)
 	RUN_TEST(test_delay_loop);
 	RUN_TEST(test_retpoline);
 	RUN_TEST(test_loop_ahead);
+	RUN_TEST(test_return_thunk);
 	RUN_TEST(test_error_path_before_loop);
 	RUN_TEST(test_tail_jump);
 	RUN_TEST(test_loop_with_break_and_call);
