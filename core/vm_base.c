@@ -4,8 +4,6 @@
  * struct vm.  (The machine state as a blob, vm_state_*, is core/snapshot.c.) */
 #include "core/vm.h"
 
-#include "core/log.h"
-
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +11,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include "core/log.h"
 
 int ttvm_verbosity;
 

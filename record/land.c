@@ -345,24 +345,26 @@ static bool wait_at(struct vm *vm, const struct kvm_sregs *s, uint64_t addr)
 static uint64_t thunk_target(read_fn read, void *ctx, uint64_t addr)
 {
 	uint8_t b[5];
+	int32_t rel;
 	uint64_t t;
 
 	if (read(ctx, addr, b, 5) != 5)
 		return 0;
-	if (b[0] == 0xe9)
-		t = addr + 5 + (uint64_t)(int64_t)(int32_t)((uint32_t)b[1] | (uint32_t)b[2] << 8 |
-							   (uint32_t)b[3] << 16 | (uint32_t)b[4] << 24);
-	else if (b[0] == 0xeb)
+	if (b[0] == 0xe9) {
+		memcpy(&rel, b + 1, 4);
+		t = addr + 5 + (uint64_t)(int64_t)rel;
+	} else if (b[0] == 0xeb) {
 		t = addr + 2 + (uint64_t)(int64_t)(int8_t)b[1];
-	else
+	} else {
 		return 0;
+	}
 	if (read(ctx, t, b, 1) != 1)
 		return 0;
 	if (b[0] == 0xc3)
 		return t;
 	if (b[0] == 0xe8 && read(ctx, t, b, 5) == 5) {
-		int64_t d = 5 + (int64_t)(int32_t)((uint32_t)b[1] | (uint32_t)b[2] << 8 | (uint32_t)b[3] << 16 |
-						   (uint32_t)b[4] << 24);
+		memcpy(&rel, b + 1, 4);
+		int64_t d = 5 + (int64_t)rel;
 		if (d >= -RECORD_THUNK_SPAN && d <= RECORD_THUNK_SPAN)
 			return t;
 	}

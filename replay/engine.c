@@ -112,10 +112,10 @@ uint64_t eng_search_idle_ns(uint64_t stretch_ns)
 
 /* The idle bound's timer: SIGALRM to this thread (core/run.c's handler
  * makes KVM_RUN return) every half bound while a search is on, so that an
- * idle search is reported within 1.5 bounds.  Not more often: a short
- * search never sees it (a signal that made KVM_RUN return right after a
- * user-space RDMSR exit was followed once by a replay one byte into that
- * RDMSR in the SVM test host, svm:guest.rr-msr-loop, with a 1 s period). */
+ * idle search is reported within 1.5 bounds and a short search never sees
+ * it.  (The period was 1 s; it was blamed for a replay one byte into an
+ * RDMSR in the SVM test host, whose cause was a patch trap on the RDMSR
+ * before KVM finished it: core/ptrap_patch.c.) */
 static void idle_timer_init(struct engine *eng)
 {
 	struct sigevent sev;
