@@ -138,8 +138,9 @@ static void setup_axis(struct pic_data *d)
 	d->x0 = 0;
 	d->span = d->info.last_exit < UINT64_MAX ? d->info.last_exit + 1 : UINT64_MAX;
 	d->nbins = d->span < TL_BINS_MAX ? (uint32_t)d->span : TL_BINS_MAX;
-	d->per_bin = (d->span + d->nbins - 1) / d->nbins;
-	d->nbins = (uint32_t)((d->span + d->per_bin - 1) / d->per_bin);
+	/* rounded up without overflow: a corrupt trace may claim exit 2^64-2 */
+	d->per_bin = d->span / d->nbins + (d->span % d->nbins != 0);
+	d->nbins = (uint32_t)(d->span / d->per_bin + (d->span % d->per_bin != 0));
 }
 
 static int read_events(struct trace_reader *r, struct pic_data *d)
