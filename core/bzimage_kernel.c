@@ -48,6 +48,8 @@ struct bzimage_kernel {
 	uint64_t min_paddr;           /* the kernel's link-time physical start */
 	struct vm_code_copy *copies; /* its alternatives, at link-time addresses */
 	size_t ncopies;
+	struct vm_range *text_sites; /* code it reads back, from min_paddr up */
+	size_t ntext_sites;
 	unsigned handovers, recoveries;
 };
 
@@ -261,10 +263,16 @@ static int note_alternatives(struct vm *vm, struct bzimage_kernel *k, const uint
 	vm->copies = NULL;
 	vm->ncopies = 0;
 	int r = linux_note_alternatives(vm, elf, len);
+	if (!r)
+		r = linux_note_text_sites(vm, elf, len);
 	k->copies = vm->copies;
 	k->ncopies = vm->ncopies;
 	vm->copies = NULL;
 	vm->ncopies = 0;
+	k->text_sites = vm->text_sites;
+	k->ntext_sites = vm->ntext_sites;
+	vm->text_sites = NULL;
+	vm->ntext_sites = 0;
 	vm->nexec = 0;
 	return r;
 }
@@ -416,6 +424,22 @@ static int place_copies(struct vm *vm, const struct bzimage_kernel *k, uint64_t 
 	return 0;
 }
 
+/* vm->text_sites: the kernel's, where it lies (base). 0 or -ENOMEM. */
+static int place_text_sites(struct vm *vm, const struct bzimage_kernel *k, uint64_t base)
+{
+	free(vm->text_sites);
+	vm->text_sites = NULL;
+	vm->ntext_sites = 0;
+	if (!k->ntext_sites)
+		return 0;
+	if (!(vm->text_sites = malloc(k->ntext_sites * sizeof(*vm->text_sites))))
+		return -ENOMEM;
+	for (size_t i = 0; i < k->ntext_sites; i++)
+		vm->text_sites[i] = (struct vm_range){ k->text_sites[i].gpa - k->min_paddr + base, k->text_sites[i].len };
+	vm->ntext_sites = k->ntext_sites;
+	return 0;
+}
+
 /* The kernel lies at base: report its code and alternatives to core/tsc.c
  * and trap its sites.  restored: RAM is a checkpoint's, past the hand-over
  * (sites patched, init code maybe freed, alternatives applied); then
@@ -436,7 +460,7 @@ static int attach(struct vm *vm, struct bzimage_kernel *k, uint64_t base, bool r
 	for (unsigned i = 0; i < k->nsec; i++)
 		loader_add_exec(vm, base + k->sec[i].off, virt ? k->sec[i].vaddr + delta : base + k->sec[i].off,
 				k->sec[i].size);
-	if ((r = place_copies(vm, k, base, virt, delta)))
+	if ((r = place_copies(vm, k, base, virt, delta)) || (r = place_text_sites(vm, k, base)))
 		goto out;
 	for (unsigned i = 0; restored && i < k->nsec; i++) {
 		uint8_t *ram = vm_gpa_ptr(vm, base + k->sec[i].off, k->sec[i].size);
@@ -540,5 +564,6 @@ void bzk_free(struct bzimage_kernel *k)
 	for (unsigned i = 0; i < k->nsec; i++)
 		free(k->sec[i].code);
 	free(k->copies);
+	free(k->text_sites);
 	free(k);
 }

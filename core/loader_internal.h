@@ -88,5 +88,12 @@ int linux_put_initrd(struct vm *vm, const struct boot_args *a, uint64_t floor, u
  * the kernel copies into place at boot trap too.  0 or -ENOMEM; an image
  * without them or in an unknown format is not an error. */
 int linux_note_alternatives(struct vm *vm, const uint8_t *img, size_t size);
+/* Note the code a vmlinux ELF64 reads back or rewrites as it runs
+ * (alternatives, return/retpoline/call sites, ENDBRs it seals, paravirt
+ * sites, LOCK prefixes: the tables its sections hold) in vm->text_sites,
+ * by guest-physical address through the code reported with
+ * loader_add_exec.  0 or -ENOMEM; tables missing or in an unknown format
+ * are skipped. */
+int linux_note_text_sites(struct vm *vm, const uint8_t *img, size_t size);
 
 #endif

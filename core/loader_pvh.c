@@ -88,7 +88,7 @@ int pvh_load(struct vm *vm, const uint8_t *img, size_t size, const struct boot_a
 		return -ENOEXEC;
 	}
 	if ((r = loader_load_elf(vm, img, size, name, true, &elf_entry, &end)) ||
-	    (r = linux_note_alternatives(vm, img, size)))
+	    (r = linux_note_alternatives(vm, img, size)) || (r = linux_note_text_sites(vm, img, size)))
 		return r;
 	if (!vm_gpa_ptr(vm, entry, 1)) {
 		log_error("%s: PVH entry point %#x lies outside guest RAM", name, entry);

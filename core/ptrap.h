@@ -76,7 +76,16 @@ unsigned ptrap_count(const struct ptrap_set *s, unsigned owner);
  * (sregs: its special registers): mapped in RAM, supervisor-only (or paging
  * off at CPL0), not already the guest's own HLT?  *gpa (may be NULL) gets
  * the byte's guest-physical address. */
+bool ptrap_can_patch(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr, uint64_t *gpa);
+/* ptrap_can_patch, and not code the guest's kernel reads back or rewrites
+ * (vm_text_site: Linux's alternatives, return sites, ftrace NOPs...): a
+ * trap the guest cannot see, unless it reads code it does not patch.
+ * Every trap ttvm sets for itself (loop probes, landings, kick points)
+ * asks this; gdb's breakpoints ask ptrap_can_patch (the user's choice;
+ * stepping there instead could take hours). */
 bool ptrap_patchable(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr, uint64_t *gpa);
+/* Is linear addr, mapped now, such a site (vm_text_site)? */
+bool ptrap_text_site(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr);
 
 /* Before KVM_RUN: patch the traps of the owners in mask that are patchable
  * now.  Returns how many were patched.  While s->skip nothing is patched

@@ -31,6 +31,25 @@ static bool user_page(struct vm *vm, const struct kvm_sregs *sregs, const uint64
 
 bool ptrap_patchable(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr, uint64_t *gpa_out)
 {
+	uint64_t gpa;
+
+	if (!ptrap_can_patch(vm, sregs, addr, &gpa) || vm_text_site(vm, gpa))
+		return false;
+	if (gpa_out)
+		*gpa_out = gpa;
+	return true;
+}
+
+bool ptrap_text_site(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr)
+{
+	uint64_t tables[VM_WALK_MAX], gpa;
+	unsigned n = 0;
+
+	return vm_gva_walk(vm, sregs, addr, &gpa, tables, &n) == 0 && vm_text_site(vm, gpa);
+}
+
+bool ptrap_can_patch(struct vm *vm, const struct kvm_sregs *sregs, uint64_t addr, uint64_t *gpa_out)
+{
 	uint64_t tables[VM_WALK_MAX], gpa;
 	unsigned n = 0;
 
@@ -77,7 +96,7 @@ unsigned ptrap_apply(struct vm *vm, struct ptrap_set *s, unsigned mask)
 			have_sregs = true;
 		}
 		uint64_t gpa;
-		if (!ptrap_patchable(vm, &sregs, t->addr, &gpa))
+		if (!ptrap_can_patch(vm, &sregs, t->addr, &gpa))
 			continue;
 		/* Two traps on one byte (aliases): patch it once. */
 		bool dup = false;

@@ -410,6 +410,9 @@ void vm_destroy(struct vm *vm)
 	free(vm->copies);
 	vm->copies = NULL;
 	vm->ncopies = 0;
+	free(vm->text_sites);
+	vm->text_sites = NULL;
+	vm->ntext_sites = 0;
 	free(vm->dirty_bitmap);
 	free(vm->page_gen);
 	free(vm->group_gen);

@@ -80,6 +80,11 @@ struct vm_code_copy {
 	uint32_t len;
 };
 
+/* A range of guest-physical memory. */
+struct vm_range {
+	uint64_t gpa, len;
+};
+
 struct vm {
 	struct vm_options opt;
 	enum kvm_flavour flavour;
@@ -155,6 +160,12 @@ struct vm {
 	bool linux_guest; /* booted as Linux (PVH or bzImage): record's interrupt policy defaults to "defer" */
 	struct vm_code_copy *copies; /* malloc'd, NULL = none */
 	size_t ncopies;
+	/* Code the guest's kernel reads back or rewrites while it runs
+	 * (Linux: its alternatives, return, retpoline, paravirt and
+	 * lock-prefix sites, core/loader_linux.c), sorted and disjoint: no
+	 * patch trap goes there (core/ptrap.h).  malloc'd, NULL = none. */
+	struct vm_range *text_sites;
+	size_t ntext_sites;
 	struct tsc_table *tsc; /* patched RDTSC-family sites (core/tsc.h), NULL = none */
 	/* A bzImage's kernel, for the decompressor's hand-over to it
 	 * (core/bzimage_kernel.h); NULL = not a bzImage. */
@@ -230,6 +241,13 @@ void vm_destroy(struct vm *vm);
 /* Host pointer for guest-physical [gpa, gpa+len) if it lies wholly in RAM,
  * else NULL (also on overflow). */
 void *vm_gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Does the guest's kernel read back or rewrite the code byte at gpa (so
+ * that a patch trap there would change what it does)?  One of
+ * vm->text_sites, or, in a Linux guest, the first byte of the 5-byte NOP
+ * that Linux's ftrace call sites and jump labels are while off (their
+ * tables are not found in a vmlinux without symbols). */
+bool vm_text_site(struct vm *vm, uint64_t gpa);
 
 /* End the run with status and a one-line reason (printed by the caller). */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)

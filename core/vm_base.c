@@ -98,6 +98,24 @@ void *vm_gpa_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+bool vm_text_site(struct vm *vm, uint64_t gpa)
+{
+	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	size_t lo = 0, hi = vm->ntext_sites;
+
+	while (lo < hi) { /* the first site that ends after gpa */
+		size_t mid = lo + (hi - lo) / 2;
+		if (vm->text_sites[mid].gpa + vm->text_sites[mid].len <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < vm->ntext_sites && vm->text_sites[lo].gpa <= gpa)
+		return true;
+	const uint8_t *p = vm->linux_guest ? vm_gpa_ptr(vm, gpa, sizeof(nop5)) : NULL;
+	return p && memcmp(p, nop5, sizeof(nop5)) == 0;
+}
+
 int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs)
 {
 	if (vm->sync_regs && vm->run && (vm->run->kvm_valid_regs & KVM_SYNC_X86_REGS)) {

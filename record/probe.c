@@ -250,12 +250,15 @@ bool record_bad_point_insn(const uint8_t *b, size_t n, bool long_mode)
 	return false;
 }
 
+/* Also code the kernel reads back (ptrap_text_site): replay would look
+ * for the point with a patch trap there, where debug registers do not
+ * fire; the kernel reading it meanwhile would see the trap. */
 static bool at_bad_point(struct vm *vm, const struct kvm_sregs *s, uint64_t rip)
 {
 	uint8_t b[15];
 	size_t n = vm_read_virt(vm, s, rip, b, sizeof(b));
 
-	return record_bad_point_insn(b, n, vm_code64(s));
+	return record_bad_point_insn(b, n, vm_code64(s)) || ptrap_text_site(vm, s, rip);
 }
 
 bool record_probe_defer(struct vm *vm, const struct kvm_sregs *s, const struct kvm_regs *regs, uint64_t rip)

@@ -391,7 +391,7 @@ static uint64_t hw_traps(struct engine *eng, unsigned free_drs, const struct kvm
 			mask |= 1ull << i;
 			used++;
 		} else if (eng->traps[i].type == ENG_EXEC && eng->patch_exec && sregs &&
-			   ptrap_patchable(eng->vm, sregs, eng->traps[i].addr, NULL)) {
+			   ptrap_can_patch(eng->vm, sregs, eng->traps[i].addr, NULL)) {
 			*patch_mask |= 1ull << i;
 		} else {
 			*need_step = true;

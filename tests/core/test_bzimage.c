@@ -25,6 +25,7 @@
 #define RDTSC_OFF 0x10        /* the rdtsc in .text */
 #define REL_OFF (TEXT_OFF + 0x21) /* imm32s (kernel addresses) the build relocates, 5 apart */
 #define NREL 3
+#define LOCK_OFF 0x3a         /* a LOCK prefix in .text, in .smp_locks */
 #define KSEG 0x1000           /* the kernel's one segment */
 #define JUMP_OFF 0x20         /* ff e0 in the protected-mode code */
 #define PAYLOAD_OFF 0x100     /* the payload in the protected-mode code */
@@ -57,7 +58,9 @@ static uint64_t rd64(const uint8_t *p)
  * relocation table as arch/x86/tools/relocs appends it. */
 static uint8_t *make_vmlinux(size_t *len)
 {
-	size_t seg_at = 0x200, sh_at = seg_at + KSEG, rel_at = sh_at + 3 * sizeof(Elf64_Shdr);
+	static const char names[] = "\0.smp_locks\0.shstrtab";
+	size_t seg_at = 0x200, sh_at = seg_at + KSEG, str_at = sh_at + 5 * sizeof(Elf64_Shdr);
+	size_t rel_at = str_at + sizeof(names) + 3;
 	size_t total = rel_at + 4 * (3 + NREL);
 	uint8_t *img = calloc(1, total);
 	Elf64_Ehdr eh = { 0 };
@@ -72,7 +75,8 @@ static uint8_t *make_vmlinux(size_t *len)
 	eh.e_phnum = 1;
 	eh.e_shoff = sh_at;
 	eh.e_shentsize = sizeof(Elf64_Shdr);
-	eh.e_shnum = 3;
+	eh.e_shnum = 5;
+	eh.e_shstrndx = 4;
 	memcpy(img, &eh, sizeof(eh));
 	Elf64_Phdr ph = { .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = seg_at, .p_vaddr = KVIRT,
 			  .p_paddr = PREF, .p_filesz = KSEG, .p_memsz = KSEG + 0x1000 };
@@ -88,12 +92,19 @@ static uint8_t *make_vmlinux(size_t *len)
 		seg[REL_OFF - 1 + 5 * i] = 0xb8;
 		wr32(seg + REL_OFF + 5 * i, (uint32_t)(KVIRT + 0x123 + i));
 	}
-	Elf64_Shdr sh[3] = { { 0 } };
+	/* .smp_locks: one LOCK prefix in .text, at LOCK_OFF */
+	seg[TEXT_OFF + LOCK_OFF] = 0xf0;
+	wr32(seg + 0xa00, (uint32_t)(TEXT_OFF + LOCK_OFF - 0xa00));
+	Elf64_Shdr sh[5] = { { 0 } };
 	sh[1] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_EXECINSTR,
 			      .sh_addr = KVIRT + TEXT_OFF, .sh_offset = seg_at + TEXT_OFF, .sh_size = 0x40 };
 	sh[2] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC, .sh_addr = KVIRT + 0x600,
 			      .sh_offset = seg_at + 0x600, .sh_size = 0x400 };
+	sh[3] = (Elf64_Shdr){ .sh_name = 1, .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC, .sh_addr = KVIRT + 0xa00,
+			      .sh_offset = seg_at + 0xa00, .sh_size = 4 };
+	sh[4] = (Elf64_Shdr){ .sh_name = 12, .sh_type = SHT_STRTAB, .sh_offset = str_at, .sh_size = sizeof(names) };
 	memcpy(img + sh_at, sh, sizeof(sh));
+	memcpy(img + str_at, names, sizeof(names));
 	/* ...0 | 64-bit relocs | 0 | inverse 32-bit | 0 | 32-bit relocs (read from the end). */
 	for (int i = 0; i < NREL; i++)
 		wr32(img + rel_at + 12 + 4 * i, (uint32_t)(KVIRT + REL_OFF + 5 * i));
@@ -170,6 +181,7 @@ static void free_vm(struct vm *vm)
 	bzk_free(vm->bzk);
 	vm->bzk = NULL;
 	free(vm->copies);
+	free(vm->text_sites);
 	fake_vm_free(vm);
 }
 
@@ -417,6 +429,11 @@ static void test_handover(void)
 	CHECK(s != NULL);
 	CHECK(s && s->gpa == site && s->kind == TSC_RDTSC);
 	CHECK(tsc_lookup(vm->tsc, site) != NULL);
+	/* The LOCK prefix the kernel may rewrite, where the kernel lies. */
+	CHECK_EQ(vm->ntext_sites, 1);
+	CHECK(vm_text_site(vm, base + TEXT_OFF + LOCK_OFF));
+	CHECK(!vm_text_site(vm, base + TEXT_OFF + LOCK_OFF + 1));
+	CHECK(!vm_text_site(vm, PREF + TEXT_OFF + LOCK_OFF));
 	/* Going back to before it (a checkpoint): unpacked again, patched again. */
 	unpack_kernel(vm, base, (uint32_t)delta);
 	out_exit(vm, BZK_PORT, jump, base);
