@@ -486,6 +486,7 @@ struct dbg_setup {
 	uint64_t entry_patch; /* the same with a patch trap */
 	bool step;
 	bool kick_bp;       /* DR0 = eng->bp_addr */
+	bool search_bp;     /* DR0 = eng->bp_addr too, while the search steps */
 	bool kick_patch;    /* a patch trap at eng->bp_addr */
 	uint64_t user_mask; /* user traps in the other registers */
 	uint64_t patch_mask; /* user execution traps as patch traps */
@@ -525,7 +526,7 @@ static int apply_debug(struct engine *eng, const struct dbg_setup *s, int slot_o
 		dbg.arch.debugreg[0] = s->entry_bp;
 		dbg.arch.debugreg[7] |= dr7_bits(0, &(struct eng_trap){ .type = ENG_EXEC });
 		slot = 1;
-	} else if (s->kick_bp) {
+	} else if (s->kick_bp || s->search_bp) {
 		dbg.arch.debugreg[0] = eng->bp_addr;
 		dbg.arch.debugreg[7] |= dr7_bits(0, &(struct eng_trap){ .type = ENG_EXEC });
 		slot = 1;
@@ -939,6 +940,12 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 		ds->patch_mask = 0;
 	}
 	ds->kick_bp = kick_dr && !ds->step;
+	/* A search by steps also holds a debug register on its point: PVM's
+	 * single step over an ENDBR64 ran the LFENCE and JMP after it too,
+	 * past a window point recorded on that LFENCE, and the search
+	 * stepped on for ever (rr-quickstep under load). */
+	ds->search_bp = ds->step && eng->bp == ENG_BP_SEARCH_STEP && !eng->injected && eng->hw_exec &&
+			!rs->use_traps && regs.rip != eng->bp_addr;
 	ds->kick_patch = eng->bp == ENG_BP_ARMED && eng->bp_patch && !ds->step && !eng->injected;
 	if (ds->step && eng->injected && (eng->hw_exec || eng->patch_exec)) {
 		/* A single step that delivers an injected interrupt pushes
