@@ -73,17 +73,24 @@ out:
 	return r;
 }
 
+/* *eh: the ELF64 header of img, whose section headers lie in the file.
+ * false when it has none. */
+static bool elf64_shdrs(const uint8_t *img, size_t size, Elf64_Ehdr *eh)
+{
+	if (size < sizeof(*eh))
+		return false;
+	memcpy(eh, img, sizeof(*eh));
+	return eh->e_shoff != 0 && eh->e_shentsize >= sizeof(Elf64_Shdr) && eh->e_shoff <= size &&
+	       (uint64_t)eh->e_shnum * eh->e_shentsize <= size - eh->e_shoff;
+}
+
 /* A section of an ELF64 file by name; false when there is none. */
 static bool elf64_section(const uint8_t *img, size_t size, const char *want, Elf64_Shdr *out)
 {
 	Elf64_Ehdr eh;
 	Elf64_Shdr strs;
 
-	if (size < sizeof(eh))
-		return false;
-	memcpy(&eh, img, sizeof(eh));
-	if (eh.e_shoff == 0 || eh.e_shentsize < sizeof(Elf64_Shdr) || eh.e_shoff > size ||
-	    (uint64_t)eh.e_shnum * eh.e_shentsize > size - eh.e_shoff || eh.e_shstrndx >= eh.e_shnum)
+	if (!elf64_shdrs(img, size, &eh) || eh.e_shstrndx >= eh.e_shnum)
 		return false;
 	memcpy(&strs, img + eh.e_shoff + (uint64_t)eh.e_shstrndx * eh.e_shentsize, sizeof(strs));
 	if (strs.sh_offset > size || strs.sh_size > size - strs.sh_offset)
@@ -176,11 +183,7 @@ static const uint8_t *elf64_bytes(const uint8_t *img, size_t size, uint64_t va, 
 {
 	Elf64_Ehdr eh;
 
-	if (size < sizeof(eh))
-		return NULL;
-	memcpy(&eh, img, sizeof(eh));
-	if (eh.e_shoff == 0 || eh.e_shentsize < sizeof(Elf64_Shdr) || eh.e_shoff > size ||
-	    (uint64_t)eh.e_shnum * eh.e_shentsize > size - eh.e_shoff)
+	if (!elf64_shdrs(img, size, &eh))
 		return NULL;
 	for (unsigned i = 0; i < eh.e_shnum; i++) {
 		Elf64_Shdr sh;
