@@ -261,6 +261,8 @@ static int note_rel_table(struct vm *vm, const uint8_t *img, size_t size, const 
 		int32_t rel;
 		uint64_t gpa;
 		memcpy(&rel, img + sh.sh_offset + off, 4);
+		if (rel == 0)
+			continue; /* padding (.smp_locks ends page-aligned) */
 		uint64_t va = sh.sh_addr + off + (uint64_t)(int64_t)rel;
 		unsigned n = len ? len : site_len(elf64_bytes(img, size, va, 7));
 		if (!exec_gpa(vm, va, n, &gpa)) {

@@ -117,7 +117,7 @@ static uint8_t *make_vmlinux(size_t *len, bool bad_lock)
 		[SH_REPL] = { ".altinstr_replacement", REPL, 0x10, true },
 		[SH_RET] = { ".return_sites", TABLES, 4, false },
 		[SH_RETP] = { ".retpoline_sites", TABLES + 4, 8, false },
-		[SH_LOCKS] = { ".smp_locks", TABLES + 12, 8, false },
+		[SH_LOCKS] = { ".smp_locks", TABLES + 12, 12, false }, /* ends in a zero (padding) */
 		[SH_PV] = { ".parainstructions", TABLES + 24, 16, false },
 		[SH_ALT] = { ".altinstructions", TABLES + 40, 12, false },
 	};
