@@ -125,6 +125,7 @@ static void inject(struct vm *vm, const struct vm_irq_point *pt)
 	if (vcpu_interrupt(vm, vector))
 		return;
 	vm->irq_in_flight = true;
+	vm->irq_in_flight_vector = vector;
 	if (vm->hooks && vm->hooks->irq)
 		vm->hooks->irq(vm, vector, pt);
 }
@@ -358,10 +359,17 @@ int vm_run(struct vm *vm)
 		bool step_over = vm->ptraps.skip;
 		/* A stepped PUSHF pushes TF (core/stepfix.h): the recording
 		 * must hold what the guest's own run would have pushed, as
-		 * replay (which does not step there) will. */
+		 * replay (which does not step there) will.  So does a step
+		 * that delivers the interrupt just injected (a landing that
+		 * took it at the trap it hit): on the SVM test host TF went
+		 * into the interrupt frame, the handler's IRET set it, and
+		 * the recorded kernel took a #DB (a WARN in exc_debug) that
+		 * its replay, which delivers there without a step, did not. */
 		struct stepfix fx = { .armed = false };
-		if (step_over)
-			stepfix_plan(vm, false, 0, &fx);
+		if (step_over) {
+			bool delivers = vm->irq_in_flight && vm->irq_in_flight_vector >= 0;
+			stepfix_plan(vm, delivers, delivers ? (uint8_t)vm->irq_in_flight_vector : 0, &fx);
+		}
 		if (step_over && (r = vcpu_set_guest_debug(vm, KVM_GUESTDBG_SINGLESTEP, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;
@@ -372,8 +380,8 @@ int vm_run(struct vm *vm)
 		int err = errno;
 		__atomic_store_n(&vm->in_kvm_run, 0, __ATOMIC_RELEASE);
 		ptrap_remove(vm, &vm->ptraps);
-		if (step_over)
-			(void)stepfix_apply(vm, &fx);
+		if (step_over && stepfix_apply(vm, &fx) > 0)
+			log_debug("TF taken out of what the step pushed (%s)", fx.pushf ? "PUSHF" : "interrupt frame");
 		if (step_over && (r = vcpu_set_guest_debug(vm, 0, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;

@@ -817,6 +817,7 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	vm->guest_exits = run.guest_exits;
 	vm->exits = run.exits;
 	vm->irq_in_flight = run.irq_in_flight;
+	vm->irq_in_flight_vector = -1; /* not in the snapshot: no frame fix-up for it */
 	clock_restore(vm->clock, run.clock_ns, run.epoch_s);
 	vm->run->exit_reason = run.exit_reason;
 	vm->run->if_flag = run.if_flag;

@@ -145,6 +145,7 @@ struct vm {
 	const struct vm_hooks *hooks;
 	void *hook_ctx;
 	bool irq_in_flight;   /* injected, and KVM_RUN has not returned an exit since */
+	int irq_in_flight_vector; /* its vector; -1: unknown (restored from a checkpoint) */
 	/* This exit's handler made the next KVM_RUN raise an exception in the
 	 * guest (a refused MSR, a trapped RDPMC: #GP).  No interrupt may go in
 	 * before the guest took it: KVM got the interrupt with the exception
