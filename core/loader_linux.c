@@ -151,26 +151,58 @@ static size_t decode_alts(struct vm *vm, const uint8_t *tab, const Elf64_Shdr *a
 	return n;
 }
 
-int linux_note_alternatives(struct vm *vm, const uint8_t *img, size_t size)
+/* The image's .altinstructions, in either entry size: *copies and, when
+ * sites is not NULL, *sites (each original instruction's bytes), malloc'd
+ * with *n entries.  0 (*n 0: there are none), 1 (in an unknown format:
+ * *n 0) or -ENOMEM. */
+static int read_alts(struct vm *vm, const uint8_t *img, size_t size, struct vm_code_copy **copies,
+		     struct vm_range **sites, size_t *n)
 {
 	Elf64_Shdr alt, repl;
 
+	*copies = NULL;
+	if (sites)
+		*sites = NULL;
+	*n = 0;
 	if (!elf64_section(img, size, ".altinstructions", &alt) ||
 	    !elf64_section(img, size, ".altinstr_replacement", &repl) || alt.sh_offset > size ||
 	    alt.sh_size > size - alt.sh_offset || alt.sh_size == 0)
 		return 0;
-	struct vm_code_copy *c = calloc(alt.sh_size / 12 + 1, sizeof(*c));
-	if (!c)
+	size_t most = alt.sh_size / 12 + 1;
+	struct vm_code_copy *c = calloc(most, sizeof(*c));
+	struct vm_range *r = sites ? calloc(most, sizeof(*r)) : NULL;
+	if (!c || (sites && !r)) {
+		free(c);
+		free(r);
 		return -ENOMEM;
-	size_t n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 12, c, NULL);
-	if (!n)
-		n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 14, c, NULL);
-	if (!n) {
+	}
+	*n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 12, c, r);
+	if (!*n)
+		*n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 14, c, r);
+	if (!*n) {
+		free(c);
+		free(r);
+		return 1;
+	}
+	*copies = c;
+	if (sites)
+		*sites = r;
+	return 0;
+}
+
+int linux_note_alternatives(struct vm *vm, const uint8_t *img, size_t size)
+{
+	struct vm_code_copy *c;
+	size_t n;
+	int r = read_alts(vm, img, size, &c, NULL, &n);
+
+	if (r < 0)
+		return r;
+	if (r)
 		log_info("%s: .altinstructions in an unknown format: RDTSCs the kernel copies into place at "
 			 "boot are not trapped", "Linux");
-		free(c);
+	if (!n)
 		return 0;
-	}
 	free(vm->copies);
 	vm->copies = c;
 	vm->ncopies = n;
@@ -310,24 +342,19 @@ static int range_cmp(const void *a, const void *b)
 int linux_note_text_sites(struct vm *vm, const uint8_t *img, size_t size)
 {
 	struct site_list l = { 0 };
-	Elf64_Shdr alt, repl;
 	int r = 0;
 
 	for (size_t i = 0; i < sizeof(rel_tables) / sizeof(rel_tables[0]) && !r; i++)
 		r = note_rel_table(vm, img, size, rel_tables[i].name, rel_tables[i].len, &l);
 	if (!r)
 		r = note_paravirt(vm, img, size, &l);
-	if (!r && elf64_section(img, size, ".altinstructions", &alt) &&
-	    elf64_section(img, size, ".altinstr_replacement", &repl) && alt.sh_offset <= size &&
-	    alt.sh_size <= size - alt.sh_offset && alt.sh_size) {
-		size_t most = alt.sh_size / 12;
-		struct vm_code_copy *c = calloc(most + 1, sizeof(*c));
-		struct vm_range *s = calloc(most + 1, sizeof(*s));
-		size_t n = 0;
-		if (!c || !s)
-			r = -ENOMEM;
-		else if (!(n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 12, c, s)))
-			n = decode_alts(vm, img + alt.sh_offset, &alt, &repl, 14, c, s);
+	if (!r) {
+		struct vm_code_copy *c;
+		struct vm_range *s;
+		size_t n;
+		r = read_alts(vm, img, size, &c, &s, &n);
+		if (r > 0)
+			r = 0; /* an unknown format: skipped */
 		for (size_t i = 0; i < n && !r; i++)
 			if (s[i].len)
 				r = site_add(&l, s[i].gpa, s[i].len);
