@@ -74,8 +74,17 @@ void stepfix_plan(struct vm *vm, bool delivers, uint8_t vector, struct stepfix *
 			if (fx->width < 8)
 				fx->flags &= fx->width == 4 ? 0xffffffffull : 0xffffull;
 			fx->armed = true;
+			return;
 		}
-		return;
+		/* The stepped instruction may fault (a page fault on a user
+		 * or vmalloc'ed address): its frame goes where #PF's gate
+		 * says, the faulting RIP and RFLAGS at the same places as an
+		 * interrupt's (the error code lies below them).  A recorded
+		 * Linux kernel, stepped over a landing's trap, WARNed in
+		 * exc_debug when such a frame's TF came back at its IRET. */
+		vector = 14;
+		if (!(s.cr0 & 1))
+			return; /* real mode: no page faults */
 	}
 	if (!(s.cr0 & 1)) {
 		/* Real mode: FLAGS, CS, IP pushed at SS:SP. */
@@ -178,6 +187,6 @@ int stepfix_apply(struct vm *vm, struct stepfix *fx)
 	memcpy(p, &flags, fx->width);
 	vm_mark_pages_written(vm, (uint64_t)(p - vm->ram) / 4096, 1);
 	log_debug("step: cleared the TF that a single step pushed %s at %#" PRIx64,
-		  fx->pushf ? "by PUSHF" : "with the interrupt frame", fx->flags_gva);
+		  fx->pushf ? "by PUSHF" : "with an interrupt or exception frame", fx->flags_gva);
 	return 1;
 }

@@ -35,8 +35,9 @@ struct stepfix {
 /* Before a single step: when it delivers vector (delivers), work out where
  * the CPU will push the frame (long mode with IST and stack switch, 32-bit
  * protected mode, real mode); else, when the instruction is a PUSHF, how
- * wide its push is.  fx->armed stays false otherwise, or where it cannot
- * tell (then nothing is undone). */
+ * wide its push is; else where a page fault of the stepped instruction
+ * would push its frame (#PF's gate: a faulting step pushes TF too).
+ * fx->armed stays false where it cannot tell (then nothing is undone). */
 void stepfix_plan(struct vm *vm, bool delivers, uint8_t vector, struct stepfix *fx);
 
 /* After that KVM_RUN (whatever it ended with): where the frame holds the
