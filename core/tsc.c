@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -505,19 +504,17 @@ static const struct tsc_site *find_site(struct vm *vm, struct kvm_regs *regs, ui
 		*lin = regs->rip - 2;
 		return after;
 	}
-	/* Both readings possible: complete the OUT (KVM_RUN with
-	 * immediate_exit runs only the completion) and see whether KVM still
-	 * had to skip it. */
+	/* Both readings possible: complete the OUT (vcpu_settle: the guest
+	 * does not run, a pending kick stays) and see whether KVM still had
+	 * to skip it. */
 	uint64_t rip = regs->rip;
-	vm->run->immediate_exit = 1;
-	int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
-	int err = errno;
-	vm->run->immediate_exit = 0;
-	if (rc == 0 || (err != EINTR && err != EAGAIN) || vcpu_get_regs(vm, regs)) {
+	int rc = vcpu_settle(vm, true);
+	if (rc < 0 || vcpu_get_regs(vm, regs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_RUN to complete an OUT at RIP %#" PRIx64 ": %s", rip,
-				rc == 0 ? "the guest ran" : strerror(err));
+				strerror(rc < 0 ? -rc : errno));
 		return NULL;
 	}
+	vm->run->exit_reason = KVM_EXIT_INTR; /* complete: nothing is to be settled again */
 	/* Still at the OUT: the exit came from it (fast path), else RIP had
 	 * already moved past it. */
 	*lin = regs->rip != rip ? rip : rip - 2;
@@ -555,16 +552,10 @@ static void raise_gp(struct vm *vm, uint64_t lin)
 	const char *what = NULL;
 
 	/* A patched OUT is still to be completed: KVM would skip it after RIP
-	 * is put back on it.  Complete it first (KVM_RUN with immediate_exit
-	 * runs only the completion). */
+	 * is put back on it.  Complete it first (vcpu_settle; while replay
+	 * single-steps, the OUT's skip ends in a debug exit: complete too). */
 	if (vm->tsc->method == TSC_TRAP_PIO) {
-		vm->run->immediate_exit = 1;
-		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
-		int err = errno;
-		vm->run->immediate_exit = 0;
-		/* rc 0: while single-stepping (replay), the skip of the OUT
-		 * itself ends in a debug exit; the OUT is complete either way. */
-		if (rc < 0 && err != EINTR && err != EAGAIN)
+		if (vcpu_settle(vm, true) < 0)
 			what = "KVM_RUN to complete the trap";
 		vm->run->exit_reason = KVM_EXIT_INTR; /* complete: nothing is to be settled again */
 	}
