@@ -187,11 +187,14 @@ int main(uint32_t magic, struct mb_info *mbi)
 	sti();
 	check(c1 <= 125000 && c2 <= c1 && ar(TMCCT) == 0 && hits[0x43] == 1, "timer one-shot");
 
-	/* Periodic, 1 ms: ticks into sti;hlt. */
+	/* Periodic, 1 ms: ticks into sti;hlt.  Armed with interrupts off:
+	 * armed before the cli, a host that stalled the guest 10 ms there
+	 * (CI's SVM test host under load) had all 10 ticks go in before
+	 * the loop, with no HLT wake-up (the recording failed its check). */
 	uint32_t wakeups = 0;
+	cli();
 	aw(LVT_TIMER, PERIODIC | 0x44);
 	aw(TMICT, 62500);
-	cli();
 	while (hits[0x44] < 10)
 		sti_hlt(), cli(), wakeups++;
 	sti();
