@@ -380,8 +380,8 @@ int vm_run(struct vm *vm)
 		int err = errno;
 		__atomic_store_n(&vm->in_kvm_run, 0, __ATOMIC_RELEASE);
 		ptrap_remove(vm, &vm->ptraps);
-		if (step_over && stepfix_apply(vm, &fx) > 0)
-			log_debug("TF taken out of what the step pushed (%s)", fx.pushf ? "PUSHF" : "interrupt frame");
+		if (step_over)
+			(void)stepfix_apply(vm, &fx); /* logs what it cleared */
 		if (step_over && (r = vcpu_set_guest_debug(vm, 0, NULL))) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
 			break;
