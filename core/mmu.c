@@ -130,6 +130,42 @@ size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void
 	return done;
 }
 
+#define PTE_U (1ull << 2)
+#define PTE_A (1ull << 5)
+#define X86_CR4_PKS (1ull << 24)
+
+int vm_load_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
+{
+	uint64_t gpa, tables[VM_WALK_MAX];
+	unsigned nt;
+
+	/* CPL0 in 64-bit paging, within one page, no supervisor protection keys. */
+	if (!(s->efer & X86_EFER_LMA) || !(s->cr0 & X86_CR0_PG) || (s->cr4 & X86_CR4_PKS) ||
+	    (s->cs.selector & 3) || s->ss.dpl || len == 0 || len > 8 || (gva & 4095) + len > 4096)
+		return -1;
+	if (vm_gva_walk(vm, s, gva, &gpa, tables, &nt) || nt < 2)
+		return -1;
+	uint64_t user = PTE_U;
+	for (unsigned i = 0; i < nt; i++) {
+		uint64_t e;
+		const void *p = vm_gpa_ptr(vm, tables[i], 8);
+		if (!p)
+			return -1;
+		memcpy(&e, p, 8);
+		/* The CPU would set A (and a PS bit at the top level is reserved). */
+		if (!(e & PTE_A) || (i == 0 && (e & PTE_PS)))
+			return -1;
+		user &= e;
+	}
+	if (user & PTE_U)
+		return -1; /* a user page: SMAP, protection keys */
+	const void *p = vm_gpa_ptr(vm, gpa, len);
+	if (!p)
+		return -1;
+	memcpy(buf, p, len);
+	return 0;
+}
+
 bool vcpu_in_reset_state(struct vm *vm)
 {
 	struct kvm_regs regs;

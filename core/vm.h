@@ -334,6 +334,11 @@ int vm_gva_walk(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, uint
 		uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Copy guest-virtual memory out; returns bytes copied (stops at the first unmapped page). */
 size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Read len (1-8) bytes at gva as a load at CPL0 would, where that is sure
+ * to fault on nothing and change nothing: 64-bit paging, one page, every
+ * paging-structure entry of the walk present with its accessed bit set, a
+ * supervisor page, in RAM.  0, or -1 (nothing read) anywhere else. */
+int vm_load_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
 /* Does the vCPU show the state of a reset (CS 0xf000 based at 0xffff0000,
  * RIP 0xfff0)?  On SVM, KVM resets the vCPU at a shutdown (triple fault)
  * before it reports KVM_EXIT_SHUTDOWN. */

@@ -978,6 +978,21 @@ static int plan_run(struct engine *eng, struct run_state *rs)
  * step over the instruction there by hand where core/quickstep.c can (a
  * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
  * outside 64-bit code.  true when done (counted as the step). */
+struct quick_mem {
+	struct vm *vm;
+	const struct kvm_sregs *sregs;
+};
+
+static int quick_load(void *ctx, uint64_t gva, unsigned size, uint64_t *val)
+{
+	const struct quick_mem *m = ctx;
+	uint64_t v = 0;
+	if (vm_load_quiet(m->vm, m->sregs, gva, &v, size))
+		return -1;
+	*val = v; /* little-endian: zero-extended */
+	return 0;
+}
+
 static bool quick_step(struct engine *eng)
 {
 	struct vm *vm = eng->vm;
@@ -991,7 +1006,9 @@ static bool quick_step(struct engine *eng)
 		return false;
 	uint64_t at = sregs.cs.base + regs.rip;
 	size_t n = vm_read_virt(vm, &sregs, regs.rip, b, sizeof(b));
-	if (quickstep_decode(b, n, &q) || quickstep_apply(&q, &regs))
+	struct quick_mem qm = { vm, &sregs };
+	const struct quickstep_mem mem = { quick_load, &qm };
+	if (quickstep_decode(b, n, &q) || quickstep_apply(&q, &regs, &mem))
 		return false;
 	if (vcpu_set_regs(vm, &regs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));

@@ -244,6 +244,61 @@ static void test_gpa_checks(void)
 	fake_vm_free(vm);
 }
 
+/* vm_load_quiet(): a load by hand only where the CPU's own would fault on
+ * nothing and change nothing (replay's quick steps, core/quickstep.h). */
+static void test_load_quiet(void)
+{
+	struct vm *vm = fake_vm();
+	struct kvm_sregs s;
+	uint64_t *pml4 = (uint64_t *)(vm->ram + 0x1000), *pdpt = (uint64_t *)(vm->ram + 0x2000);
+	uint64_t *pd = (uint64_t *)(vm->ram + 0x3000), *pt = (uint64_t *)(vm->ram + 0x4000);
+	uint64_t v = 0;
+	const uint64_t A = 0x20, U = 0x4;
+
+	memset(&s, 0, sizeof(s));
+	s.cr0 = 0x80000011;
+	s.cr4 = 0x20;
+	s.efer = 0x500;
+	s.cr3 = 0x1000;
+	s.cs.selector = 0x10;
+	pml4[0] = 0x2000 | 3 | A | U; /* a user bit above does not make the page a user page */
+	pdpt[0] = 0x3000 | 3 | A;
+	pd[0] = 0x4000 | 3 | A;
+	pd[1] = 0x400000 | 0x83 | A; /* 2 MiB page */
+	pt[5] = 0x7000 | 3 | A;
+	memcpy(vm->ram + 0x7120, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), 0);
+	CHECK_EQ(v, 0x8877665544332211ull);
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), 0);
+	memcpy(vm->ram + 0x401234, "\xab", 1);
+	v = 0;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x201234, &v, 1), 0);
+	CHECK_EQ(v, 0xab);
+	/* Refused: a page crossing, an accessed bit the CPU would set, a
+	 * user page (SMAP), CPL3, not present, paging off, outside RAM. */
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5ffc, &v, 8), -1);
+	pt[5] &= ~A;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), -1);
+	pt[5] |= A;
+	pdpt[0] &= ~A;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), -1);
+	pdpt[0] |= A | U;
+	pd[0] |= U;
+	pt[5] |= U;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), -1);
+	pt[5] &= ~U;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), 0);
+	s.cs.selector = 0x33;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), -1);
+	s.cs.selector = 0x10;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x6000, &v, 8), -1);
+	pd[2] = 0x7fff0000000ull | 0x83 | A;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x400000, &v, 8), -1);
+	s.cr0 = 0x11;
+	CHECK_EQ(vm_load_quiet(vm, &s, 0x5120, &v, 8), -1);
+	fake_vm_free(vm);
+}
+
 static void test_page_walk(void)
 {
 	struct vm *vm = fake_vm();
@@ -486,6 +541,7 @@ int main(void)
 	RUN_TEST(test_flat);
 	RUN_TEST(test_gpa_checks);
 	RUN_TEST(test_page_walk);
+	RUN_TEST(test_load_quiet);
 	RUN_TEST(test_exit_dispatch);
 	RUN_TEST(test_msr_exits);
 	return TEST_EXIT();

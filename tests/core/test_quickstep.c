@@ -43,16 +43,45 @@ static const struct one known[] = {
 	{ "cmp $0x1000,%rsi", { 0x48, 0x81, 0xfe, 0x00, 0x10, 0x00, 0x00 }, 7, QS_ALU, 7 },
 	{ "inc %r12", { 0x49, 0xff, 0xc4 }, 3, QS_ALU, 3 },
 	{ "dec %ecx", { 0xff, 0xc9 }, 2, QS_ALU, 2 },
+	{ "mov (%rbx),%rax", { 0x48, 0x8b, 0x03 }, 3, QS_LOAD, 3 },
+	{ "movzbl 0x1(%rbx),%eax", { 0x0f, 0xb6, 0x43, 0x01 }, 4, QS_LOAD, 4 },
+	{ "movzwl (%rsi),%r8d", { 0x44, 0x0f, 0xb7, 0x06 }, 4, QS_LOAD, 4 },
+	{ "movsbq 0x10(%rsp),%rdx", { 0x48, 0x0f, 0xbe, 0x54, 0x24, 0x10 }, 6, QS_LOAD, 6 },
+	{ "movslq (%rdi,%rcx,4),%rax", { 0x48, 0x63, 0x04, 0x8f }, 4, QS_LOAD, 4 },
+	{ "mov 0x12345678(%rip),%eax", { 0x8b, 0x05, 0x78, 0x56, 0x34, 0x12 }, 6, QS_LOAD, 6 },
+	{ "mov 0x1000(,%rax,8),%rdx", { 0x48, 0x8b, 0x14, 0xc5, 0x00, 0x10, 0x00, 0x00 }, 8, QS_LOAD, 8 },
+	{ "lea 0x8(%rsp),%rsp", { 0x48, 0x8d, 0x64, 0x24, 0x08 }, 5, QS_LEA, 5 },
+	{ "pop %rbx", { 0x5b }, 1, QS_POP, 1 },
+	{ "pop %r12", { 0x41, 0x5c }, 2, QS_POP, 2 },
+	{ "ret", { 0xc3 }, 1, QS_RET, 1 },
+	{ "mov $0x1,%r10d", { 0x41, 0xba, 0x01, 0x00, 0x00, 0x00 }, 6, QS_MOVI, 6 },
+	{ "movabs $imm64,%rax", { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10, QS_MOVI, 10 },
+	{ "mov $-1,%rax (c7)", { 0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff }, 7, QS_MOVI, 7 },
+	{ "cmp $1,(%rax)", { 0x83, 0x38, 0x01 }, 3, QS_ALU, 3 },
+	{ "cmpb $0x0,(%rax)", { 0x80, 0x38, 0x00 }, 3, QS_ALU, 3 },
+	{ "testb $0x4,0x3(%rdi)", { 0xf6, 0x47, 0x03, 0x04 }, 4, QS_ALU, 4 },
+	{ "cmp %rax,0x8(%rbx) (39)", { 0x48, 0x39, 0x43, 0x08 }, 4, QS_ALU, 4 },
+	{ "add (%rsi),%ecx (03)", { 0x03, 0x0e }, 2, QS_ALU, 2 },
 };
 
 static const struct one refused[] = {
-	{ "mov (%rbx),%rax", { 0x48, 0x8b, 0x03 }, 3, QS_NONE, 0 },
-	{ "mov %rax,0x10(%rsp)", { 0x48, 0x89, 0x44, 0x24, 0x10 }, 5, QS_NONE, 0 },
+	{ "mov %rax,0x10(%rsp) (a store)", { 0x48, 0x89, 0x44, 0x24, 0x10 }, 5, QS_NONE, 0 },
+	{ "add %eax,(%rbx) (a store)", { 0x01, 0x03 }, 2, QS_NONE, 0 },
+	{ "movl $1,(%rax) (a store)", { 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00 }, 6, QS_NONE, 0 },
+	{ "incl (%rax) (a store)", { 0xff, 0x00 }, 2, QS_NONE, 0 },
+	{ "addl $1,(%rax) (a store)", { 0x83, 0x00, 0x01 }, 3, QS_NONE, 0 },
+	{ "mov %gs:0x10,%rax (segment)", { 0x65, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0 }, 9, QS_NONE, 0 },
+	{ "mov (%eax),%eax (32-bit address)", { 0x67, 0x8b, 0x00 }, 3, QS_NONE, 0 },
+	{ "movzbl %al,%eax (register source)", { 0x0f, 0xb6, 0xc0 }, 3, QS_NONE, 0 },
+	{ "movslq without REX.W", { 0x63, 0x04, 0x8f }, 3, QS_NONE, 0 },
+	{ "pop %ax (16-bit)", { 0x66, 0x58 }, 2, QS_NONE, 0 },
+	{ "ret $8", { 0xc2, 0x08, 0x00 }, 3, QS_NONE, 0 },
+	{ "mov (%rbx), cut short", { 0x48, 0x8b, 0x43 }, 3, QS_NONE, 0 },
+	{ "movabs, cut short", { 0x48, 0xb8, 1, 2, 3, 4 }, 6, QS_NONE, 0 },
 	{ "mov %dl,%al (byte)", { 0x88, 0xd0 }, 2, QS_NONE, 0 },
 	{ "mov %dx,%ax (16-bit)", { 0x66, 0x89, 0xd0 }, 3, QS_NONE, 0 },
 	{ "adc %edx,%eax (carry in)", { 0x11, 0xd0 }, 2, QS_NONE, 0 },
 	{ "sbb $1,%eax", { 0x83, 0xd8, 0x01 }, 3, QS_NONE, 0 },
-	{ "cmp $1,(%rax)", { 0x83, 0x38, 0x01 }, 3, QS_NONE, 0 },
 	{ "test %ax,%ax (16-bit)", { 0x66, 0x85, 0xc0 }, 3, QS_NONE, 0 },
 	{ "cmp $imm32, cut short", { 0x48, 0x81, 0xf8, 0x10 }, 4, QS_NONE, 0 },
 	{ "xchg %eax,%r8d (41 90)", { 0x41, 0x90 }, 2, QS_NONE, 0 },
@@ -60,7 +89,6 @@ static const struct one refused[] = {
 	{ "jmp *(%rax)", { 0xff, 0x20 }, 2, QS_NONE, 0 },
 	{ "call *%rax", { 0xff, 0xd0 }, 2, QS_NONE, 0 },
 	{ "call rel32", { 0xe8, 0, 0, 0, 0 }, 5, QS_NONE, 0 },
-	{ "ret", { 0xc3 }, 1, QS_NONE, 0 },
 	{ "hlt", { 0xf4 }, 1, QS_NONE, 0 },
 	{ "rep movsb", { 0xf3, 0xa4 }, 2, QS_NONE, 0 },
 	{ "jmp rel32, cut short", { 0xe9, 0x10, 0x00 }, 3, QS_NONE, 0 },
@@ -118,29 +146,29 @@ static void test_apply(void)
 	want = r;
 	want.rip += 5;
 	CHECK_EQ(quickstep_decode(nop5, sizeof(nop5), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK(!memcmp(&r, &want, sizeof(r)));
 
 	r = regs_at(0xffffffff81360b8bull);
 	CHECK_EQ(quickstep_decode(jmp_back, sizeof(jmp_back), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rip, 0xffffffff81360b8bull + 5 - 16);
 
 	r = regs_at(0x1000);
 	CHECK_EQ(quickstep_decode(jmp8, sizeof(jmp8), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rip, 0x1000 + 2 + 5);
 
 	r = regs_at(0x1000);
 	CHECK_EQ(quickstep_decode(jmp_rax, sizeof(jmp_rax), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rip, 0xffffffff81e01d30ull);
 
 	/* A jump to a non-canonical address faults: left to a real step. */
 	r = regs_at(0x1000);
 	want = r;
 	CHECK_EQ(quickstep_decode(jmp_r11, sizeof(jmp_r11), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), -1);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), -1);
 	CHECK(!memcmp(&r, &want, sizeof(r)));
 
 	r = regs_at(0x2000);
@@ -148,21 +176,21 @@ static void test_apply(void)
 	want.rsi = want.rbx;
 	want.rip += 3;
 	CHECK_EQ(quickstep_decode(mov64, sizeof(mov64), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK(!memcmp(&r, &want, sizeof(r)));
 
 	/* 32-bit moves zero-extend. */
 	r = regs_at(0x2000);
 	r.rsi = ~0ull;
 	CHECK_EQ(quickstep_decode(mov32, sizeof(mov32), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rsi, 0xccccddddull);
 	CHECK_EQ(r.rip, 0x2002);
 	CHECK_EQ(r.rflags, 0x246);
 
 	r = regs_at(0x2000);
 	CHECK_EQ(quickstep_decode(mov_r9, sizeof(mov_r9), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rax, 0x99);
 	CHECK_EQ(r.r9, 0x99);
 }
@@ -190,7 +218,7 @@ static void test_alu(void)
 	r.rax = 0xffffffff00000000ull; /* eax 0 */
 	r.rflags = 0x202 | CF | SF | OF;
 	CHECK_EQ(quickstep_decode(test_eax, sizeof(test_eax), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rax, 0xffffffff00000000ull); /* TEST writes nothing */
 	CHECK_EQ(r.rflags & (CF | PF | ZF | SF | OF), ZF | PF);
 	CHECK(r.rflags & 0x200); /* IF kept */
@@ -200,28 +228,28 @@ static void test_alu(void)
 	r.rdi = 5;
 	r.rsi = 7;
 	CHECK_EQ(quickstep_decode(cmp_rsi_rdi, sizeof(cmp_rsi_rdi), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rdi, 5);
 	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), CF | SF);
 
 	r = regs_at(0x3000);
 	r.rax = 0x123456789ull;
 	CHECK_EQ(quickstep_decode(xor_eax, sizeof(xor_eax), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rax, 0); /* 32-bit result zero-extended */
 	CHECK_EQ(r.rflags & (CF | PF | ZF | SF | OF), ZF | PF);
 
 	r = regs_at(0x3000);
 	r.rbx = 0x7ffffffffffffff8ull;
 	CHECK_EQ(quickstep_decode(add_rbx_8, sizeof(add_rbx_8), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rbx, 0x8000000000000000ull);
 	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), SF | OF);
 
 	r = regs_at(0x3000);
 	r.rax = 0xabcd00000000ull; /* eax 0: 0 - 1 borrows */
 	CHECK_EQ(quickstep_decode(sub_eax_1, sizeof(sub_eax_1), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rax, 0xffffffffull);
 	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), CF | SF);
 
@@ -231,7 +259,7 @@ static void test_alu(void)
 		r.r12 = ~0ull;
 		r.rflags = 0x202 | cf;
 		CHECK_EQ(quickstep_decode(inc_r12, sizeof(inc_r12), &q), 0);
-		CHECK_EQ(quickstep_apply(&q, &r), 0);
+		CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 		CHECK_EQ(r.r12, 0);
 		CHECK_EQ(r.rflags & (CF | ZF), cf | ZF);
 	}
@@ -239,9 +267,175 @@ static void test_alu(void)
 	r = regs_at(0x3000);
 	r.rsi = 0x1000;
 	CHECK_EQ(quickstep_decode(cmp_rsi_imm, sizeof(cmp_rsi_imm), &q), 0);
-	CHECK_EQ(quickstep_apply(&q, &r), 0);
+	CHECK_EQ(quickstep_apply(&q, &r, NULL), 0);
 	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), ZF);
 	CHECK_EQ(r.rip, 0x3007);
+}
+
+/* A guest memory of 64 bytes at 0x10000 for the loads below; a load
+ * elsewhere is refused, as vm_load_quiet() refuses a load that would fault. */
+static uint8_t fake_mem[64];
+static unsigned fake_loads;
+
+static int fake_load(void *ctx, uint64_t gva, unsigned size, uint64_t *val)
+{
+	(void)ctx;
+	if (gva < 0x10000 || gva + size > 0x10000 + sizeof(fake_mem))
+		return -1;
+	uint64_t v = 0;
+	memcpy(&v, fake_mem + (gva - 0x10000), size);
+	*val = v;
+	fake_loads++;
+	return 0;
+}
+
+static int run_one(const uint8_t *b, size_t n, struct kvm_regs *r, const struct quickstep_mem *mem)
+{
+	struct quickstep q;
+	if (quickstep_decode(b, n, &q))
+		return -2;
+	return quickstep_apply(&q, r, mem);
+}
+
+#define RUN(bytes, r, mem) run_one(bytes, sizeof(bytes), r, mem)
+
+static void test_loads(void)
+{
+	const struct quickstep_mem mem = { fake_load, NULL };
+	struct kvm_regs r, want;
+	const uint8_t movzbl[] = { 0x0f, 0xb6, 0x43, 0x01 };                  /* movzbl 0x1(%rbx),%eax */
+	const uint8_t movsbq[] = { 0x48, 0x0f, 0xbe, 0x43, 0x01 };            /* movsbq 0x1(%rbx),%rax */
+	const uint8_t movswl[] = { 0x0f, 0xbf, 0x43, 0x02 };                  /* movswl 0x2(%rbx),%eax */
+	const uint8_t movslq[] = { 0x48, 0x63, 0x04, 0x8f };                  /* movslq (%rdi,%rcx,4),%rax */
+	const uint8_t mov64[] = { 0x48, 0x8b, 0x14, 0xc5, 0x08, 0x00, 0x01, 0x00 }; /* mov 0x10008(,%rax,8),%rdx */
+	const uint8_t mov32[] = { 0x8b, 0x43, 0x08 };                         /* mov 0x8(%rbx),%eax */
+	const uint8_t riprel[] = { 0x48, 0x8b, 0x05, 0xf9, 0xff, 0xff, 0xff }; /* mov -7(%rip),%rax */
+	const uint8_t pop_rbx[] = { 0x5b }, pop_rsp[] = { 0x5c }, ret[] = { 0xc3 };
+	const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0x08 };               /* lea 0x8(%rsp),%rsp */
+	const uint8_t lea32[] = { 0x8d, 0x04, 0x49 };                         /* lea (%rcx,%rcx,2),%eax */
+	const uint8_t movi[] = { 0x41, 0xba, 0x01, 0x00, 0x00, 0x00 };        /* mov $1,%r10d */
+	const uint8_t movi_c7[] = { 0x48, 0xc7, 0xc0, 0xfe, 0xff, 0xff, 0xff }; /* mov $-2,%rax */
+	const uint8_t movabs[] = { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint8_t cmpb[] = { 0x80, 0x7b, 0x01, 0x80 };                    /* cmpb $0x80,0x1(%rbx) */
+	const uint8_t testb[] = { 0xf6, 0x43, 0x01, 0x01 };                   /* testb $1,0x1(%rbx) */
+	const uint8_t cmpq_mem_reg[] = { 0x48, 0x39, 0x43, 0x08 };            /* cmp %rax,0x8(%rbx) */
+	const uint8_t add_mem[] = { 0x03, 0x43, 0x08 };                       /* add 0x8(%rbx),%eax */
+
+	for (unsigned i = 0; i < sizeof(fake_mem); i++)
+		fake_mem[i] = (uint8_t)(0xf0 + i);
+
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	r.rax = ~0ull;
+	want = r;
+	want.rax = 0xf1; /* zero-extended to 64 bits */
+	want.rip += 4;
+	CHECK_EQ(RUN(movzbl, &r, &mem), 0);
+	CHECK(!memcmp(&r, &want, sizeof(r)));
+
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	CHECK_EQ(RUN(movsbq, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xfffffffffffffff1ull);
+	r.rax = ~0ull;
+	r.rip = 0x1000;
+	CHECK_EQ(RUN(movswl, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xfffff3f2ull); /* sign-extended to 32 bits, then zero-extended */
+
+	r = regs_at(0x1000);
+	r.rdi = 0x10000;
+	r.rcx = 2;
+	CHECK_EQ(RUN(movslq, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xfffffffffbfaf9f8ull);
+
+	r = regs_at(0x1000);
+	r.rax = 1;
+	CHECK_EQ(RUN(mov64, &r, &mem), 0);
+	CHECK_EQ(r.rdx, 0x0706050403020100ull); /* bytes 16-23: 0xf0 + i wrapped */
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	r.rax = ~0ull;
+	CHECK_EQ(RUN(mov32, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xfbfaf9f8ull);
+	r = regs_at(0x10000); /* next RIP 0x10007, -7: 0x10000 */
+	CHECK_EQ(RUN(riprel, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xf7f6f5f4f3f2f1f0ull);
+	CHECK_EQ(r.rip, 0x10007);
+
+	/* POP, RET: read at RSP, RSP up by 8. */
+	r = regs_at(0x1000);
+	r.rsp = 0x10008;
+	CHECK_EQ(RUN(pop_rbx, &r, &mem), 0);
+	CHECK_EQ(r.rbx, 0xfffefdfcfbfaf9f8ull);
+	CHECK_EQ(r.rsp, 0x10010);
+	CHECK_EQ(r.rip, 0x1001);
+	r = regs_at(0x1000);
+	r.rsp = 0x10008;
+	CHECK_EQ(RUN(pop_rsp, &r, &mem), 0);
+	CHECK_EQ(r.rsp, 0xfffefdfcfbfaf9f8ull); /* the value read, not +8 */
+	memcpy(fake_mem + 0x20, "\x30\x1d\xe0\x81\xff\xff\xff\xff", 8);
+	r = regs_at(0x1000);
+	r.rsp = 0x10020;
+	CHECK_EQ(RUN(ret, &r, &mem), 0);
+	CHECK_EQ(r.rip, 0xffffffff81e01d30ull);
+	CHECK_EQ(r.rsp, 0x10028);
+	/* A return to a non-canonical address faults: refused, nothing changed. */
+	memcpy(fake_mem + 0x20, "\0\0\0\0\0\x80\0\0", 8);
+	r = regs_at(0x1000);
+	r.rsp = 0x10020;
+	want = r;
+	CHECK_EQ(RUN(ret, &r, &mem), -1);
+	CHECK(!memcmp(&r, &want, sizeof(r)));
+
+	/* LEA and MOV of an immediate read nothing. */
+	r = regs_at(0x1000);
+	r.rsp = 0x7000;
+	CHECK_EQ(RUN(lea, &r, NULL), 0);
+	CHECK_EQ(r.rsp, 0x7008);
+	r.rcx = 0x100000005ull;
+	r.rip = 0x1000;
+	CHECK_EQ(RUN(lea32, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x0000000fu); /* 0x30000000f truncated to 32 bits */
+	r.r10 = ~0ull;
+	CHECK_EQ(RUN(movi, &r, NULL), 0);
+	CHECK_EQ(r.r10, 1);
+	CHECK_EQ(RUN(movi_c7, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0xfffffffffffffffeull);
+	CHECK_EQ(RUN(movabs, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x0807060504030201ull);
+
+	/* CMP and TEST of memory: flags only. */
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	want = r;
+	CHECK_EQ(RUN(cmpb, &r, &mem), 0); /* 0xf1 - 0x80 = 0x71: no borrow, no overflow (-15 + 128) */
+	CHECK_EQ(r.rflags & (CF | ZF | SF | OF), 0);
+	CHECK_EQ(RUN(testb, &r, &mem), 0); /* 0xf1 & 1 */
+	CHECK_EQ(r.rflags & (ZF | SF), 0);
+	r.rax = 0xfffefdfcfbfaf9f8ull;
+	CHECK_EQ(RUN(cmpq_mem_reg, &r, &mem), 0);
+	CHECK_EQ(r.rflags & ZF, ZF);
+	CHECK_EQ(r.rax, 0xfffefdfcfbfaf9f8ull);
+	r.rax = 0x100000008ull;
+	CHECK_EQ(RUN(add_mem, &r, &mem), 0);
+	CHECK_EQ(r.rax, 0xfbfafa00ull); /* 8 + 0xfbfaf9f8, 32-bit */
+
+	/* No memory to read from, or a load it refuses: nothing changed. */
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	want = r;
+	CHECK_EQ(RUN(movzbl, &r, NULL), -1);
+	CHECK(!memcmp(&r, &want, sizeof(r)));
+	r.rbx = 0x20000;
+	want = r;
+	CHECK_EQ(RUN(movzbl, &r, &mem), -1);
+	CHECK_EQ(RUN(cmpb, &r, &mem), -1);
+	CHECK(!memcmp(&r, &want, sizeof(r)));
+	/* A non-canonical address is never asked for. */
+	unsigned before = fake_loads;
+	r.rbx = 0x0000800000000000ull;
+	CHECK_EQ(RUN(movzbl, &r, &mem), -1);
+	CHECK_EQ(fake_loads, before);
 }
 
 int main(void)
@@ -249,5 +443,6 @@ int main(void)
 	RUN_TEST(test_decode);
 	RUN_TEST(test_apply);
 	RUN_TEST(test_alu);
+	RUN_TEST(test_loads);
 	return TEST_EXIT();
 }
