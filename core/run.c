@@ -376,7 +376,7 @@ int vm_run(struct vm *vm)
 		}
 		ptrap_apply(vm, &vm->ptraps, PTRAP_PROBE | PTRAP_LAND);
 		__atomic_store_n(&vm->in_kvm_run, 1, __ATOMIC_RELEASE);
-		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		int rc = vcpu_run(vm);
 		int err = errno;
 		__atomic_store_n(&vm->in_kvm_run, 0, __ATOMIC_RELEASE);
 		ptrap_remove(vm, &vm->ptraps);

@@ -604,6 +604,10 @@ int vm_state_save(struct vm *vm, void **blob, size_t *len)
 	if (vm->cpuid)
 		put_rec(&b, VM_STATE_CPUID, vm->cpuid, sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]));
 
+	if ((r = vcpu_flush_regs(vm))) {
+		log_error("machine state: KVM_SET_REGS: %s", strerror(-r));
+		goto out;
+	}
 	IOCTL_OR_FAIL(vm->vcpu_fd, KVM_GET_REGS, &regs, "KVM_GET_REGS");
 	if (vm->sync_regs)
 		vm->run->s.regs.regs = regs;
@@ -746,6 +750,7 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len)
 	if ((r = complete_pending(vm)))
 		return r;
 
+	vcpu_state_changed(vm);
 	if (d.rec[VM_STATE_SREGS2]) {
 		GET(&d, VM_STATE_SREGS2, &sregs2);
 		IOCTL_OR_FAIL(vm->vcpu_fd, KVM_SET_SREGS2, &sregs2, "KVM_SET_SREGS2");

@@ -302,6 +302,10 @@ int vm_create(struct vm *vm, const struct vm_options *opt)
 	if (sync > 0 && (sync & KVM_SYNC_X86_REGS)) {
 		vm->sync_regs = true;
 		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+		if (sync & KVM_SYNC_X86_SREGS) {
+			vm->sync_sregs = true;
+			vm->run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
+		}
 	}
 	log_info("host KVM: %s, sync regs %s", kvm_flavour_name(vm->flavour), vm->sync_regs ? "on" : "off");
 

@@ -92,6 +92,13 @@ struct vm {
 	struct kvm_run *run;
 	size_t run_size;
 	bool sync_regs; /* KVM_CAP_SYNC_REGS in use: registers arrive in run->s */
+	/* vcpu_get_sregs()'s copy, good until the vCPU runs or anything sets
+	 * its state (vcpu_state_changed()): replay's searches read the
+	 * segment and control registers several times per guest entry, each an
+	 * ioctl (costly in the nested SVM test host). */
+	bool sregs_cached;
+	bool sync_sregs; /* KVM_SYNC_X86_SREGS: each KVM_RUN fills the copy */
+	struct kvm_sregs sregs_cache;
 	struct kvm_cpuid2 *cpuid; /* the CPUID table the vCPU was given (core/cpuid.h policy) */
 
 	uint8_t *ram; /* low RAM, then high RAM: page index i is at ram + 4096 * i */
@@ -256,8 +263,17 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 
 /* Current general registers (from the sync area when valid). 0 or -errno. */
 int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs);
+/* Set them (with sync regs: in the sync area, for the next KVM_RUN). */
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs);
+/* Hand KVM registers vcpu_set_regs() left in the sync area now: before an
+ * ioctl that reads them from KVM (KVM_GET_REGS, a snapshot). */
+int vcpu_flush_regs(struct vm *vm);
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs);
+/* Forget vcpu_get_sregs()'s copy: called before KVM_RUN and by every
+ * ioctl that sets vCPU state other than the general registers. */
+void vcpu_state_changed(struct vm *vm);
+/* KVM_RUN (-1 with errno, as the ioctl), keeping vcpu_get_sregs()'s copy. */
+int vcpu_run(struct vm *vm);
 /* KVM finishes an instruction that exited to user space (a port or MMIO
  * access, RDMSR/WRMSR) only at the next KVM_RUN.  When the last exit was
  * one of those (or always), finish it now without entering the guest

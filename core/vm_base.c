@@ -129,11 +129,25 @@ int vcpu_get_regs(struct vm *vm, struct kvm_regs *regs)
 
 int vcpu_set_regs(struct vm *vm, const struct kvm_regs *regs)
 {
+	/* With sync regs, KVM takes them at the next KVM_RUN (no ioctl: a
+	 * replay search sets registers at most guest entries). */
+	if (vm->sync_regs && vm->run) {
+		vm->run->s.regs.regs = *regs;
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return 0;
+	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0)
 		return -errno;
-	/* The sync area now holds stale values: refresh it so readers agree. */
-	if (vm->sync_regs)
-		vm->run->s.regs.regs = *regs;
+	return 0;
+}
+
+int vcpu_flush_regs(struct vm *vm)
+{
+	if (!vm->run || !(vm->run->kvm_dirty_regs & KVM_SYNC_X86_REGS))
+		return 0;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &vm->run->s.regs.regs) < 0)
+		return -errno;
+	vm->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
 	return 0;
 }
 
@@ -156,7 +170,7 @@ int vcpu_settle(struct vm *vm, bool always)
 	uint8_t kick = run->immediate_exit;
 	sig_atomic_t signals = signals_seen;
 	run->immediate_exit = 1;
-	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int r = vcpu_run(vm);
 	int e = errno;
 	run->immediate_exit = kick || signals_seen != signals;
 	run->exit_reason = reason;
@@ -173,16 +187,42 @@ int vcpu_settle(struct vm *vm, bool always)
 
 int vcpu_get_sregs(struct vm *vm, struct kvm_sregs *sregs)
 {
+	if (vm->sregs_cached) {
+		*sregs = vm->sregs_cache;
+		return 0;
+	}
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, sregs) < 0)
 		return -errno;
+	vm->sregs_cache = *sregs;
+	vm->sregs_cached = true;
 	return 0;
+}
+
+void vcpu_state_changed(struct vm *vm)
+{
+	vm->sregs_cached = false;
+}
+
+int vcpu_run(struct vm *vm)
+{
+	vcpu_state_changed(vm);
+	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int e = errno;
+	/* KVM stores the sync area on every way out of KVM_RUN. */
+	if (vm->sync_sregs) {
+		vm->sregs_cache = vm->run->s.regs.sregs;
+		vm->sregs_cached = true;
+	}
+	errno = e;
+	return r;
 }
 
 int vcpu_interrupt(struct vm *vm, uint8_t vector)
 {
 	struct kvm_interrupt irq = { .irq = vector };
 
-	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0) {
+	vcpu_state_changed(vm); /* sregs' interrupt bitmap */
+	if (vcpu_flush_regs(vm) < 0 || ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0) {
 		int r = -errno;
 		vm_request_stop(vm, ST_HOST, "KVM_INTERRUPT: %s", strerror(errno));
 		return r;
@@ -199,7 +239,8 @@ int vcpu_interrupt(struct vm *vm, uint8_t vector)
 
 int vcpu_set_sregs(struct vm *vm, const struct kvm_sregs *sregs)
 {
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, sregs) < 0)
+	vcpu_state_changed(vm);
+	if (vcpu_flush_regs(vm) < 0 || ioctl(vm->vcpu_fd, KVM_SET_SREGS, sregs) < 0)
 		return -errno;
 	return 0;
 }
@@ -218,7 +259,9 @@ int vcpu_set_guest_debug(struct vm *vm, uint32_t extra_control, const struct kvm
 	dbg.control = vcpu_guest_debug_control(vm, extra_control);
 	if (hw)
 		dbg.arch = *hw;
-	if (ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+	/* KVM notes the RIP a single step starts from here (singlestep_rip:
+	 * TF is kept set only there): registers first. */
+	if (vcpu_flush_regs(vm) < 0 || ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
 		return -errno;
 	return 0;
 }
@@ -248,6 +291,9 @@ int vcpu_set_msr(struct vm *vm, uint32_t index, uint64_t data)
 	m->nmsrs = 1;
 	m->entries[0].index = index;
 	m->entries[0].data = data;
+	vcpu_state_changed(vm); /* EFER, APIC base */
+	if (vcpu_flush_regs(vm) < 0)
+		return -EIO;
 	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1 ? 0 : -EIO;
 }
 
@@ -255,13 +301,14 @@ int vcpu_inject_exception(struct vm *vm, uint8_t nr, bool has_error_code, uint32
 {
 	struct kvm_vcpu_events ev;
 
-	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+	if (vcpu_flush_regs(vm) < 0 || ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
 	ev.exception.injected = 1;
 	ev.exception.pending = 0;
 	ev.exception.nr = nr;
 	ev.exception.has_error_code = has_error_code;
 	ev.exception.error_code = error_code;
+	vcpu_state_changed(vm);
 	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
 	return 0;

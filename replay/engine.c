@@ -1217,7 +1217,7 @@ static int run_vcpu(struct engine *eng, const struct dbg_setup *ds)
 		ptrap_remove(vm, &vm->ptraps);
 		ptrap_apply(vm, &vm->ptraps, 0);
 	}
-	int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int rc = vcpu_run(vm);
 	int err = errno;
 	ptrap_remove(vm, &vm->ptraps);
 	if (rc < 0) {
