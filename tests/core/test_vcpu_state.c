@@ -5,7 +5,9 @@
  *   notes the step's RIP when single stepping is switched on and keeps TF
  *   only there, so registers left in the sync area until KVM_RUN would
  *   make the guest run free (vcpu_set_guest_debug() hands them over
- *   first).
+ *   first).  Without that, the SVM test host ran the step on to the HLT
+ *   (KVM_EXIT_HLT at +3); PVM, whose step does not depend on that RIP,
+ *   passes either way.
  * - vcpu_get_sregs() after a KVM_RUN, and after vcpu_set_sregs(), gives
  *   what KVM_GET_SREGS gives.
  * - vcpu_flush_regs() hands KVM the registers before an ioctl reads them.
@@ -88,6 +90,13 @@ static void test_state(void)
 	       (unsigned long long)got.rip);
 	CHECK_EQ(reason, KVM_EXIT_DEBUG);
 	CHECK_EQ(got.rip, SCRATCH + 1);
+	if (reason != KVM_EXIT_DEBUG || got.rip != SCRATCH + 1) {
+		/* Ran free past the HLT (the SVM test host without the flush
+		 * in vcpu_set_guest_debug): nothing below would end. */
+		vm_destroy(&vm);
+		cli_free_run(&cfg);
+		return;
+	}
 	CHECK(sregs_agree(&vm));
 	CHECK_EQ(vcpu_set_guest_debug(&vm, 0, NULL), 0);
 
