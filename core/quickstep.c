@@ -239,24 +239,6 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		}
 		return 0;
 	}
-	/* The accumulator with an immediate: 04 0c 24 2c 34 3c a8 (AL,
-	 * imm8), 05 0d 25 2d 35 3d a9 (EAX/RAX, imm32); not ADC, SBB.
-	 * Linux's `cmp $0x22,%al` in a string loop was the Linux replay's
-	 * most frequent instruction left to real steps. */
-	int acc = op == 0xa8 || op == 0xa9 ? QA_TEST : (op < 0x40 && (op & 6) == 4) ? grp1_of(op >> 3) : -1;
-	if (acc >= 0) {
-		unsigned byte = !(op & 1), ilen = byte ? 1 : 4;
-		if (at + 1 + ilen > n)
-			return -1;
-		q->kind = QS_ALU;
-		q->alu = (enum quickstep_alu)acc;
-		q->len = at + 1 + ilen;
-		q->dst = 0;
-		q->has_imm = 1;
-		q->imm = read_imm(b + at + 1, ilen);
-		q->size = byte ? 1 : q->wide ? 8 : 4;
-		return 0;
-	}
 	/* MOVZX, MOVSX from memory: 0f b6/b7/be/bf /r. */
 	if (op == 0x0f) {
 		if (at + 2 >= n)
@@ -491,11 +473,7 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		uint64_t r = host_alu(q->alu, q->size, a, b, &f);
 		/* INC and DEC keep CF. */
 		uint64_t mask = q->alu == QA_INC || q->alu == QA_DEC ? ALU_FLAGS & ~1ull : ALU_FLAGS;
-		if (q->alu == QA_CMP || q->alu == QA_TEST)
-			;
-		else if (q->size == 1) /* AL: the rest of RAX stays */
-			*gpr(regs, q->dst) = (*gpr(regs, q->dst) & ~0xffull) | (r & 0xff);
-		else
+		if (q->alu != QA_CMP && q->alu != QA_TEST)
 			set_reg(regs, q->dst, r, q->wide);
 		regs->rflags = (regs->rflags & ~mask) | (f & mask);
 		regs->rip = next;

@@ -4,8 +4,7 @@
  * their 66/2e/3e prefixes, PAUSE, ENDBR64, LFENCE), JMP rel8 / rel32 /
  * *reg, MOV between 32- or 64-bit general registers or of an immediate,
  * LEA, and ADD, OR, AND,
- * SUB, XOR, CMP, TEST between such registers or with an immediate (AL
- * too), INC
+ * SUB, XOR, CMP, TEST between such registers or with an immediate, INC
  * and DEC of one.  Their arithmetic flags come from running the same
  * operation on the host CPU (as KVM's own instruction emulator does): the
  * guest's CPU, or the same emulation of it under QEMU-TCG, so even the
