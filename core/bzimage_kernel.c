@@ -517,12 +517,9 @@ bool bzk_handle_io(struct vm *vm)
 	}
 	k->handovers++;
 	regs.rip = regs.rax;
-	if (vm->sync_regs) {
-		run->s.regs.regs = regs;
-		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-	} else if (vcpu_set_regs(vm, &regs)) {
-		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS at the bzImage hand-over: %s", strerror(errno));
-	}
+	int r = vcpu_set_regs(vm, &regs); /* with sync regs: at the next KVM_RUN */
+	if (r)
+		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS at the bzImage hand-over: %s", strerror(-r));
 	return true;
 }
 

@@ -576,7 +576,6 @@ static void raise_gp(struct vm *vm, uint64_t lin)
  * the registers it writes and continue after it.  regs: the guest's. */
 static void emulate(struct vm *vm, const struct tsc_site *s, uint64_t lin, const struct kvm_regs *guest)
 {
-	struct kvm_run *run = vm->run;
 	struct kvm_regs regs = *guest;
 
 	if (s->kind == TSC_RDPMC) {
@@ -631,13 +630,10 @@ static void emulate(struct vm *vm, const struct tsc_site *s, uint64_t lin, const
 	/* A RIP other than the OUT's also cancels KVM's pending skip of it
 	 * (PIO); for INT3 nothing is pending. */
 	regs.rip = lin + s->len;
-	if (vm->sync_regs) {
-		run->s.regs.regs = regs;
-		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-	} else if (vcpu_set_regs(vm, &regs)) {
+	int r = vcpu_set_regs(vm, &regs); /* with sync regs: at the next KVM_RUN */
+	if (r)
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS after a trapped %s: %s",
-				s->kind == TSC_RDTSC ? "RDTSC" : "instruction", strerror(errno));
-	}
+				s->kind == TSC_RDTSC ? "RDTSC" : "instruction", strerror(-r));
 }
 
 bool tsc_handle_io(struct vm *vm)

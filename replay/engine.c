@@ -974,10 +974,8 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
-/* The search's trap stopped the guest at its point's RIP in another state:
- * step over the instruction there by hand where core/quickstep.c can (a
- * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
- * outside 64-bit code.  true when done (counted as the step). */
+/* Guest memory for quick steps' loads (core/quickstep.h): only what
+ * vm_load_quiet() can read without an effect on the guest. */
 struct quick_mem {
 	struct vm *vm;
 	const struct kvm_sregs *sregs;
@@ -993,6 +991,10 @@ static int quick_load(void *ctx, uint64_t gva, unsigned size, uint64_t *val)
 	return 0;
 }
 
+/* The search's trap stopped the guest at its point's RIP in another state:
+ * step over the instruction there by hand where core/quickstep.c can (a
+ * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
+ * outside 64-bit code.  true when done (counted as the step). */
 static bool quick_step(struct engine *eng)
 {
 	struct vm *vm = eng->vm;
