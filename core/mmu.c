@@ -130,40 +130,87 @@ size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void
 	return done;
 }
 
+#define PTE_W (1ull << 1)
 #define PTE_U (1ull << 2)
 #define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
+#define PTE_XD (1ull << 63)
 #define X86_CR4_PKS (1ull << 24)
+#define X86_EFER_NXE (1ull << 11)
 
-int vm_load_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
+enum quiet_access { QUIET_LOAD, QUIET_STORE, QUIET_FETCH };
+
+/* Where an access of len bytes at gva (CPL0, 64-bit paging, one page)
+ * would go with no fault and no change to the guest: every entry of the
+ * walk present with its accessed bit set, a supervisor page (no SMAP or
+ * protection-key questions), no CR4.PKS; a store also needs every entry
+ * writable and the leaf's dirty bit set, a fetch no XD bit.  A host
+ * pointer into RAM, or NULL. */
+static uint8_t *quiet_ptr(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, size_t len, enum quiet_access how)
 {
 	uint64_t gpa, tables[VM_WALK_MAX];
 	unsigned nt;
 
-	/* CPL0 in 64-bit paging, within one page, no supervisor protection keys. */
 	if (!(s->efer & X86_EFER_LMA) || !(s->cr0 & X86_CR0_PG) || (s->cr4 & X86_CR4_PKS) ||
-	    (s->cs.selector & 3) || s->ss.dpl || len == 0 || len > 8 || (gva & 4095) + len > 4096)
-		return -1;
-	if (vm_gva_walk(vm, s, gva, &gpa, tables, &nt) || nt < 2)
-		return -1;
-	uint64_t user = PTE_U;
+	    (s->cs.selector & 3) || s->ss.dpl || len == 0 || (gva & 4095) + len > 4096)
+		return NULL;
+	if (vm_gva_walk(vm, s, gva, &gpa, tables, &nt) || nt < 2 || nt > VM_WALK_MAX)
+		return NULL;
+	uint64_t all = PTE_U | PTE_W, leaf = 0;
 	for (unsigned i = 0; i < nt; i++) {
 		uint64_t e;
 		const void *p = vm_gpa_ptr(vm, tables[i], 8);
 		if (!p)
-			return -1;
+			return NULL;
 		memcpy(&e, p, 8);
 		/* The CPU would set A (and a PS bit at the top level is reserved). */
 		if (!(e & PTE_A) || (i == 0 && (e & PTE_PS)))
-			return -1;
-		user &= e;
+			return NULL;
+		if (how == QUIET_FETCH && (s->efer & X86_EFER_NXE) && (e & PTE_XD))
+			return NULL;
+		all &= e;
+		leaf = e;
 	}
-	if (user & PTE_U)
-		return -1; /* a user page: SMAP, protection keys */
-	const void *p = vm_gpa_ptr(vm, gpa, len);
+	if (all & PTE_U)
+		return NULL; /* a user page: SMAP, protection keys */
+	if (how == QUIET_STORE && (!(all & PTE_W) || !(leaf & PTE_D)))
+		return NULL; /* a fault, or the CPU would set D */
+	return vm_gpa_ptr(vm, gpa, len);
+}
+
+int vm_load_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
+{
+	const uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, QUIET_LOAD) : NULL;
 	if (!p)
 		return -1;
 	memcpy(buf, p, len);
 	return 0;
+}
+
+int vm_store_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, const void *buf, size_t len)
+{
+	uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, QUIET_STORE) : NULL;
+	if (!p)
+		return -1;
+	memcpy(p, buf, len);
+	vm_mark_pages_written(vm, (uint64_t)(p - vm->ram) / 4096, 1);
+	return 0;
+}
+
+size_t vm_fetch_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
+{
+	size_t n = 4096 - (gva & 4095);
+	if (n > len)
+		n = len;
+	const uint8_t *p = quiet_ptr(vm, s, gva, n, QUIET_FETCH);
+	if (!p)
+		return 0;
+	memcpy(buf, p, n);
+	if (n < len && (p = quiet_ptr(vm, s, gva + n, len - n, QUIET_FETCH)) != NULL) {
+		memcpy((uint8_t *)buf + n, p, len - n);
+		n = len;
+	}
+	return n;
 }
 
 bool vcpu_in_reset_state(struct vm *vm)

@@ -92,59 +92,200 @@ static unsigned decode_ea(const uint8_t *p, size_t n, unsigned rex, struct quick
 	return len;
 }
 
-/* The forms with a memory operand (b[at] the opcode, ModRM after it, mod !=
- * 3): loads into a register, LEA, and CMP/TEST of memory; never a store. */
-static int decode_mem(const uint8_t *b, size_t n, unsigned at, unsigned rex, struct quickstep *q)
+/* The r/m operand at b + at (the ModRM byte): a register (*rm, 0-15) or
+ * memory (q->ea, q->mem set).  Returns the bytes after the ModRM operand's
+ * end's offset, 0 when b runs out. */
+static unsigned decode_rm(const uint8_t *b, size_t n, unsigned at, unsigned rex, struct quickstep *q, unsigned *rm)
+{
+	if (at >= n)
+		return 0;
+	uint8_t modrm = b[at];
+	if ((modrm >> 6) == 3) {
+		*rm = (modrm & 7u) | ((rex & 1) ? 8u : 0u);
+		return at + 1;
+	}
+	unsigned m = decode_ea(b + at, n - at, rex, &q->ea);
+	if (!m)
+		return 0;
+	q->mem = 1;
+	return at + m;
+}
+
+/* The two-operand forms with a ModRM byte (b[at] the opcode, the ModRM
+ * byte after it): MOV, ALU, LEA, loads, stores, group 1 with immediates,
+ * INC/DEC, MOVSXD, MOV of an immediate, JMP/CALL through a register. */
+static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, struct quickstep *q)
 {
 	uint8_t op = b[at];
-	unsigned m = decode_ea(b + at + 1, n - at - 1, rex, &q->ea);
-	if (!m)
+	if (at + 1 >= n)
 		return -1;
-	unsigned reg = ((b[at + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0), sub = (b[at + 1] >> 3) & 7;
-	unsigned end = at + 1 + m;
-	q->mem = 1;
+	unsigned reg = ((b[at + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0), sub = (b[at + 1] >> 3) & 7, rm = 0;
+	unsigned end = decode_rm(b, n, at + 1, rex, q, &rm);
+	unsigned opsize = q->wide ? 8 : 4;
+	if (!end)
+		return -1;
 	q->len = end;
-	q->dst = reg;
-	if (op == 0x8b || op == 0x8d || (op == 0x63 && q->wide)) {
-		q->kind = op == 0x8d ? QS_LEA : QS_LOAD;
-		q->size = op == 0x8b && q->wide ? 8 : 4;
-		q->sext = op == 0x63;
-		return 0;
-	}
-	int alu = alu_of(op);
+
+	/* ALU between r/m and a register: 00-3b (not ADC, SBB), 84, 85. */
+	int alu = op < 0x40 && (op & 7) < 4 ? alu_of(op | 1) : (op == 0x84 || op == 0x85) ? QA_TEST : -1;
 	if (alu >= 0) {
-		int rm_first = op == 0x85 || (op & 2) == 0;
-		if (rm_first && alu != QA_CMP && alu != QA_TEST)
-			return -1; /* a store */
+		int rm_first = (op & 2) == 0 || op == 0x84 || op == 0x85;
 		q->kind = QS_ALU;
 		q->alu = (enum quickstep_alu)alu;
-		q->mem_first = rm_first;
-		q->src = reg;
+		q->size = (op & 1) ? opsize : 1;
+		q->mem_first = q->mem && rm_first;
+		if (q->mem) {
+			q->dst = reg;
+			q->src = reg;
+		} else {
+			q->dst = rm_first ? rm : reg;
+			q->src = rm_first ? reg : rm;
+		}
+		return 0;
+	}
+	switch (op) {
+	case 0x88: case 0x89: case 0x8a: case 0x8b: /* MOV */
+		q->size = (op & 1) ? opsize : 1;
+		if (!q->mem) {
+			q->kind = QS_MOV;
+			q->dst = (op & 2) ? reg : rm;
+			q->src = (op & 2) ? rm : reg;
+		} else if (op & 2) {
+			q->kind = QS_LOAD;
+			q->dst = reg;
+			q->merge = q->size == 1;
+		} else {
+			q->kind = QS_STORE;
+			q->src = reg;
+		}
+		return 0;
+	case 0x8d: /* LEA */
+		if (!q->mem)
+			return -1;
+		q->kind = QS_LEA;
+		q->dst = reg;
+		return 0;
+	case 0x63: /* MOVSXD (with REX.W only) */
+		if (!q->wide)
+			return -1;
+		q->kind = QS_LOAD;
+		q->dst = reg;
+		q->src = rm;
+		q->size = 4;
+		q->sext = 1;
+		return 0;
+	case 0x80: case 0x81: case 0x83: { /* group 1 with an immediate */
+		unsigned ilen = op == 0x81 ? 4 : 1;
+		if (grp1_of(sub) < 0 || end + ilen > n)
+			return -1;
+		q->kind = QS_ALU;
+		q->alu = (enum quickstep_alu)grp1_of(sub);
+		q->size = op == 0x80 ? 1 : opsize;
+		q->dst = rm;
+		q->mem_first = q->mem;
+		q->has_imm = 1;
+		q->imm = read_imm(b + end, ilen);
+		q->len = end + ilen;
+		return 0;
+	}
+	case 0xf6: case 0xf7: { /* TEST with an immediate (/0) */
+		unsigned ilen = op == 0xf7 ? 4 : 1;
+		if (sub != 0 || end + ilen > n)
+			return -1;
+		q->kind = QS_ALU;
+		q->alu = QA_TEST;
+		q->size = op == 0xf6 ? 1 : opsize;
+		q->dst = rm;
+		q->mem_first = q->mem;
+		q->has_imm = 1;
+		q->imm = read_imm(b + end, ilen);
+		q->len = end + ilen;
+		return 0;
+	}
+	case 0xc6: case 0xc7: { /* MOV of an immediate (/0) */
+		unsigned ilen = op == 0xc7 ? 4 : 1;
+		if (sub != 0 || end + ilen > n)
+			return -1;
+		q->size = op == 0xc6 ? 1 : opsize;
+		q->imm = read_imm(b + end, ilen); /* sign-extended to 64 bits */
+		q->len = end + ilen;
+		if (q->mem) {
+			q->kind = QS_STORE;
+			q->has_imm = 1;
+		} else {
+			q->kind = QS_MOVI;
+			q->dst = rm;
+			if (q->size == 4)
+				q->imm = (int64_t)(uint32_t)q->imm;
+		}
+		return 0;
+	}
+	case 0xfe: case 0xff:
+		if (sub <= 1) { /* INC, DEC */
+			q->kind = QS_ALU;
+			q->alu = sub == 0 ? QA_INC : QA_DEC;
+			q->size = op == 0xfe ? 1 : opsize;
+			q->dst = rm;
+			q->mem_first = q->mem;
+			return 0;
+		}
+		if (op == 0xff && !q->mem && (sub == 2 || sub == 4)) { /* CALL, JMP *reg */
+			q->kind = sub == 2 ? QS_CALL_REG : QS_JMP_REG;
+			q->src = rm;
+			return 0;
+		}
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* Two-byte opcodes 0f xx: Jcc rel32, SETcc, CMOVcc, MOVZX, MOVSX. */
+static int decode_0f(const uint8_t *b, size_t n, unsigned at, unsigned rex, struct quickstep *q)
+{
+	if (at + 1 >= n)
+		return -1;
+	uint8_t op2 = b[at + 1];
+	if (op2 >= 0x80 && op2 <= 0x8f) {
+		if (at + 6 > n)
+			return -1;
+		q->kind = QS_JCC;
+		q->cc = op2 & 15u;
+		q->disp = read_imm(b + at + 2, 4);
+		q->len = at + 6;
+		return 0;
+	}
+	unsigned reg = at + 2 < n ? ((b[at + 2] >> 3) & 7u) | ((rex & 4) ? 8u : 0u) : 0, rm = 0;
+	unsigned end = decode_rm(b, n, at + 2, rex, q, &rm);
+	if (!end)
+		return -1;
+	q->len = end;
+	if (op2 >= 0x90 && op2 <= 0x9f) {
+		if (q->mem)
+			return -1; /* SETcc to memory: a store of its own */
+		q->kind = QS_SETCC;
+		q->cc = op2 & 15u;
+		q->dst = rm;
+		q->size = 1;
+		return 0;
+	}
+	if (op2 >= 0x40 && op2 <= 0x4f) {
+		q->kind = QS_CMOV;
+		q->cc = op2 & 15u;
+		q->dst = reg;
+		q->src = rm;
 		q->size = q->wide ? 8 : 4;
 		return 0;
 	}
-	/* cmp $imm, mem (83/81/80 /7); test $imm, mem (f7/f6 /0). */
-	unsigned ilen = 0, size = q->wide ? 8 : 4;
-	if ((op == 0x83 || op == 0x81 || op == 0x80) && sub == 7) {
-		ilen = op == 0x81 ? 4 : 1;
-		q->alu = QA_CMP;
-	} else if ((op == 0xf7 || op == 0xf6) && sub == 0) {
-		ilen = op == 0xf7 ? 4 : 1;
-		q->alu = QA_TEST;
-	} else {
-		return -1;
+	if (op2 == 0xb6 || op2 == 0xb7 || op2 == 0xbe || op2 == 0xbf) {
+		q->kind = QS_LOAD;
+		q->dst = reg;
+		q->src = rm;
+		q->size = (op2 & 1) ? 2 : 1;
+		q->sext = op2 >= 0xbe;
+		return 0;
 	}
-	if (op == 0x80 || op == 0xf6)
-		size = 1;
-	if (end + ilen > n)
-		return -1;
-	q->kind = QS_ALU;
-	q->mem_first = 1;
-	q->has_imm = 1;
-	q->imm = read_imm(b + end, ilen);
-	q->size = size;
-	q->len = end + ilen;
-	return 0;
+	return -1;
 }
 
 int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
@@ -187,35 +328,40 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 	}
 	if (i)
 		return -1; /* any other prefixed form */
-	if (b[0] == 0xeb && n >= 2) {
-		q->kind = QS_JMP_REL;
-		q->len = 2;
-		q->disp = (int8_t)b[1];
-		return 0;
-	}
-	if (b[0] == 0xe9 && n >= 5) {
-		int32_t d;
-		memcpy(&d, b + 1, 4);
-		q->kind = QS_JMP_REL;
-		q->len = 5;
-		q->disp = d;
-		return 0;
-	}
 	/* A REX prefix, then the opcode. */
 	unsigned rex = 0, at = 0;
 	if ((b[0] & 0xf0) == 0x40) {
 		rex = b[0];
 		at = 1;
+		q->rex = 1;
 	}
 	if (at >= n)
 		return -1;
 	uint8_t op = b[at];
 	q->wide = (rex & 8) != 0;
-	/* No ModRM: POP, RET, MOV of an immediate. */
-	if (op >= 0x58 && op <= 0x5f) {
-		q->kind = QS_POP;
+	/* Relative jumps and calls (REX, meaningless there, refused). */
+	if (!rex && (op == 0xeb || (op >= 0x70 && op <= 0x7f))) {
+		if (n < 2)
+			return -1;
+		q->kind = op == 0xeb ? QS_JMP_REL : QS_JCC;
+		q->cc = op & 15u;
+		q->len = 2;
+		q->disp = (int8_t)b[1];
+		return 0;
+	}
+	if (!rex && (op == 0xe9 || op == 0xe8)) {
+		if (n < 5)
+			return -1;
+		q->kind = op == 0xe9 ? QS_JMP_REL : QS_CALL_REL;
+		q->len = 5;
+		q->disp = read_imm(b + 1, 4);
+		return 0;
+	}
+	/* No ModRM: PUSH, POP, RET, MOV of an immediate, the accumulator. */
+	if (op >= 0x50 && op <= 0x5f) {
+		q->kind = op >= 0x58 ? QS_POP : QS_PUSH;
 		q->len = at + 1;
-		q->dst = (op & 7u) | ((rex & 1) ? 8u : 0u);
+		q->dst = q->src = (op & 7u) | ((rex & 1) ? 8u : 0u);
 		return 0;
 	}
 	if (op == 0xc3) {
@@ -223,108 +369,38 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		q->len = at + 1;
 		return 0;
 	}
-	if (op >= 0xb8 && op <= 0xbf) {
-		unsigned ilen = q->wide ? 8 : 4;
+	if (op >= 0xb0 && op <= 0xbf) {
+		unsigned ilen = op < 0xb8 ? 1 : q->wide ? 8 : 4;
 		if (at + 1 + ilen > n)
 			return -1;
 		q->kind = QS_MOVI;
 		q->len = at + 1 + ilen;
 		q->dst = (op & 7u) | ((rex & 1) ? 8u : 0u);
-		if (q->wide) {
-			memcpy(&q->imm, b + at + 1, 8);
-		} else {
-			uint32_t v;
-			memcpy(&v, b + at + 1, 4);
-			q->imm = v;
-		}
+		q->size = op < 0xb8 ? 1 : q->wide ? 8 : 4;
+		uint64_t v = 0;
+		memcpy(&v, b + at + 1, ilen);
+		q->imm = (int64_t)v;
 		return 0;
 	}
-	/* MOVZX, MOVSX from memory: 0f b6/b7/be/bf /r. */
-	if (op == 0x0f) {
-		if (at + 2 >= n)
-			return -1;
-		uint8_t op2 = b[at + 1];
-		if (op2 != 0xb6 && op2 != 0xb7 && op2 != 0xbe && op2 != 0xbf)
-			return -1;
-		unsigned m = decode_ea(b + at + 2, n - at - 2, rex, &q->ea);
-		if (!m)
-			return -1;
-		q->kind = QS_LOAD;
-		q->mem = 1;
-		q->len = at + 2 + m;
-		q->dst = ((b[at + 2] >> 3) & 7u) | ((rex & 4) ? 8u : 0u);
-		q->size = (op2 & 1) ? 2 : 1;
-		q->sext = op2 >= 0xbe;
-		return 0;
-	}
-	if (at + 1 >= n)
-		return -1;
-	uint8_t modrm = b[at + 1];
-	unsigned reg = ((modrm >> 3) & 7) | ((rex & 4) ? 8 : 0);
-	unsigned rm = (modrm & 7) | ((rex & 1) ? 8 : 0);
-	unsigned sub = (modrm >> 3) & 7;
-	if ((modrm >> 6) != 3)
-		return decode_mem(b, n, at, rex, q);
-	if (op == 0xff && sub == 4) {
-		q->kind = QS_JMP_REG;
-		q->len = at + 2;
-		q->src = rm;
-		return 0;
-	}
-	if (op == 0xc7 && sub == 0) { /* mov $imm32, reg (sign-extended to 64 bits with REX.W) */
-		int32_t v;
-		if (at + 6 > n)
-			return -1;
-		memcpy(&v, b + at + 2, 4);
-		q->kind = QS_MOVI;
-		q->len = at + 6;
-		q->dst = rm;
-		q->imm = q->wide ? (int64_t)v : (int64_t)(uint32_t)v;
-		return 0;
-	}
-	/* ALU between registers: op r/m,r (01 09 21 29 31 39 85) or op
-	 * r,r/m (03 0b 23 2b 33 3b). */
-	int alu = alu_of(op);
-	if (alu >= 0) {
-		int rm_first = op == 0x85 || (op & 2) == 0;
-		q->kind = QS_ALU;
-		q->alu = (enum quickstep_alu)alu;
-		q->len = at + 2;
-		q->dst = rm_first ? rm : reg;
-		q->src = rm_first ? reg : rm;
-		q->size = q->wide ? 8 : 4;
-		return 0;
-	}
-	/* Immediates: 83 /n ib, 81 /n id; INC, DEC: ff /0, /1. */
-	if ((op == 0x83 || op == 0x81) && grp1_of(sub) >= 0) {
-		unsigned ilen = op == 0x83 ? 1 : 4;
-		if (at + 2 + ilen > n)
+	/* The accumulator with an immediate: 04 0c 24 2c 34 3c a8 (AL, imm8),
+	 * 05 0d 25 2d 35 3d a9 (EAX/RAX, imm32); not ADC, SBB. */
+	int acc = op == 0xa8 || op == 0xa9 ? QA_TEST : (op < 0x40 && (op & 6) == 4) ? grp1_of(op >> 3) : -1;
+	if (acc >= 0) {
+		unsigned byte = !(op & 1), ilen = byte ? 1 : 4;
+		if (at + 1 + ilen > n)
 			return -1;
 		q->kind = QS_ALU;
-		q->alu = (enum quickstep_alu)grp1_of(sub);
-		q->len = at + 2 + ilen;
-		q->dst = rm;
+		q->alu = (enum quickstep_alu)acc;
+		q->len = at + 1 + ilen;
+		q->dst = 0;
 		q->has_imm = 1;
-		q->imm = read_imm(b + at + 2, ilen);
-		q->size = q->wide ? 8 : 4;
+		q->imm = read_imm(b + at + 1, ilen);
+		q->size = byte ? 1 : q->wide ? 8 : 4;
 		return 0;
 	}
-	if (op == 0xff && sub <= 1) {
-		q->kind = QS_ALU;
-		q->alu = sub == 0 ? QA_INC : QA_DEC;
-		q->len = at + 2;
-		q->dst = rm;
-		q->size = q->wide ? 8 : 4;
-		return 0;
-	}
-	if (op == 0x89 || op == 0x8b) {
-		q->kind = QS_MOV;
-		q->len = at + 2;
-		q->dst = op == 0x89 ? rm : reg;
-		q->src = op == 0x89 ? reg : rm;
-		return 0;
-	}
-	return -1;
+	if (op == 0x0f)
+		return decode_0f(b, n, at, rex, q);
+	return decode_modrm(b, n, at, rex, q);
 }
 
 static __u64 *gpr(struct kvm_regs *r, unsigned i)
@@ -416,9 +492,67 @@ static uint64_t sign_extend(uint64_t v, unsigned size)
 	return (uint64_t)((int64_t)(v << sh) >> sh);
 }
 
+/* Write size bytes at gva through mem: 0 or -1 (nothing written). */
+static int store(const struct quickstep_mem *mem, uint64_t gva, unsigned size, uint64_t v)
+{
+	if (!mem || !mem->store || !canonical(gva) || !canonical(gva + size - 1))
+		return -1;
+	return mem->store(mem->ctx, gva, size, v) ? -1 : 0;
+}
+
+/* Register r read at size bytes (1: AH..BH for 4-7 without REX). */
+static uint64_t get_reg(const struct quickstep *q, struct kvm_regs *regs, unsigned r, unsigned size)
+{
+	if (size == 1 && !q->rex && r >= 4 && r < 8)
+		return (*gpr(regs, r - 4) >> 8) & 0xff;
+	uint64_t v = *gpr(regs, r);
+	return size == 8 ? v : size == 4 ? (uint32_t)v : size == 2 ? (uint16_t)v : (uint8_t)v;
+}
+
+/* Register r written at size bytes: 8 whole, 4 zero-extended, 1 only its
+ * byte (AH..BH for 4-7 without REX). */
+static void put_reg(const struct quickstep *q, struct kvm_regs *regs, unsigned r, unsigned size, uint64_t v)
+{
+	if (size == 1) {
+		unsigned sh = 0;
+		if (!q->rex && r >= 4 && r < 8) {
+			r -= 4;
+			sh = 8;
+		}
+		__u64 *p = gpr(regs, r);
+		*p = (*p & ~(0xffull << sh)) | ((v & 0xff) << sh);
+		return;
+	}
+	*gpr(regs, r) = size == 8 ? v : (uint32_t)v;
+}
+
 static void set_reg(struct kvm_regs *regs, unsigned r, uint64_t v, int wide)
 {
 	*gpr(regs, r) = wide ? v : (uint32_t)v;
+}
+
+#define FL_CF 0x1ull
+#define FL_PF 0x4ull
+#define FL_ZF 0x40ull
+#define FL_SF 0x80ull
+#define FL_OF 0x800ull
+
+/* Condition cc (the low nibble of Jcc, SETcc, CMOVcc) under rflags. */
+static int cond(unsigned cc, uint64_t f)
+{
+	int cf = !!(f & FL_CF), zf = !!(f & FL_ZF), sf = !!(f & FL_SF), of = !!(f & FL_OF), pf = !!(f & FL_PF);
+	int r;
+	switch (cc >> 1) {
+	case 0: r = of; break;
+	case 1: r = cf; break;
+	case 2: r = zf; break;
+	case 3: r = cf || zf; break;
+	case 4: r = sf; break;
+	case 5: r = pf; break;
+	case 6: r = sf != of; break;
+	default: r = zf || sf != of; break;
+	}
+	return (cc & 1) ? !r : r;
 }
 
 int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const struct quickstep_mem *mem)
@@ -432,15 +566,28 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 	case QS_JMP_REL:
 		next += (uint64_t)q->disp;
 		break;
+	case QS_JCC:
+		if (cond(q->cc, regs->rflags))
+			next += (uint64_t)q->disp;
+		break;
 	case QS_JMP_REG:
 		next = *gpr(regs, q->src);
 		break;
+	case QS_CALL_REL:
+	case QS_CALL_REG: {
+		uint64_t to = q->kind == QS_CALL_REL ? next + (uint64_t)q->disp : *gpr(regs, q->src);
+		if (!canonical(to) || store(mem, regs->rsp - 8, 8, next))
+			return -1;
+		regs->rsp -= 8;
+		regs->rip = to;
+		return 0;
+	}
 	case QS_MOV:
-		set_reg(regs, q->dst, *gpr(regs, q->src), q->wide);
+		put_reg(q, regs, q->dst, q->size, get_reg(q, regs, q->src, q->size));
 		regs->rip = next;
 		return 0;
 	case QS_MOVI:
-		set_reg(regs, q->dst, (uint64_t)q->imm, q->wide);
+		put_reg(q, regs, q->dst, q->size ? q->size : q->wide ? 8 : 4, (uint64_t)q->imm);
 		regs->rip = next;
 		return 0;
 	case QS_LEA:
@@ -448,9 +595,28 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	case QS_LOAD:
-		if (load(mem, ea_of(q, regs, next), q->size, &v))
+		if (q->mem) {
+			if (load(mem, ea_of(q, regs, next), q->size, &v))
+				return -1;
+		} else {
+			v = get_reg(q, regs, q->src, q->size);
+		}
+		if (q->merge)
+			put_reg(q, regs, q->dst, 1, v);
+		else
+			set_reg(regs, q->dst, q->sext ? sign_extend(v, q->size) : v, q->wide);
+		regs->rip = next;
+		return 0;
+	case QS_STORE:
+		v = q->has_imm ? (uint64_t)q->imm : get_reg(q, regs, q->src, q->size);
+		if (store(mem, ea_of(q, regs, next), q->size, v))
 			return -1;
-		set_reg(regs, q->dst, q->sext ? sign_extend(v, q->size) : v, q->wide);
+		regs->rip = next;
+		return 0;
+	case QS_PUSH:
+		if (store(mem, regs->rsp - 8, 8, *gpr(regs, q->src))) /* push %rsp: the value before */
+			return -1;
+		regs->rsp -= 8;
 		regs->rip = next;
 		return 0;
 	case QS_POP:
@@ -466,15 +632,49 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rsp += 8;
 		regs->rip = v;
 		return 0;
+	case QS_SETCC:
+		put_reg(q, regs, q->dst, 1, (uint64_t)cond(q->cc, regs->rflags));
+		regs->rip = next;
+		return 0;
+	case QS_CMOV:
+		/* The source is read whatever the condition; a 32-bit
+		 * destination is zero-extended even when not moved. */
+		if (q->mem) {
+			if (load(mem, ea_of(q, regs, next), q->size, &v))
+				return -1;
+		} else {
+			v = get_reg(q, regs, q->src, q->size);
+		}
+		set_reg(regs, q->dst, cond(q->cc, regs->rflags) ? v : *gpr(regs, q->dst), q->wide);
+		regs->rip = next;
+		return 0;
 	case QS_ALU: {
-		uint64_t a = *gpr(regs, q->dst), b = q->has_imm ? (uint64_t)q->imm : *gpr(regs, q->src), f;
-		if (q->mem && load(mem, ea_of(q, regs, next), q->size, q->mem_first ? &a : &b))
-			return -1;
+		uint64_t a, b, f, at = q->mem ? ea_of(q, regs, next) : 0;
+		if (q->mem_first) {
+			if (load(mem, at, q->size, &a))
+				return -1;
+		} else {
+			a = get_reg(q, regs, q->dst, q->size);
+		}
+		if (q->has_imm)
+			b = (uint64_t)q->imm;
+		else if (q->mem && !q->mem_first) {
+			if (load(mem, at, q->size, &b))
+				return -1;
+		} else {
+			b = get_reg(q, regs, q->src, q->size);
+		}
 		uint64_t r = host_alu(q->alu, q->size, a, b, &f);
 		/* INC and DEC keep CF. */
 		uint64_t mask = q->alu == QA_INC || q->alu == QA_DEC ? ALU_FLAGS & ~1ull : ALU_FLAGS;
-		if (q->alu != QA_CMP && q->alu != QA_TEST)
-			set_reg(regs, q->dst, r, q->wide);
+		if (q->alu != QA_CMP && q->alu != QA_TEST) {
+			if (q->mem_first) {
+				if (store(mem, at, q->size, r))
+					return -1;
+			} else {
+				put_reg(q, regs, q->dst, q->size, r);
+			}
+		}
 		regs->rflags = (regs->rflags & ~mask) | (f & mask);
 		regs->rip = next;
 		return 0;

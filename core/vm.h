@@ -355,6 +355,22 @@ size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, 
  * paging-structure entry of the walk present with its accessed bit set, a
  * supervisor page, in RAM.  0, or -1 (nothing read) anywhere else. */
 int vm_load_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Write len (1-8) bytes at gva as a store at CPL0 would, where that is
+ * sure to fault on nothing and to change nothing but those bytes: as
+ * vm_load_quiet, and every entry writable, the leaf's dirty bit already
+ * set.  The page is marked written (vm_mark_pages_written).  0, or -1
+ * (nothing written). */
+int vm_store_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, const void *buf, size_t len);
+/* Fetch up to len bytes of code at gva as the CPU's instruction fetch at
+ * CPL0 would, where that faults on nothing and changes nothing (as
+ * vm_load_quiet, and no XD bit): the bytes fetched, up to the first page
+ * that does not qualify (0: none). */
+size_t vm_fetch_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* Does the host's KVM give its guests two-dimensional paging (EPT, NPT)?
+ * Without it (shadow paging, PVM) KVM write-protects the guest's page
+ * tables to follow them, and a write made through ttvm's mapping of RAM
+ * could leave a stale shadow entry behind: no store by hand there. */
+bool kvm_host_tdp(void);
 /* Does the vCPU show the state of a reset (CS 0xf000 based at 0xffff0000,
  * RIP 0xfff0)?  On SVM, KVM resets the vCPU at a shutdown (triple fault)
  * before it reports KVM_EXIT_SHUTDOWN. */

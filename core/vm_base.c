@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -20,6 +21,25 @@ const char *kvm_device_path(void)
 {
 	const char *p = getenv("TTVM_KVM_DEVICE");
 	return p && *p ? p : "/dev/kvm";
+}
+
+static bool param_on(const char *path)
+{
+	char v[8] = "";
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool on = fgets(v, sizeof(v), f) && (v[0] == 'Y' || v[0] == 'y' || v[0] == '1');
+	fclose(f);
+	return on;
+}
+
+bool kvm_host_tdp(void)
+{
+	static int tdp = -1;
+	if (tdp < 0)
+		tdp = param_on("/sys/module/kvm_intel/parameters/ept") || param_on("/sys/module/kvm_amd/parameters/npt");
+	return tdp == 1;
 }
 
 const char *kvm_unusable_reason(int err)

@@ -29,7 +29,7 @@
 #include "core/run.h"
 #include "core/vm.h"
 #include "core/ptrap.h"
-#include "core/quickstep.h"
+#include "replay/quickrun.h"
 #include "record/ckpt.h"
 #include "record/probe.h"
 #include "record/rr.h"
@@ -69,6 +69,9 @@ static void probe_host(struct engine *eng)
 	eng->patch_exec = caps.patch && !(patch && !strcmp(patch, "off"));
 	const char *quick = getenv("TTVM_QUICKSTEP");
 	eng->quick = !(quick && !strcmp(quick, "off"));
+	/* Stores by hand only under two-dimensional paging (kvm_host_tdp);
+	 * TTVM_QUICKSTEP=nostore: never. */
+	eng->quick_stores = eng->quick && kvm_host_tdp() && !(quick && !strcmp(quick, "nostore"));
 }
 
 /* Below the 8-per-ns bounds, what a search may always take: a recording's
@@ -171,7 +174,7 @@ static uint64_t search_work(const struct engine *eng);
 
 static bool search_exhausted(struct engine *eng, bool first)
 {
-	uint64_t hits = eng->patch_hits + eng->dr_hits - eng->search_hits0;
+	uint64_t hits = eng->patch_hits + eng->dr_hits + eng->quick_passes - eng->search_hits0;
 	uint64_t steps = eng->steps - eng->search_steps0;
 	char what[240];
 
@@ -216,7 +219,7 @@ void eng_free(struct engine *eng)
 
 static uint64_t search_work(const struct engine *eng)
 {
-	return eng->steps + eng->patch_hits + eng->dr_hits;
+	return eng->steps + eng->patch_hits + eng->dr_hits + eng->quick_passes;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -232,9 +235,11 @@ void eng_report(struct engine *eng)
 	qsort(eng->kick_cost, eng->nkick, sizeof(uint64_t), cmp_u64);
 	log_info("replay: %zu kick point(s): traps hit + single steps to find each: median %" PRIu64 ", worst %" PRIu64
 		 " (%" PRIu64 " patch trap hits, %" PRIu64 " debug-register hits, %" PRIu64
-		 " single steps in all, %" PRIu64 " of them done by hand)",
+		 " single steps in all, %" PRIu64 " of them done by hand; %" PRIu64 " passes and %" PRIu64
+		 " more instructions run by hand%s)",
 		 eng->nkick, eng->kick_cost[eng->nkick / 2], eng->kick_cost[eng->nkick - 1], eng->patch_hits,
-		 eng->dr_hits, eng->steps, eng->quick_steps);
+		 eng->dr_hits, eng->steps, eng->quick_steps, eng->quick_passes, eng->quick_insns,
+		 eng->quick_stores ? ", stores too" : "");
 }
 
 static bool k_known(const struct engine *eng)
@@ -348,7 +353,7 @@ void eng_restart(struct engine *eng, uint64_t k, int bp, uint64_t bp_addr)
 	eng->bp = bp;
 	eng->bp_addr = bp_addr;
 	/* A search restored in the middle starts its budget afresh. */
-	eng->search_hits0 = eng->patch_hits + eng->dr_hits;
+	eng->search_hits0 = eng->patch_hits + eng->dr_hits + eng->quick_passes;
 	eng->search_steps0 = eng->steps;
 	eng->idle_ns = 0; /* its idle clock starts at its first look */
 	eng->bp_patch = !eng->hw_exec && eng->patch_exec;
@@ -765,7 +770,7 @@ static int check_goal(struct engine *eng, struct run_state *rs)
 			snprintf(doing, sizeof(doing),
 				 ", looking for the point at %#" PRIx64 " for %" PRIu64 " trap hits and %" PRIu64
 				 " single steps",
-				 eng->bp_addr, eng->patch_hits + eng->dr_hits - eng->search_hits0,
+				 eng->bp_addr, eng->patch_hits + eng->dr_hits + eng->quick_passes - eng->search_hits0,
 				 eng->steps - eng->search_steps0);
 		vm_request_stop(vm, ST_SIGNAL, "replay stopped by %s after guest exit %" PRIu64 "%s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM", vm->guest_exits, doing);
@@ -840,7 +845,7 @@ static int meet_event(struct engine *eng)
 		eng->bp_addr = e->kind == TRACE_EV_IRQ ? e->u.irq.rip : e->u.probe.addr;
 		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 		eng->kick_start = search_work(eng);
-		eng->search_hits0 = eng->patch_hits + eng->dr_hits;
+		eng->search_hits0 = eng->patch_hits + eng->dr_hits + eng->quick_passes;
 		eng->search_steps0 = eng->steps;
 		eng->idle_ns = 0; /* its idle clock starts at its first look */
 		eng->bp = window || (!eng->hw_exec && !eng->bp_patch) ? ENG_BP_SEARCH_STEP : ENG_BP_ARMED;
@@ -974,54 +979,67 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
-/* Guest memory for quick steps' loads (core/quickstep.h): only what
- * vm_load_quiet() can read without an effect on the guest. */
-struct quick_mem {
-	struct vm *vm;
-	const struct kvm_sregs *sregs;
-};
-
-static int quick_load(void *ctx, uint64_t gva, unsigned size, uint64_t *val)
-{
-	const struct quick_mem *m = ctx;
-	uint64_t v = 0;
-	if (vm_load_quiet(m->vm, m->sregs, gva, &v, size))
-		return -1;
-	*val = v; /* little-endian: zero-extended */
-	return 0;
-}
+/* Instructions a quick run may do by hand before it gives the guest back
+ * to KVM (a stop request, the search's bounds and its idle clock are
+ * looked at between runs). */
+#define QUICK_BUDGET 200000u
 
 /* The search's trap stopped the guest at its point's RIP in another state:
  * step over the instruction there by hand where core/quickstep.c can (a
- * guest entry saved per pass).  Not with the guest's own TF (its #DB), nor
- * outside 64-bit code.  true when done (counted as the step). */
+ * guest entry saved per pass), and go on by hand (replay/quickrun.h) to
+ * the point's next pass, which is compared here as at a trap hit, and so
+ * on.  Not with the guest's own TF (its #DB), nor outside 64-bit code.
+ * true when the guest moved (each step over the point counted as the
+ * step), or the point was taken (or the VM stopped); false with the guest
+ * standing on the point as at the hit: a real step is due. */
 static bool quick_step(struct engine *eng)
 {
 	struct vm *vm = eng->vm;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct quickstep q;
-	uint8_t b[15];
 
 	if (!eng->quick || vcpu_get_regs(vm, &regs) || (regs.rflags & RR_RFLAGS_DEBUG_BITS) ||
-	    vcpu_get_sregs(vm, &sregs) || !vm_code64(&sregs))
+	    vcpu_get_sregs(vm, &sregs) || !vm_code64(&sregs) || regs.rip != eng->bp_addr)
 		return false;
-	uint64_t at = sregs.cs.base + regs.rip;
-	size_t n = vm_read_virt(vm, &sregs, regs.rip, b, sizeof(b));
-	struct quick_mem qm = { vm, &sregs };
-	const struct quickstep_mem mem = { quick_load, &qm };
-	if (quickstep_decode(b, n, &q) || quickstep_apply(&q, &regs, &mem))
+	uint64_t budget = QUICK_BUDGET, done;
+	bool moved = false;
+	enum quickrun_end end;
+	for (;;) {
+		end = quickrun(vm, &sregs, &regs, eng->bp_addr, budget, eng->quick_stores, &done);
+		if (!done)
+			break; /* refused on the point itself */
+		moved = true;
+		budget -= done;
+		count_step(eng); /* the step over the point's instruction */
+		eng->quick_steps++;
+		eng->quick_insns += done - 1;
+		if (end != QR_AT_STOP)
+			break;
+		/* At the point again: a pass without a guest entry. */
+		eng->quick_passes++;
+		if (vcpu_set_regs(vm, &regs)) {
+			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
+			return true;
+		}
+		const struct trace_event *e = rr_peek(vm);
+		int r = e ? try_kick_point(eng, e) : -1;
+		if (r != 0 || vm->stop)
+			return true; /* taken (on the point, as after a trap's hit), or stopped */
+		if (!budget)
+			break;
+	}
+	if (!moved)
 		return false;
 	if (vcpu_set_regs(vm, &regs)) {
 		vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
-		return false;
+		return true;
 	}
-	/* The guest no longer stands on the patch trap it hit: no step over
-	 * its instruction is due (that step is what this one replaces). */
-	if (vm->ptraps.skip && vm->ptraps.skip_addr == at)
+	if (regs.rip == eng->bp_addr)
+		return false; /* on the point, its pass compared: a real step over it */
+	/* Elsewhere: no step over the patch trap's instruction is due (that
+	 * step is what these replace). */
+	if (vm->ptraps.skip && vm->ptraps.skip_addr == eng->bp_addr)
 		vm->ptraps.skip = false;
-	count_step(eng);
-	eng->quick_steps++;
 	return true;
 }
 

@@ -139,6 +139,10 @@ struct engine {
 	 * (core/quickstep.h); quick: allowed (TTVM_QUICKSTEP=off: not). */
 	uint64_t quick_steps;
 	bool quick;
+	/* Quick runs (replay/quickrun.h): passes of the searched point met
+	 * by hand, the other instructions done by hand; stores by hand. */
+	uint64_t quick_passes, quick_insns;
+	bool quick_stores;
 };
 
 /* The bound of a point search for a recording whose longest stretch

@@ -62,23 +62,43 @@ static const struct one known[] = {
 	{ "testb $0x4,0x3(%rdi)", { 0xf6, 0x47, 0x03, 0x04 }, 4, QS_ALU, 4 },
 	{ "cmp %rax,0x8(%rbx) (39)", { 0x48, 0x39, 0x43, 0x08 }, 4, QS_ALU, 4 },
 	{ "add (%rsi),%ecx (03)", { 0x03, 0x0e }, 2, QS_ALU, 2 },
+	{ "mov %rax,0x10(%rsp)", { 0x48, 0x89, 0x44, 0x24, 0x10 }, 5, QS_STORE, 5 },
+	{ "add %eax,(%rbx)", { 0x01, 0x03 }, 2, QS_ALU, 2 },
+	{ "movl $1,(%rax)", { 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00 }, 6, QS_STORE, 6 },
+	{ "movb $1,(%rax)", { 0xc6, 0x00, 0x01 }, 3, QS_STORE, 3 },
+	{ "mov %dl,(%rdi)", { 0x88, 0x17 }, 2, QS_STORE, 2 },
+	{ "incl (%rax)", { 0xff, 0x00 }, 2, QS_ALU, 2 },
+	{ "addl $1,(%rax)", { 0x83, 0x00, 0x01 }, 3, QS_ALU, 3 },
+	{ "movzbl %al,%eax", { 0x0f, 0xb6, 0xc0 }, 3, QS_LOAD, 3 },
+	{ "movslq %eax,%rdx", { 0x48, 0x63, 0xd0 }, 3, QS_LOAD, 3 },
+	{ "mov %dl,%al", { 0x88, 0xd0 }, 2, QS_MOV, 2 },
+	{ "mov (%rsi),%al", { 0x8a, 0x06 }, 2, QS_LOAD, 2 },
+	{ "mov $0x22,%ah", { 0xb4, 0x22 }, 2, QS_MOVI, 2 },
+	{ "call *%rax", { 0xff, 0xd0 }, 2, QS_CALL_REG, 2 },
+	{ "call rel32", { 0xe8, 0, 0, 0, 0 }, 5, QS_CALL_REL, 5 },
+	{ "push %rbp", { 0x55 }, 1, QS_PUSH, 1 },
+	{ "push %r15", { 0x41, 0x57 }, 2, QS_PUSH, 2 },
+	{ "je rel8", { 0x74, 0x10 }, 2, QS_JCC, 2 },
+	{ "jg rel32", { 0x0f, 0x8f, 0x10, 0, 0, 0 }, 6, QS_JCC, 6 },
+	{ "cmp $0x22,%al", { 0x3c, 0x22 }, 2, QS_ALU, 2 },
+	{ "sub $imm32,%rax", { 0x48, 0x2d, 0x00, 0x10, 0x00, 0x00 }, 6, QS_ALU, 6 },
+	{ "test $imm32,%eax", { 0xa9, 0x00, 0x10, 0x00, 0x00 }, 5, QS_ALU, 5 },
+	{ "test %al,%al", { 0x84, 0xc0 }, 2, QS_ALU, 2 },
+	{ "cmp %sil,%dil", { 0x40, 0x38, 0xf7 }, 3, QS_ALU, 3 },
+	{ "sete %al", { 0x0f, 0x94, 0xc0 }, 3, QS_SETCC, 3 },
+	{ "cmovne %rdx,%rax", { 0x48, 0x0f, 0x45, 0xc2 }, 4, QS_CMOV, 4 },
+	{ "cmovl 0x8(%rbx),%eax", { 0x0f, 0x4c, 0x43, 0x08 }, 4, QS_CMOV, 4 },
+	{ "decb 0x3(%rdi)", { 0xfe, 0x4f, 0x03 }, 3, QS_ALU, 3 },
 };
 
 static const struct one refused[] = {
-	{ "mov %rax,0x10(%rsp) (a store)", { 0x48, 0x89, 0x44, 0x24, 0x10 }, 5, QS_NONE, 0 },
-	{ "add %eax,(%rbx) (a store)", { 0x01, 0x03 }, 2, QS_NONE, 0 },
-	{ "movl $1,(%rax) (a store)", { 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00 }, 6, QS_NONE, 0 },
-	{ "incl (%rax) (a store)", { 0xff, 0x00 }, 2, QS_NONE, 0 },
-	{ "addl $1,(%rax) (a store)", { 0x83, 0x00, 0x01 }, 3, QS_NONE, 0 },
 	{ "mov %gs:0x10,%rax (segment)", { 0x65, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0 }, 9, QS_NONE, 0 },
 	{ "mov (%eax),%eax (32-bit address)", { 0x67, 0x8b, 0x00 }, 3, QS_NONE, 0 },
-	{ "movzbl %al,%eax (register source)", { 0x0f, 0xb6, 0xc0 }, 3, QS_NONE, 0 },
 	{ "movslq without REX.W", { 0x63, 0x04, 0x8f }, 3, QS_NONE, 0 },
 	{ "pop %ax (16-bit)", { 0x66, 0x58 }, 2, QS_NONE, 0 },
 	{ "ret $8", { 0xc2, 0x08, 0x00 }, 3, QS_NONE, 0 },
 	{ "mov (%rbx), cut short", { 0x48, 0x8b, 0x43 }, 3, QS_NONE, 0 },
 	{ "movabs, cut short", { 0x48, 0xb8, 1, 2, 3, 4 }, 6, QS_NONE, 0 },
-	{ "mov %dl,%al (byte)", { 0x88, 0xd0 }, 2, QS_NONE, 0 },
 	{ "mov %dx,%ax (16-bit)", { 0x66, 0x89, 0xd0 }, 3, QS_NONE, 0 },
 	{ "adc %edx,%eax (carry in)", { 0x11, 0xd0 }, 2, QS_NONE, 0 },
 	{ "sbb $1,%eax", { 0x83, 0xd8, 0x01 }, 3, QS_NONE, 0 },
@@ -87,12 +107,21 @@ static const struct one refused[] = {
 	{ "xchg %eax,%r8d (41 90)", { 0x41, 0x90 }, 2, QS_NONE, 0 },
 	{ "notrack jmp *%rax", { 0x3e, 0xff, 0xe0 }, 3, QS_NONE, 0 },
 	{ "jmp *(%rax)", { 0xff, 0x20 }, 2, QS_NONE, 0 },
-	{ "call *%rax", { 0xff, 0xd0 }, 2, QS_NONE, 0 },
-	{ "call rel32", { 0xe8, 0, 0, 0, 0 }, 5, QS_NONE, 0 },
 	{ "hlt", { 0xf4 }, 1, QS_NONE, 0 },
 	{ "rep movsb", { 0xf3, 0xa4 }, 2, QS_NONE, 0 },
 	{ "jmp rel32, cut short", { 0xe9, 0x10, 0x00 }, 3, QS_NONE, 0 },
 	{ "long NOP, cut short", { 0x0f, 0x1f, 0x44, 0x00 }, 4, QS_NONE, 0 },
+	{ "sete (%rax) (SETcc to memory)", { 0x0f, 0x94, 0x00 }, 3, QS_NONE, 0 },
+	{ "lock addl $1,(%rax)", { 0xf0, 0x83, 0x00, 0x01 }, 4, QS_NONE, 0 },
+	{ "adc %al,(%rbx)", { 0x10, 0x03 }, 2, QS_NONE, 0 },
+	{ "push (%rax)", { 0xff, 0x30 }, 2, QS_NONE, 0 },
+	{ "call *(%rax)", { 0xff, 0x10 }, 2, QS_NONE, 0 },
+	{ "rex.w je (REX before a Jcc)", { 0x48, 0x74, 0x10 }, 3, QS_NONE, 0 },
+	{ "je rel32, cut short", { 0x0f, 0x84, 0x10, 0 }, 4, QS_NONE, 0 },
+	{ "push $imm8", { 0x6a, 0x01 }, 2, QS_NONE, 0 },
+	{ "mov %eax,%fs:(%rbx)", { 0x64, 0x89, 0x03 }, 3, QS_NONE, 0 },
+	{ "shl $1,%eax", { 0xd1, 0xe0 }, 2, QS_NONE, 0 },
+	{ "mul %rdx", { 0x48, 0xf7, 0xe2 }, 3, QS_NONE, 0 },
 	{ "nothing", { 0 }, 0, QS_NONE, 0 },
 };
 
@@ -301,7 +330,7 @@ static int run_one(const uint8_t *b, size_t n, struct kvm_regs *r, const struct 
 
 static void test_loads(void)
 {
-	const struct quickstep_mem mem = { fake_load, NULL };
+	const struct quickstep_mem mem = { fake_load, NULL, NULL };
 	struct kvm_regs r, want;
 	const uint8_t movzbl[] = { 0x0f, 0xb6, 0x43, 0x01 };                  /* movzbl 0x1(%rbx),%eax */
 	const uint8_t movsbq[] = { 0x48, 0x0f, 0xbe, 0x43, 0x01 };            /* movsbq 0x1(%rbx),%rax */
@@ -438,11 +467,182 @@ static void test_loads(void)
 	CHECK_EQ(fake_loads, before);
 }
 
+static unsigned fake_stores;
+static int fake_store_ok = 1;
+
+static int fake_store(void *ctx, uint64_t gva, unsigned size, uint64_t val)
+{
+	(void)ctx;
+	if (!fake_store_ok || gva < 0x10000 || gva + size > 0x10000 + sizeof(fake_mem))
+		return -1;
+	memcpy(fake_mem + (gva - 0x10000), &val, size);
+	fake_stores++;
+	return 0;
+}
+
+static uint64_t fake64(unsigned off)
+{
+	uint64_t v;
+	memcpy(&v, fake_mem + off, 8);
+	return v;
+}
+
+/* Stores: MOV to memory, PUSH, CALL, read-modify-write ALU; a refused
+ * store leaves registers and memory as they were. */
+static void test_stores(void)
+{
+	const struct quickstep_mem mem = { fake_load, NULL, fake_store };
+	const struct quickstep_mem load_only = { fake_load, NULL, NULL };
+	struct kvm_regs r, want;
+	const uint8_t mov_store[] = { 0x48, 0x89, 0x43, 0x08 };       /* mov %rax,0x8(%rbx) */
+	const uint8_t movb_ah[] = { 0x88, 0x63, 0x01 };               /* mov %ah,0x1(%rbx) */
+	const uint8_t movl_imm[] = { 0xc7, 0x43, 0x10, 0xff, 0xff, 0xff, 0xff }; /* movl $-1,0x10(%rbx) */
+	const uint8_t movq_imm[] = { 0x48, 0xc7, 0x43, 0x18, 0xfe, 0xff, 0xff, 0xff }; /* movq $-2,0x18(%rbx) */
+	const uint8_t push_rbp[] = { 0x55 }, push_rsp[] = { 0x54 };
+	const uint8_t call_rel[] = { 0xe8, 0x10, 0x00, 0x00, 0x00 };
+	const uint8_t call_rax[] = { 0xff, 0xd0 };
+	const uint8_t addl_1[] = { 0x83, 0x03, 0x01 };                /* addl $1,(%rbx) */
+	const uint8_t decb[] = { 0xfe, 0x4b, 0x04 };                  /* decb 0x4(%rbx) */
+	const uint8_t sub_mem[] = { 0x48, 0x29, 0x43, 0x08 };         /* sub %rax,0x8(%rbx) */
+
+	memset(fake_mem, 0, sizeof(fake_mem));
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	r.rax = 0x1122334455667788ull;
+	CHECK_EQ(RUN(mov_store, &r, &mem), 0);
+	CHECK_EQ(fake64(8), 0x1122334455667788ull);
+	CHECK_EQ(r.rip, 0x1004);
+	CHECK_EQ(RUN(movb_ah, &r, &mem), 0); /* AH: bits 8-15 of RAX */
+	CHECK_EQ(fake_mem[1], 0x77);
+	CHECK_EQ(RUN(movl_imm, &r, &mem), 0);
+	CHECK_EQ(fake64(0x10), 0xffffffffull); /* 4 bytes only */
+	CHECK_EQ(RUN(movq_imm, &r, &mem), 0);
+	CHECK_EQ(fake64(0x18), 0xfffffffffffffffeull); /* sign-extended */
+
+	/* Read-modify-write: the flags of the operation, the result in memory. */
+	memset(fake_mem, 0, sizeof(fake_mem));
+	fake_mem[0] = 0xff;
+	fake_mem[1] = 0xff;
+	fake_mem[2] = 0xff;
+	fake_mem[3] = 0xff;
+	r = regs_at(0x1000);
+	r.rbx = 0x10000;
+	CHECK_EQ(RUN(addl_1, &r, &mem), 0);
+	CHECK_EQ(fake64(0), 0);
+	CHECK_EQ(r.rflags & (CF | ZF), CF | ZF);
+	fake_mem[4] = 0x80;
+	CHECK_EQ(RUN(decb, &r, &mem), 0);
+	CHECK_EQ(fake_mem[4], 0x7f);
+	CHECK_EQ(r.rflags & (CF | OF), CF | OF); /* DEC keeps CF from the ADD */
+	r.rax = 1;
+	CHECK_EQ(RUN(sub_mem, &r, &mem), 0);
+	CHECK_EQ(fake64(8), ~0ull);
+	CHECK_EQ(r.rflags & (CF | SF), CF | SF);
+
+	/* PUSH, CALL: RSP down by 8, the value at the new RSP. */
+	r = regs_at(0x1000);
+	r.rsp = 0x10040;
+	r.rbp = 0xabcdef;
+	CHECK_EQ(RUN(push_rbp, &r, &mem), 0);
+	CHECK_EQ(r.rsp, 0x10038);
+	CHECK_EQ(fake64(0x38), 0xabcdef);
+	CHECK_EQ(RUN(push_rsp, &r, &mem), 0);
+	CHECK_EQ(fake64(0x30), 0x10038); /* the value before the push */
+	r.rip = 0xffffffff81000000ull;
+	CHECK_EQ(RUN(call_rel, &r, &mem), 0);
+	CHECK_EQ(r.rip, 0xffffffff81000015ull);
+	CHECK_EQ(fake64(0x28), 0xffffffff81000005ull);
+	CHECK_EQ(r.rsp, 0x10028);
+	r.rax = 0xffffffff81234567ull;
+	CHECK_EQ(RUN(call_rax, &r, &mem), 0);
+	CHECK_EQ(r.rip, 0xffffffff81234567ull);
+	CHECK_EQ(fake64(0x20), 0xffffffff81000017ull);
+
+	/* Refused stores change nothing: no store callback, a store it
+	 * refuses, a call to a non-canonical address (before any store). */
+	unsigned stores = fake_stores;
+	uint8_t before[sizeof(fake_mem)];
+	memcpy(before, fake_mem, sizeof(fake_mem));
+	r = regs_at(0x1000);
+	r.rsp = 0x10040;
+	r.rbx = 0x10000;
+	want = r;
+	CHECK_EQ(RUN(push_rbp, &r, &load_only), -1);
+	CHECK_EQ(RUN(addl_1, &r, &load_only), -1);
+	fake_store_ok = 0;
+	CHECK_EQ(RUN(call_rel, &r, &mem), -1);
+	CHECK_EQ(RUN(sub_mem, &r, &mem), -1);
+	fake_store_ok = 1;
+	r.rax = 0x0000800000000000ull;
+	want.rax = r.rax;
+	CHECK_EQ(RUN(call_rax, &r, &mem), -1);
+	CHECK(!memcmp(&r, &want, sizeof(r)));
+	CHECK(!memcmp(before, fake_mem, sizeof(fake_mem)));
+	CHECK_EQ(fake_stores, stores);
+}
+
+/* Jcc under every condition, SETcc, CMOVcc, byte registers. */
+static void test_conditions(void)
+{
+	struct kvm_regs r;
+	const uint64_t flag_sets[] = { 0, CF, ZF, SF, OF, PF, SF | OF, ZF | SF, CF | ZF | SF | OF | PF };
+	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+		uint64_t f = flag_sets[i];
+		int cf = !!(f & CF), zf = !!(f & ZF), sf = !!(f & SF), of = !!(f & OF), pf = !!(f & PF);
+		int base[8] = { of, cf, zf, cf || zf, sf, pf, sf != of, zf || sf != of };
+		for (unsigned cc = 0; cc < 16; cc++) {
+			int want = (cc & 1) ? !base[cc >> 1] : base[cc >> 1];
+			uint8_t jcc8[] = { (uint8_t)(0x70 + cc), 0x10 };
+			uint8_t jcc32[] = { 0x0f, (uint8_t)(0x80 + cc), 0x00, 0x01, 0x00, 0x00 };
+			uint8_t setcc[] = { 0x0f, (uint8_t)(0x90 + cc), 0xc4 };             /* set %ah */
+			uint8_t cmov[] = { 0x0f, (uint8_t)(0x40 + cc), 0xc2 };              /* cmov %edx,%eax */
+			r = regs_at(0x1000);
+			r.rflags = 0x202 | f;
+			CHECK_EQ(RUN(jcc8, &r, NULL), 0);
+			CHECK_EQ(r.rip, want ? 0x1012u : 0x1002u);
+			r.rip = 0x1000;
+			CHECK_EQ(RUN(jcc32, &r, NULL), 0);
+			CHECK_EQ(r.rip, want ? 0x1106u : 0x1006u);
+			r.rax = 0x1111111111111111ull;
+			CHECK_EQ(RUN(setcc, &r, NULL), 0);
+			CHECK_EQ(r.rax, want ? 0x1111111111110111ull : 0x1111111111110011ull);
+			r.rax = 0x1111111111111111ull;
+			CHECK_EQ(RUN(cmov, &r, NULL), 0);
+			/* 32-bit: zero-extended even when not moved. */
+			CHECK_EQ(r.rax, want ? 0xccccddddull : 0x11111111ull);
+			CHECK_EQ(r.rflags, 0x202 | f);
+		}
+	}
+	/* Byte registers: AH..BH without REX, SPL..DIL with it. */
+	const uint8_t mov_dh_al[] = { 0x88, 0xf0 };        /* mov %dh,%al */
+	const uint8_t mov_sil_al[] = { 0x40, 0x88, 0xf0 }; /* mov %sil,%al */
+	const uint8_t cmp_al_22[] = { 0x3c, 0x22 };
+	const uint8_t sub_rax_imm[] = { 0x48, 0x2d, 0x00, 0x10, 0x00, 0x00 };
+	r = regs_at(0x1000);
+	r.rdx = 0x5500;
+	r.rsi = 0x66;
+	r.rax = 0xffffffffffffffffull;
+	CHECK_EQ(RUN(mov_dh_al, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0xffffffffffffff55ull);
+	CHECK_EQ(RUN(mov_sil_al, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0xffffffffffffff66ull);
+	r.rax = 0xabcd22;
+	CHECK_EQ(RUN(cmp_al_22, &r, NULL), 0);
+	CHECK_EQ(r.rflags & (ZF | CF), ZF);
+	CHECK_EQ(r.rax, 0xabcd22);
+	r.rax = 0x800;
+	CHECK_EQ(RUN(sub_rax_imm, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0xfffffffffffff800ull);
+	CHECK_EQ(r.rflags & (CF | SF), CF | SF);
+}
+
 int main(void)
 {
 	RUN_TEST(test_decode);
 	RUN_TEST(test_apply);
 	RUN_TEST(test_alu);
 	RUN_TEST(test_loads);
+	RUN_TEST(test_stores);
+	RUN_TEST(test_conditions);
 	return TEST_EXIT();
 }
