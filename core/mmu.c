@@ -138,25 +138,21 @@ size_t vm_read_virt(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void
 #define X86_CR4_PKS (1ull << 24)
 #define X86_EFER_NXE (1ull << 11)
 
-enum quiet_access { QUIET_LOAD, QUIET_STORE, QUIET_FETCH };
-
-/* Where an access of len bytes at gva (CPL0, 64-bit paging, one page)
- * would go with no fault and no change to the guest: every entry of the
- * walk present with its accessed bit set, a supervisor page (no SMAP or
- * protection-key questions), no CR4.PKS; a store also needs every entry
- * writable and the leaf's dirty bit set, a fetch no XD bit.  A host
- * pointer into RAM, or NULL. */
-static uint8_t *quiet_ptr(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, size_t len, enum quiet_access how)
+uint8_t *vm_quiet_page(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, unsigned *ok, uint64_t *gpa_page,
+			uint64_t tables[VM_WALK_MAX], unsigned *ntables)
 {
-	uint64_t gpa, tables[VM_WALK_MAX];
+	uint64_t gpa;
 	unsigned nt;
 
+	*ok = 0;
+	*ntables = 0;
 	if (!(s->efer & X86_EFER_LMA) || !(s->cr0 & X86_CR0_PG) || (s->cr4 & X86_CR4_PKS) ||
-	    (s->cs.selector & 3) || s->ss.dpl || len == 0 || (gva & 4095) + len > 4096)
+	    (s->cs.selector & 3) || s->ss.dpl)
 		return NULL;
-	if (vm_gva_walk(vm, s, gva, &gpa, tables, &nt) || nt < 2 || nt > VM_WALK_MAX)
+	if (vm_gva_walk(vm, s, gva & ~4095ull, &gpa, tables, &nt) || nt < 2 || nt > VM_WALK_MAX)
 		return NULL;
-	uint64_t all = PTE_U | PTE_W, leaf = 0;
+	*ntables = nt;
+	uint64_t all = PTE_U | PTE_W, leaf = 0, xd = 0;
 	for (unsigned i = 0; i < nt; i++) {
 		uint64_t e;
 		const void *p = vm_gpa_ptr(vm, tables[i], 8);
@@ -166,21 +162,40 @@ static uint8_t *quiet_ptr(struct vm *vm, const struct kvm_sregs *s, uint64_t gva
 		/* The CPU would set A (and a PS bit at the top level is reserved). */
 		if (!(e & PTE_A) || (i == 0 && (e & PTE_PS)))
 			return NULL;
-		if (how == QUIET_FETCH && (s->efer & X86_EFER_NXE) && (e & PTE_XD))
-			return NULL;
 		all &= e;
+		xd |= e;
 		leaf = e;
 	}
 	if (all & PTE_U)
 		return NULL; /* a user page: SMAP, protection keys */
-	if (how == QUIET_STORE && (!(all & PTE_W) || !(leaf & PTE_D)))
-		return NULL; /* a fault, or the CPU would set D */
-	return vm_gpa_ptr(vm, gpa, len);
+	uint8_t *page = vm_gpa_ptr(vm, gpa, 4096);
+	if (!page)
+		return NULL;
+	*gpa_page = gpa >> 12;
+	*ok = VM_QUIET_LOAD;
+	if ((all & PTE_W) && (leaf & PTE_D))
+		*ok |= VM_QUIET_STORE; /* else a fault, or the CPU would set D */
+	if (!((s->efer & X86_EFER_NXE) && (xd & PTE_XD)))
+		*ok |= VM_QUIET_FETCH;
+	return page;
+}
+
+/* Where an access of len bytes at gva (within one page) may go quietly
+ * (how: one VM_QUIET_ bit): a host pointer into RAM, or NULL. */
+static uint8_t *quiet_ptr(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, size_t len, unsigned how)
+{
+	uint64_t tables[VM_WALK_MAX], gpa_page;
+	unsigned ok, nt;
+
+	if (len == 0 || (gva & 4095) + len > 4096)
+		return NULL;
+	uint8_t *page = vm_quiet_page(vm, s, gva, &ok, &gpa_page, tables, &nt);
+	return page && (ok & how) ? page + (gva & 4095) : NULL;
 }
 
 int vm_load_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *buf, size_t len)
 {
-	const uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, QUIET_LOAD) : NULL;
+	const uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, VM_QUIET_LOAD) : NULL;
 	if (!p)
 		return -1;
 	memcpy(buf, p, len);
@@ -189,7 +204,7 @@ int vm_load_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, void *
 
 int vm_store_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, const void *buf, size_t len)
 {
-	uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, QUIET_STORE) : NULL;
+	uint8_t *p = len <= 8 ? quiet_ptr(vm, s, gva, len, VM_QUIET_STORE) : NULL;
 	if (!p)
 		return -1;
 	memcpy(p, buf, len);
@@ -202,11 +217,11 @@ size_t vm_fetch_quiet(struct vm *vm, const struct kvm_sregs *s, uint64_t gva, vo
 	size_t n = 4096 - (gva & 4095);
 	if (n > len)
 		n = len;
-	const uint8_t *p = quiet_ptr(vm, s, gva, n, QUIET_FETCH);
+	const uint8_t *p = quiet_ptr(vm, s, gva, n, VM_QUIET_FETCH);
 	if (!p)
 		return 0;
 	memcpy(buf, p, n);
-	if (n < len && (p = quiet_ptr(vm, s, gva + n, len - n, QUIET_FETCH)) != NULL) {
+	if (n < len && (p = quiet_ptr(vm, s, gva + n, len - n, VM_QUIET_FETCH)) != NULL) {
 		memcpy((uint8_t *)buf + n, p, len - n);
 		n = len;
 	}

@@ -366,6 +366,17 @@ int vm_store_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, c
  * vm_load_quiet, and no XD bit): the bytes fetched, up to the first page
  * that does not qualify (0: none). */
 size_t vm_fetch_quiet(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, void *buf, size_t len);
+/* The 4 KiB page at gva as the three above see it, for a caller that
+ * keeps pages (replay/quickrun.c): its host address (NULL: no quiet access
+ * at all), *ok the VM_QUIET_ kinds of access that qualify there, *gpa_page
+ * its guest-physical page number, tables[*ntables] the guest-physical
+ * addresses of the paging-structure entries the answer depends on (a
+ * write to one of their pages may change it). */
+#define VM_QUIET_LOAD 1u
+#define VM_QUIET_STORE 2u
+#define VM_QUIET_FETCH 4u
+uint8_t *vm_quiet_page(struct vm *vm, const struct kvm_sregs *sregs, uint64_t gva, unsigned *ok, uint64_t *gpa_page,
+			uint64_t tables[VM_WALK_MAX], unsigned *ntables);
 /* Does the host's KVM give its guests two-dimensional paging (EPT, NPT)?
  * Without it (shadow paging, PVM) KVM write-protects the guest's page
  * tables to follow them, and a write made through ttvm's mapping of RAM

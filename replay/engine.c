@@ -72,6 +72,8 @@ static void probe_host(struct engine *eng)
 	/* Stores by hand only under two-dimensional paging (kvm_host_tdp);
 	 * TTVM_QUICKSTEP=nostore: never. */
 	eng->quick_stores = eng->quick && kvm_host_tdp() && !(quick && !strcmp(quick, "nostore"));
+	if (eng->quick && ttvm_verbosity >= 2)
+		eng->quick_stats = calloc(1, sizeof(*eng->quick_stats)); /* NULL: not kept */
 }
 
 /* Below the 8-per-ns bounds, what a search may always take: a recording's
@@ -214,6 +216,8 @@ void eng_free(struct engine *eng)
 	}
 	free(eng->kick_cost);
 	eng->kick_cost = NULL;
+	free(eng->quick_stats);
+	eng->quick_stats = NULL;
 	eng->nkick = eng->kick_cap = 0;
 }
 
@@ -240,6 +244,8 @@ void eng_report(struct engine *eng)
 		 eng->nkick, eng->kick_cost[eng->nkick / 2], eng->kick_cost[eng->nkick - 1], eng->patch_hits,
 		 eng->dr_hits, eng->steps, eng->quick_steps, eng->quick_passes, eng->quick_insns,
 		 eng->quick_stores ? ", stores too" : "");
+	if (eng->quick_stats)
+		quickrun_report(eng->quick_stats);
 }
 
 static bool k_known(const struct engine *eng)
@@ -1004,8 +1010,10 @@ static bool quick_step(struct engine *eng)
 	uint64_t budget = QUICK_BUDGET, done;
 	bool moved = false;
 	enum quickrun_end end;
+	struct quickrun qr;
+	quickrun_begin(&qr, vm, &sregs, eng->quick_stores, eng->quick_stats);
 	for (;;) {
-		end = quickrun(vm, &sregs, &regs, eng->bp_addr, budget, eng->quick_stores, &done);
+		end = quickrun(&qr, &regs, eng->bp_addr, budget, &done);
 		if (!done)
 			break; /* refused on the point itself */
 		moved = true;

@@ -78,6 +78,8 @@ struct eng_goal {
 	void *boundary_ctx;
 };
 
+struct quickrun_stats;
+
 struct engine {
 	struct vm *vm;
 	/* The replay's own search for a positioned interrupt point. */
@@ -143,6 +145,7 @@ struct engine {
 	 * by hand, the other instructions done by hand; stores by hand. */
 	uint64_t quick_passes, quick_insns;
 	bool quick_stores;
+	struct quickrun_stats *quick_stats; /* what stopped them (NULL: not kept) */
 };
 
 /* The bound of a point search for a recording whose longest stretch

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/cli.h"
@@ -302,8 +303,15 @@ static void test_whole(void)
 	mine = start;
 	unsigned runs = 0, real_steps = 0;
 	uint64_t insns = 0;
+	struct timespec t0, t1;
+	double ns = 0;
 	for (;;) {
-		enum quickrun_end end = quickrun(&vm, &s, &mine, hlt, 1000000, true, &done);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		struct quickrun qr;
+		quickrun_begin(&qr, &vm, &s, true, NULL);
+		enum quickrun_end end = quickrun(&qr, &mine, hlt, 1000000, &done);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
 		insns += done;
 		runs++;
 		if (end == QR_AT_STOP || mine.rip == hlt)
@@ -321,7 +329,8 @@ static void test_whole(void)
 		real_steps++;
 	}
 	memcpy(mem_mine, vm_gpa_ptr(&vm, DATA, 256), 256);
-	printf("by hand: %" PRIu64 " instructions in %u runs, %u real steps\n", insns, runs, real_steps);
+	printf("by hand: %" PRIu64 " instructions in %u runs (%.0f ns each), %u real steps\n", insns, runs,
+	       ns / (double)insns, real_steps);
 	CHECK_EQ(mine.rip, hlt);
 	CHECK_EQ(real_steps, 48u * 2);
 

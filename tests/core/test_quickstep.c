@@ -1,7 +1,9 @@
-/* core/quickstep.c: which instructions replay may step over by hand, how
- * long they are, and what they do to the registers; everything else
- * (memory operands, flags, 16-bit and byte forms, prefixes it does not
- * know, jumps to non-canonical addresses) is left to a real step. */
+/* core/quickstep.c: which instructions replay may do by hand, how long
+ * they are, and what they do to the registers and (through fake memory)
+ * to memory; everything else (16-bit forms, prefixes it does not know,
+ * ADC/SBB, shifts, jumps to non-canonical addresses, accesses the memory
+ * refuses) is left to a real step.  tests/core/test_quickrun.c compares
+ * them with the CPU. */
 #include <string.h>
 
 #include "core/quickstep.h"
