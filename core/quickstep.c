@@ -27,13 +27,15 @@ static unsigned modrm_len(const uint8_t *p, size_t n)
 	return len <= n ? len : 0;
 }
 
-/* The ALU operation of a two-operand opcode (op r/m,r: 01 09 21 29 31 39
- * 85; op r,r/m: 03 0b 23 2b 33 3b), -1 for any other; not ADC, SBB. */
+/* The ALU operation of a two-operand opcode (op r/m,r: 01 09 11 19 21 29
+ * 31 39 85; op r,r/m: 03 0b 13 1b 23 2b 33 3b), -1 for any other. */
 static int alu_of(uint8_t op)
 {
 	switch (op) {
 	case 0x01: case 0x03: return QA_ADD;
 	case 0x09: case 0x0b: return QA_OR;
+	case 0x11: case 0x13: return QA_ADC;
+	case 0x19: case 0x1b: return QA_SBB;
 	case 0x21: case 0x23: return QA_AND;
 	case 0x29: case 0x2b: return QA_SUB;
 	case 0x31: case 0x33: return QA_XOR;
@@ -43,13 +45,16 @@ static int alu_of(uint8_t op)
 	}
 }
 
-/* Group 1's operation /n of 80/81/83 (0 add, 1 or, 4 and, 5 sub, 6 xor, 7
- * cmp), -1 for adc and sbb. */
+/* Group 1's operation /n of 80/81/83 (0 add, 1 or, 2 adc, 3 sbb, 4 and, 5
+ * sub, 6 xor, 7 cmp). */
 static int grp1_of(unsigned sub)
 {
-	static const int8_t grp1[8] = { QA_ADD, QA_OR, -1, -1, QA_AND, QA_SUB, QA_XOR, QA_CMP };
+	static const int8_t grp1[8] = { QA_ADD, QA_OR, QA_ADC, QA_SBB, QA_AND, QA_SUB, QA_XOR, QA_CMP };
 	return grp1[sub & 7];
 }
+
+/* Group 2's operation /n of c0 c1 d0-d3 (/6 is SHL's alias). */
+static const int8_t grp2[8] = { QA_ROL, QA_ROR, QA_RCL, QA_RCR, QA_SHL, QA_SHR, QA_SHL, QA_SAR };
 
 static int64_t read_imm(const uint8_t *p, unsigned len)
 {
@@ -188,8 +193,23 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		q->len = end + ilen;
 		return 0;
 	}
-	case 0xf6: case 0xf7: { /* TEST with an immediate (/0) */
+	case 0xf6: case 0xf7: { /* TEST with an immediate (/0), NOT, NEG, MUL, IMUL */
 		unsigned ilen = op == 0xf7 ? 4 : 1;
+		if (sub == 2 || sub == 3) {
+			q->kind = QS_ALU;
+			q->alu = sub == 2 ? QA_NOT : QA_NEG;
+			q->size = op == 0xf6 ? 1 : opsize;
+			q->dst = rm;
+			q->mem_first = q->mem;
+			return 0;
+		}
+		if (sub == 4 || sub == 5) {
+			q->kind = QS_MUL;
+			q->alu = sub == 5 ? QA_IMUL : QA_ADD; /* QA_ADD: unsigned */
+			q->size = op == 0xf6 ? 1 : opsize;
+			q->src = rm;
+			return 0;
+		}
 		if (sub != 0 || end + ilen > n)
 			return -1;
 		q->kind = QS_ALU;
@@ -235,6 +255,39 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 			return 0;
 		}
 		return -1;
+	case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: /* shifts, rotates */
+		q->kind = QS_ALU;
+		q->alu = (enum quickstep_alu)grp2[sub];
+		q->size = (op & 1) ? opsize : 1;
+		q->dst = rm;
+		q->mem_first = q->mem;
+		q->has_imm = 1;
+		q->imm = 1;
+		if (op <= 0xc1) {
+			if (end + 1 > n)
+				return -1;
+			q->imm = b[end];
+			q->len = end + 1;
+		} else if (op >= 0xd2) {
+			q->has_imm = 0;
+			q->count_cl = 1;
+		}
+		return 0;
+	case 0x69: case 0x6b: { /* IMUL r, r/m, imm */
+		unsigned ilen = op == 0x69 ? 4 : 1;
+		if (end + ilen > n)
+			return -1;
+		q->kind = QS_ALU;
+		q->alu = QA_IMUL;
+		q->imul3 = 1;
+		q->size = opsize;
+		q->dst = reg;
+		q->src = rm;
+		q->has_imm = 1;
+		q->imm = read_imm(b + end, ilen);
+		q->len = end + ilen;
+		return 0;
+	}
 	default:
 		return -1;
 	}
@@ -275,6 +328,40 @@ static int decode_0f(const uint8_t *b, size_t n, unsigned at, unsigned rex, stru
 		q->dst = reg;
 		q->src = rm;
 		q->size = q->wide ? 8 : 4;
+		return 0;
+	}
+	if (op2 == 0xaf) { /* IMUL r, r/m */
+		q->kind = QS_ALU;
+		q->alu = QA_IMUL;
+		q->size = q->wide ? 8 : 4;
+		q->dst = reg;
+		q->src = rm;
+		return 0;
+	}
+	/* BT, BTS, BTR, BTC: r/m, r (0f a3 ab b3 bb; a register's offset
+	 * reaches beyond a memory operand: registers only) or r/m, imm8
+	 * (0f ba /4-/7). */
+	int bt = op2 == 0xa3 ? QA_BT : op2 == 0xab ? QA_BTS : op2 == 0xb3 ? QA_BTR : op2 == 0xbb ? QA_BTC : -1;
+	unsigned sub = at + 2 < n ? (b[at + 2] >> 3) & 7u : 0;
+	if (bt >= 0 || (op2 == 0xba && sub >= 4)) {
+		q->kind = QS_ALU;
+		q->size = q->wide ? 8 : 4;
+		q->dst = rm;
+		q->mem_first = q->mem;
+		if (bt >= 0) {
+			if (q->mem)
+				return -1;
+			q->alu = (enum quickstep_alu)bt;
+			q->src = reg;
+		} else {
+			static const int8_t grp8[4] = { QA_BT, QA_BTS, QA_BTR, QA_BTC };
+			if (end + 1 > n)
+				return -1;
+			q->alu = (enum quickstep_alu)grp8[sub - 4];
+			q->has_imm = 1;
+			q->imm = b[end] & (q->size * 8 - 1);
+			q->len = end + 1;
+		}
 		return 0;
 	}
 	if (op2 == 0xb6 || op2 == 0xb7 || op2 == 0xbe || op2 == 0xbf) {
@@ -328,8 +415,16 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 	}
 	if (i)
 		return -1; /* any other prefixed form */
-	/* A REX prefix, then the opcode. */
+	/* An FS or GS override, a REX prefix, then the opcode. */
 	unsigned rex = 0, at = 0;
+	if (b[0] == 0x64 || b[0] == 0x65) {
+		int seg = b[0] == 0x64 ? 1 : 2;
+		if (quickstep_decode(b + 1, n - 1, q) || !q->mem || q->kind == QS_LEA || q->seg)
+			return -1; /* only on a memory operand (LEA has none), only one */
+		q->seg = seg;
+		q->len++;
+		return 0;
+	}
 	if ((b[0] & 0xf0) == 0x40) {
 		rex = b[0];
 		at = 1;
@@ -413,29 +508,46 @@ static __u64 *gpr(struct kvm_regs *r, unsigned i)
 /* The arithmetic flags: CF PF AF ZF SF OF. */
 #define ALU_FLAGS 0x8d5ull
 
-/* One ALU operation run on the host: the result (which the caller does
- * not write back for CMP and TEST) and the host's RFLAGS after it. */
-#define ALU2(insn, sfx, T)                                                                \
-	do {                                                                              \
-		T x = (T)a, y = (T)b;                                                    \
-		__asm__ volatile(insn sfx " %2, %0\n\tpushfq\n\tpopq %1"                 \
-				 : "+r"(x), "=r"(f)                                      \
-				 : "r"(y)                                                \
-				 : "cc");                                                \
-		r = x;                                                                    \
+/* One operation run on the host, with the guest's arithmetic flags loaded
+ * first (ADC, SBB and the rotates through carry read CF; NOT, a shift by
+ * 0 and the rotates leave some or all of them as they were): the result
+ * (which the caller does not write back for CMP, TEST and BT) and the
+ * host's RFLAGS after it.  The red zone below RSP is stepped over before
+ * the pushes. */
+#define HOST_IN "lea -128(%%rsp), %%rsp\n\tpushq %[fi]\n\tpopfq\n\t"
+#define HOST_OUT "\n\tpushfq\n\tpopq %[fo]\n\tlea 128(%%rsp), %%rsp"
+#define ALU2(insn, sfx, T)                                                                              \
+	do {                                                                                            \
+		T x = (T)a, y = (T)b;                                                                  \
+		__asm__ volatile(HOST_IN insn sfx " %[y], %[x]" HOST_OUT                               \
+				 : [x] "+r"(x), [fo] "=&r"(f)                                          \
+				 : [y] "r"(y), [fi] "r"(fin)                                           \
+				 : "cc");                                                              \
+		r = x;                                                                                  \
 	} while (0)
-#define ALU1(insn, sfx, T)                                                                \
-	do {                                                                              \
-		T x = (T)a;                                                               \
-		__asm__ volatile(insn sfx " %0\n\tpushfq\n\tpopq %1" : "+r"(x), "=r"(f) : : "cc"); \
-		r = x;                                                                    \
+#define ALU1(insn, sfx, T)                                                                              \
+	do {                                                                                            \
+		T x = (T)a;                                                                             \
+		__asm__ volatile(HOST_IN insn sfx " %[x]" HOST_OUT : [x] "+r"(x), [fo] "=&r"(f) : [fi] "r"(fin) : "cc"); \
+		r = x;                                                                                  \
+	} while (0)
+#define SHIFT(insn, sfx, T)                                                                             \
+	do {                                                                                            \
+		T x = (T)a;                                                                             \
+		uint8_t c = (uint8_t)b;                                                                 \
+		__asm__ volatile(HOST_IN insn sfx " %%cl, %[x]" HOST_OUT                               \
+				 : [x] "+r"(x), [fo] "=&r"(f)                                          \
+				 : "c"(c), [fi] "r"(fin)                                               \
+				 : "cc");                                                              \
+		r = x;                                                                                  \
 	} while (0)
 
 /* Every operation at one width: operand suffix sfx, operand type T. */
-#define ALU_OPS(sfx, T)                                             \
-	switch (op) {                                               \
+#define ALU_COMMON(sfx, T)                                          \
 	case QA_ADD: ALU2("add", sfx, T); break;                    \
 	case QA_OR: ALU2("or", sfx, T); break;                      \
+	case QA_ADC: ALU2("adc", sfx, T); break;                    \
+	case QA_SBB: ALU2("sbb", sfx, T); break;                    \
 	case QA_AND: ALU2("and", sfx, T); break;                    \
 	case QA_SUB: ALU2("sub", sfx, T); break;                    \
 	case QA_XOR: ALU2("xor", sfx, T); break;                    \
@@ -443,20 +555,77 @@ static __u64 *gpr(struct kvm_regs *r, unsigned i)
 	case QA_TEST: ALU2("test", sfx, T); break;                  \
 	case QA_INC: ALU1("inc", sfx, T); break;                    \
 	case QA_DEC: ALU1("dec", sfx, T); break;                    \
-	}
+	case QA_NEG: ALU1("neg", sfx, T); break;                    \
+	case QA_NOT: ALU1("not", sfx, T); break;                    \
+	case QA_ROL: SHIFT("rol", sfx, T); break;                   \
+	case QA_ROR: SHIFT("ror", sfx, T); break;                   \
+	case QA_RCL: SHIFT("rcl", sfx, T); break;                   \
+	case QA_RCR: SHIFT("rcr", sfx, T); break;                   \
+	case QA_SHL: SHIFT("shl", sfx, T); break;                   \
+	case QA_SHR: SHIFT("shr", sfx, T); break;                   \
+	case QA_SAR: SHIFT("sar", sfx, T); break;
+/* BT* and two-operand IMUL have no byte form. */
+#define ALU_WIDE(sfx, T)                                            \
+	case QA_BT: ALU2("bt", sfx, T); break;                      \
+	case QA_BTS: ALU2("bts", sfx, T); break;                    \
+	case QA_BTR: ALU2("btr", sfx, T); break;                    \
+	case QA_BTC: ALU2("btc", sfx, T); break;                    \
+	case QA_IMUL: ALU2("imul", sfx, T); break;
 
-static uint64_t host_alu(enum quickstep_alu op, unsigned size, uint64_t a, uint64_t b, uint64_t *flags)
+/* 0, or -1 for an operation at a width it has not. */
+static int host_alu(enum quickstep_alu op, unsigned size, uint64_t a, uint64_t b, uint64_t fin, uint64_t *res,
+		    uint64_t *flags)
 {
-	uint64_t r = a, f = 0;
+	uint64_t r = a, f = fin;
 	if (size == 8) {
-		ALU_OPS("q", uint64_t)
+		switch (op) { ALU_COMMON("q", uint64_t) ALU_WIDE("q", uint64_t) }
 	} else if (size == 4) {
-		ALU_OPS("l", uint32_t)
+		switch (op) { ALU_COMMON("l", uint32_t) ALU_WIDE("l", uint32_t) }
 	} else {
-		ALU_OPS("b", uint8_t)
+		switch (op) {
+		ALU_COMMON("b", uint8_t)
+		default:
+			return -1;
+		}
+	}
+	*res = r;
+	*flags = f;
+	return 0;
+}
+
+/* One-operand MUL/IMUL on the host: *lo, *hi from a (the accumulator)
+ * times b; for bytes, *lo is AX. */
+static void host_mul(int sign, unsigned size, uint64_t a, uint64_t b, uint64_t fin, uint64_t *lo, uint64_t *hi,
+		     uint64_t *flags)
+{
+	uint64_t f = fin;
+	if (size == 8) {
+		uint64_t x = a, d, y = b;
+		if (sign)
+			__asm__ volatile(HOST_IN "imulq %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "mulq %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = d;
+	} else if (size == 4) {
+		uint32_t x = (uint32_t)a, d, y = (uint32_t)b;
+		if (sign)
+			__asm__ volatile(HOST_IN "imull %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "mull %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = d;
+	} else {
+		uint16_t x = (uint8_t)a;
+		uint8_t y = (uint8_t)b;
+		if (sign)
+			__asm__ volatile(HOST_IN "imulb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "mulb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = 0;
 	}
 	*flags = f;
-	return r;
 }
 
 static int canonical(uint64_t a)
@@ -464,11 +633,15 @@ static int canonical(uint64_t a)
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
-/* The address of q's memory operand (the next RIP: next). */
-static uint64_t ea_of(const struct quickstep *q, const struct kvm_regs *regs, uint64_t next)
+/* The address of q's memory operand (the next RIP: next; mem: the FS/GS
+ * bases). */
+static uint64_t ea_of(const struct quickstep *q, const struct kvm_regs *regs, uint64_t next,
+		      const struct quickstep_mem *mem)
 {
 	const struct quickstep_ea *e = &q->ea;
 	uint64_t a = (uint64_t)e->disp;
+	if (q->seg && mem)
+		a += q->seg == 1 ? mem->fs_base : mem->gs_base;
 	if (e->riprel)
 		a += next;
 	if (e->base >= 0)
@@ -559,6 +732,8 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 {
 	uint64_t next = regs->rip + q->len, v;
 
+	if (q->seg && !mem)
+		return -1;
 	switch (q->kind) {
 	case QS_NOP:
 		regs->rip = next;
@@ -591,12 +766,12 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	case QS_LEA:
-		set_reg(regs, q->dst, ea_of(q, regs, next), q->wide);
+		set_reg(regs, q->dst, ea_of(q, regs, next, mem), q->wide);
 		regs->rip = next;
 		return 0;
 	case QS_LOAD:
 		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next), q->size, &v))
+			if (load(mem, ea_of(q, regs, next, mem), q->size, &v))
 				return -1;
 		} else {
 			v = get_reg(q, regs, q->src, q->size);
@@ -609,7 +784,7 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		return 0;
 	case QS_STORE:
 		v = q->has_imm ? (uint64_t)q->imm : get_reg(q, regs, q->src, q->size);
-		if (store(mem, ea_of(q, regs, next), q->size, v))
+		if (store(mem, ea_of(q, regs, next, mem), q->size, v))
 			return -1;
 		regs->rip = next;
 		return 0;
@@ -640,7 +815,7 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		/* The source is read whatever the condition; a 32-bit
 		 * destination is zero-extended even when not moved. */
 		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next), q->size, &v))
+			if (load(mem, ea_of(q, regs, next, mem), q->size, &v))
 				return -1;
 		} else {
 			v = get_reg(q, regs, q->src, q->size);
@@ -649,8 +824,15 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	case QS_ALU: {
-		uint64_t a, b, f, at = q->mem ? ea_of(q, regs, next) : 0;
-		if (q->mem_first) {
+		uint64_t a, b, f, r, at = q->mem ? ea_of(q, regs, next, mem) : 0;
+		if (q->imul3) { /* dst = (src or memory) * imm */
+			if (q->mem) {
+				if (load(mem, at, q->size, &a))
+					return -1;
+			} else {
+				a = get_reg(q, regs, q->src, q->size);
+			}
+		} else if (q->mem_first) {
 			if (load(mem, at, q->size, &a))
 				return -1;
 		} else {
@@ -658,24 +840,44 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		}
 		if (q->has_imm)
 			b = (uint64_t)q->imm;
-		else if (q->mem && !q->mem_first) {
+		else if (q->count_cl)
+			b = regs->rcx & 0xff;
+		else if (q->mem && !q->mem_first && !q->imul3) {
 			if (load(mem, at, q->size, &b))
 				return -1;
 		} else {
 			b = get_reg(q, regs, q->src, q->size);
 		}
-		uint64_t r = host_alu(q->alu, q->size, a, b, &f);
-		/* INC and DEC keep CF. */
-		uint64_t mask = q->alu == QA_INC || q->alu == QA_DEC ? ALU_FLAGS & ~1ull : ALU_FLAGS;
-		if (q->alu != QA_CMP && q->alu != QA_TEST) {
-			if (q->mem_first) {
+		if (host_alu(q->alu, q->size, a, b, regs->rflags & ALU_FLAGS, &r, &f))
+			return -1;
+		if (q->alu != QA_CMP && q->alu != QA_TEST && q->alu != QA_BT) {
+			if (q->mem_first && !q->imul3) {
 				if (store(mem, at, q->size, r))
 					return -1;
 			} else {
 				put_reg(q, regs, q->dst, q->size, r);
 			}
 		}
-		regs->rflags = (regs->rflags & ~mask) | (f & mask);
+		regs->rflags = (regs->rflags & ~ALU_FLAGS) | (f & ALU_FLAGS);
+		regs->rip = next;
+		return 0;
+	}
+	case QS_MUL: {
+		uint64_t b, lo, hi, f;
+		if (q->mem) {
+			if (load(mem, ea_of(q, regs, next, mem), q->size, &b))
+				return -1;
+		} else {
+			b = get_reg(q, regs, q->src, q->size);
+		}
+		host_mul(q->alu == QA_IMUL, q->size, regs->rax, b, regs->rflags & ALU_FLAGS, &lo, &hi, &f);
+		if (q->size == 1) {
+			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
+		} else {
+			put_reg(q, regs, 0, q->size, lo);
+			put_reg(q, regs, 2, q->size, hi);
+		}
+		regs->rflags = (regs->rflags & ~ALU_FLAGS) | (f & ALU_FLAGS);
 		regs->rip = next;
 		return 0;
 	}

@@ -3,14 +3,16 @@
  * caller's memory callbacks) plain memory: NOPs (0x90, the long NOPs 0f 1f
  * /0 with their 66/2e/3e prefixes, PAUSE, ENDBR64, LFENCE), JMP rel8 /
  * rel32 / *reg, Jcc, CALL rel32 / *reg, MOV, MOVZX, MOVSX, MOVSXD, LEA,
- * CMOVcc, SETcc, PUSH, POP, RET, and ADD, OR, AND, SUB, XOR, CMP, TEST,
- * INC, DEC at 8, 32 and 64 bits between registers, memory and immediates
- * (the accumulator forms too).  Their arithmetic flags come from running
+ * CMOVcc, SETcc, PUSH, POP, RET, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
+ * TEST, INC, DEC, NEG, NOT, the shifts and rotates, BT/BTS/BTR/BTC and
+ * MUL/IMUL at 8, 32 and 64 bits between registers, memory and immediates
+ * (the accumulator forms too; FS/GS overrides).  Their arithmetic flags come from running
  * the same operation on the host CPU (as KVM's own instruction emulator
  * does): the guest's CPU, or the same emulation of it under QEMU-TCG, so
  * even the flags the manuals leave undefined (AF after a logical
- * operation) are the guest's.  No 16-bit operand (0x66), no segment
- * override, no 32-bit address (0x67), no ADC/SBB.
+ * operation) are the guest's.  No 16-bit operand (0x66), no 32-bit
+ * address (0x67), no DIV (it can fault), no BT* of memory with a register
+ * offset.
  *
  * Memory goes through the caller (struct quickstep_mem): a load or store
  * it cannot do as the CPU would, without a fault and with no effect
@@ -48,8 +50,15 @@ enum quickstep_kind {
 	QS_STORE, /* MOV of a register (src) or an immediate to memory */
 	QS_SETCC,
 	QS_CMOV,
+	QS_MUL, /* MUL, IMUL of the accumulator (alu QA_IMUL: signed) by src or memory: RDX:RAX (AX for bytes) */
 };
-enum quickstep_alu { QA_ADD, QA_OR, QA_AND, QA_SUB, QA_XOR, QA_CMP, QA_TEST, QA_INC, QA_DEC };
+enum quickstep_alu {
+	QA_ADD, QA_OR, QA_AND, QA_SUB, QA_XOR, QA_CMP, QA_TEST, QA_INC, QA_DEC,
+	QA_ADC, QA_SBB, QA_NEG, QA_NOT,
+	QA_ROL, QA_ROR, QA_RCL, QA_RCR, QA_SHL, QA_SHR, QA_SAR, /* the count: imm, or CL (count_cl) */
+	QA_BT, QA_BTS, QA_BTR, QA_BTC,
+	QA_IMUL, /* two-operand IMUL (three-operand: imul3) */
+};
 
 /* A memory operand's address: base + index * scale + disp (base, index:
  * register numbers, -1 for none), or RIP-relative (the next RIP + disp). */
@@ -75,7 +84,10 @@ struct quickstep {
 	int has_imm;      /* QS_ALU, QS_STORE: the source is imm, not src; QS_MOVI: the value */
 	int64_t imm;
 	int mem;          /* an operand is memory (ea) */
-	int mem_first;    /* QS_ALU: the memory operand is the first (written back unless CMP/TEST), else the second */
+	int mem_first;    /* QS_ALU: the memory operand is the first (written back unless CMP/TEST/BT), else the second */
+	int count_cl;     /* QS_ALU shifts and rotates: the count is CL */
+	int imul3;        /* QS_ALU QA_IMUL: dst = (src or memory) * imm */
+	int seg;          /* a segment override: 0 none, 1 FS, 2 GS (their bases: struct quickstep_mem) */
 	struct quickstep_ea ea;
 };
 
@@ -89,6 +101,8 @@ struct quickstep_mem {
 	/* Write the low size bytes of val at gva, likewise: 0, or -1 with
 	 * nothing written.  NULL: no instruction that writes memory is done. */
 	int (*store)(void *ctx, uint64_t gva, unsigned size, uint64_t val);
+	/* The FS and GS bases, for an operand with their prefix (64/65). */
+	uint64_t fs_base, gs_base;
 };
 
 /* Decode the instruction at b (n bytes available, 64-bit mode): 0 with *q

@@ -157,7 +157,8 @@ void quickrun_report(const struct quickrun_stats *st)
 
 enum quickrun_end quickrun(struct quickrun *qr, struct kvm_regs *regs, uint64_t stop_at, uint64_t max, uint64_t *done)
 {
-	const struct quickstep_mem mem = { qr_load, qr, qr->stores ? qr_store : NULL };
+	const struct quickstep_mem mem = { qr_load, qr, qr->stores ? qr_store : NULL, qr->sregs->fs.base,
+					   qr->sregs->gs.base };
 	uint64_t n = 0;
 
 	for (;; n++) {

@@ -88,6 +88,47 @@ __asm__(".section .rodata\n"
 	"	testb $1, 16(%rdi)\n"
 	"	cmpq %rax, (%rdi)\n"
 	"	movq $-2, 48(%rdi)\n"
+	"	mov %rax, %r8\n"
+	"	shl $3, %r8\n"
+	"	shr %r8\n"
+	"	sar $5, %r8d\n"
+	"	rol $7, %r8\n"
+	"	ror %cl, %r8\n"
+	"	rcl $1, %r8\n"
+	"	rcr $3, %r8d\n"
+	"	shl %cl, %r9\n"
+	"	sarb $2, 25(%rdi)\n"
+	"	adc %rax, %r8\n"
+	"	sbb $5, %r9\n"
+	"	adcl $0, 44(%rdi)\n"
+	"	neg %r8\n"
+	"	notl 52(%rdi)\n"
+	"	push %rax\n"
+	"	push %rdx\n"
+	"	mulq 8(%rdi)\n"
+	"	add %rax, %r10\n"
+	"	adc %rdx, %r11\n"
+	"	mov 8(%rsp), %rax\n"
+	"	imul %ecx\n"
+	"	xor %eax, %r12d\n"
+	"	xor %edx, %r12d\n"
+	"	mulb 16(%rdi)\n"
+	"	imul %r9, %r13\n"
+	"	imul $0x1234567, %r13, %r14\n"
+	"	imul $-3, 8(%rdi), %r15d\n"
+	"	imul %rax\n"
+	"	add %rdx, %r14\n"
+	"	pop %rdx\n"
+	"	pop %rax\n"
+	"	bt %rcx, %rax\n"
+	"	setc %bl\n"
+	"	bts $5, %r9\n"
+	"	btr %rcx, %r8\n"
+	"	btcl $3, 12(%rdi)\n"
+	"	btq $63, (%rdi)\n"
+	"	adc %bl, 26(%rdi)\n"
+	"	mov %gs:8, %r9\n"
+	"	add %r8, %gs:64\n"
 	"	movl $7, 56(%rdi)\n"
 	"	movb $9, 60(%rdi)\n"
 	"	mov 8(%rdi), %r9\n"
@@ -103,7 +144,7 @@ __asm__(".section .rodata\n"
 	"8:	push %rbx\n"
 	"	mov %rsp, %rbx\n"
 	"	add 8(%rbx), %rsi\n"
-	"	sbb %esi, %esi\n"                /* SBB: never by hand */
+	"	xchg %rsi, %rsi\n"               /* XCHG: never by hand */
 	"	pop %rbx\n"
 	"	ret\n"
 	"9:\n"
@@ -186,6 +227,7 @@ static void setup(struct vm *vm, struct kvm_regs *regs)
 	struct kvm_sregs s;
 	CHECK_EQ(vcpu_get_sregs(vm, &s), 0);
 	s.cr3 = TABLES;
+	s.gs.base = DATA; /* %gs:8 is 8(%rdi) */
 	CHECK_EQ(vcpu_set_sregs(vm, &s), 0);
 	CHECK_EQ(vcpu_get_regs(vm, regs), 0);
 	regs->rip = CODE;
@@ -252,7 +294,7 @@ static void test_steps(void)
 		size_t n = vm_fetch_quiet(&vm, &s, regs.rip, b, sizeof(b));
 		struct quickstep q;
 		struct logged l = { &vm, &s, 0, { 0 }, { 0 }, { 0 } };
-		const struct quickstep_mem mem = { log_load, &l, log_store };
+		const struct quickstep_mem mem = { log_load, &l, log_store, s.fs.base, s.gs.base };
 		mine = regs;
 		bool done = quickstep_decode(b, n, &q) == 0 && quickstep_apply(&q, &mine, &mem) == 0;
 		int reason = run_once(&vm);
@@ -284,7 +326,7 @@ static void test_steps(void)
 	CHECK_EQ(vcpu_set_guest_debug(&vm, 0, NULL), 0);
 	printf("%u steps, %u of them also by hand (%u stores), %u differ\n", steps, by_hand, stores, mismatches);
 	CHECK_EQ(mismatches, 0);
-	/* Everything but the 16-bit AND and the SBB (twice per pass). */
+	/* Everything but the 16-bit AND and the XCHG (twice per pass). */
 	CHECK(steps > 48 * 50);
 	CHECK_EQ(steps - by_hand, 48u * 2);
 }
@@ -296,7 +338,7 @@ static void test_whole(void)
 	uint64_t hlt = CODE + (uint64_t)(qr_prog_hlt - qr_prog), done = 0;
 	uint8_t mem_mine[256], mem_cpu[256];
 
-	/* By hand: it stops before each 16-bit AND and SBB; those are done
+	/* By hand: it stops before each 16-bit AND and XCHG; those are done
 	 * by a real step each, as a replay does. */
 	setup(&vm, &start);
 	CHECK_EQ(vcpu_get_sregs(&vm, &s), 0);

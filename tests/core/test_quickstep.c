@@ -91,10 +91,25 @@ static const struct one known[] = {
 	{ "cmovne %rdx,%rax", { 0x48, 0x0f, 0x45, 0xc2 }, 4, QS_CMOV, 4 },
 	{ "cmovl 0x8(%rbx),%eax", { 0x0f, 0x4c, 0x43, 0x08 }, 4, QS_CMOV, 4 },
 	{ "decb 0x3(%rdi)", { 0xfe, 0x4f, 0x03 }, 3, QS_ALU, 3 },
+	{ "mov %gs:0x10,%rax", { 0x65, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0 }, 9, QS_LOAD, 9 },
+	{ "adc %edx,%eax", { 0x11, 0xd0 }, 2, QS_ALU, 2 },
+	{ "sbb $1,%eax", { 0x83, 0xd8, 0x01 }, 3, QS_ALU, 3 },
+	{ "adc %al,(%rbx)", { 0x10, 0x03 }, 2, QS_ALU, 2 },
+	{ "mov %eax,%fs:(%rbx)", { 0x64, 0x89, 0x03 }, 3, QS_STORE, 3 },
+	{ "shl $1,%eax", { 0xd1, 0xe0 }, 2, QS_ALU, 2 },
+	{ "mul %rdx", { 0x48, 0xf7, 0xe2 }, 3, QS_MUL, 3 },
+	{ "shr %cl,%rax", { 0x48, 0xd3, 0xe8 }, 3, QS_ALU, 3 },
+	{ "rol $7,%r8", { 0x49, 0xc1, 0xc0, 0x07 }, 4, QS_ALU, 4 },
+	{ "neg %r8", { 0x49, 0xf7, 0xd8 }, 3, QS_ALU, 3 },
+	{ "notl 0x34(%rdi)", { 0xf7, 0x57, 0x34 }, 3, QS_ALU, 3 },
+	{ "imul %r9,%r13", { 0x4d, 0x0f, 0xaf, 0xe9 }, 4, QS_ALU, 4 },
+	{ "imul $-3,0x8(%rdi),%r15d", { 0x44, 0x6b, 0x7f, 0x08, 0xfd }, 5, QS_ALU, 5 },
+	{ "bt %rcx,%rax", { 0x48, 0x0f, 0xa3, 0xc8 }, 4, QS_ALU, 4 },
+	{ "btcl $3,0xc(%rdi)", { 0x0f, 0xba, 0x7f, 0x0c, 0x03 }, 5, QS_ALU, 5 },
+	{ "add %r8,%gs:0x40", { 0x65, 0x4c, 0x01, 0x04, 0x25, 0x40, 0, 0, 0 }, 9, QS_ALU, 9 },
 };
 
 static const struct one refused[] = {
-	{ "mov %gs:0x10,%rax (segment)", { 0x65, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0 }, 9, QS_NONE, 0 },
 	{ "mov (%eax),%eax (32-bit address)", { 0x67, 0x8b, 0x00 }, 3, QS_NONE, 0 },
 	{ "movslq without REX.W", { 0x63, 0x04, 0x8f }, 3, QS_NONE, 0 },
 	{ "pop %ax (16-bit)", { 0x66, 0x58 }, 2, QS_NONE, 0 },
@@ -102,8 +117,6 @@ static const struct one refused[] = {
 	{ "mov (%rbx), cut short", { 0x48, 0x8b, 0x43 }, 3, QS_NONE, 0 },
 	{ "movabs, cut short", { 0x48, 0xb8, 1, 2, 3, 4 }, 6, QS_NONE, 0 },
 	{ "mov %dx,%ax (16-bit)", { 0x66, 0x89, 0xd0 }, 3, QS_NONE, 0 },
-	{ "adc %edx,%eax (carry in)", { 0x11, 0xd0 }, 2, QS_NONE, 0 },
-	{ "sbb $1,%eax", { 0x83, 0xd8, 0x01 }, 3, QS_NONE, 0 },
 	{ "test %ax,%ax (16-bit)", { 0x66, 0x85, 0xc0 }, 3, QS_NONE, 0 },
 	{ "cmp $imm32, cut short", { 0x48, 0x81, 0xf8, 0x10 }, 4, QS_NONE, 0 },
 	{ "xchg %eax,%r8d (41 90)", { 0x41, 0x90 }, 2, QS_NONE, 0 },
@@ -115,15 +128,16 @@ static const struct one refused[] = {
 	{ "long NOP, cut short", { 0x0f, 0x1f, 0x44, 0x00 }, 4, QS_NONE, 0 },
 	{ "sete (%rax) (SETcc to memory)", { 0x0f, 0x94, 0x00 }, 3, QS_NONE, 0 },
 	{ "lock addl $1,(%rax)", { 0xf0, 0x83, 0x00, 0x01 }, 4, QS_NONE, 0 },
-	{ "adc %al,(%rbx)", { 0x10, 0x03 }, 2, QS_NONE, 0 },
 	{ "push (%rax)", { 0xff, 0x30 }, 2, QS_NONE, 0 },
 	{ "call *(%rax)", { 0xff, 0x10 }, 2, QS_NONE, 0 },
 	{ "rex.w je (REX before a Jcc)", { 0x48, 0x74, 0x10 }, 3, QS_NONE, 0 },
 	{ "je rel32, cut short", { 0x0f, 0x84, 0x10, 0 }, 4, QS_NONE, 0 },
 	{ "push $imm8", { 0x6a, 0x01 }, 2, QS_NONE, 0 },
-	{ "mov %eax,%fs:(%rbx)", { 0x64, 0x89, 0x03 }, 3, QS_NONE, 0 },
-	{ "shl $1,%eax", { 0xd1, 0xe0 }, 2, QS_NONE, 0 },
-	{ "mul %rdx", { 0x48, 0xf7, 0xe2 }, 3, QS_NONE, 0 },
+	{ "div %rcx (can fault)", { 0x48, 0xf7, 0xf1 }, 3, QS_NONE, 0 },
+	{ "bt %rax,(%rbx) (offset beyond the operand)", { 0x48, 0x0f, 0xa3, 0x03 }, 4, QS_NONE, 0 },
+	{ "lea %gs:(%rax),%rax (no memory)", { 0x65, 0x48, 0x8d, 0x00 }, 4, QS_NONE, 0 },
+	{ "mov %gs:%fs:(%rax),%eax (two overrides)", { 0x65, 0x64, 0x8b, 0x00 }, 4, QS_NONE, 0 },
+	{ "xchg %rsi,%rsi", { 0x48, 0x87, 0xf6 }, 3, QS_NONE, 0 },
 	{ "nothing", { 0 }, 0, QS_NONE, 0 },
 };
 
@@ -332,7 +346,7 @@ static int run_one(const uint8_t *b, size_t n, struct kvm_regs *r, const struct 
 
 static void test_loads(void)
 {
-	const struct quickstep_mem mem = { fake_load, NULL, NULL };
+	const struct quickstep_mem mem = { fake_load, NULL, NULL, 0, 0 };
 	struct kvm_regs r, want;
 	const uint8_t movzbl[] = { 0x0f, 0xb6, 0x43, 0x01 };                  /* movzbl 0x1(%rbx),%eax */
 	const uint8_t movsbq[] = { 0x48, 0x0f, 0xbe, 0x43, 0x01 };            /* movsbq 0x1(%rbx),%rax */
@@ -493,8 +507,8 @@ static uint64_t fake64(unsigned off)
  * store leaves registers and memory as they were. */
 static void test_stores(void)
 {
-	const struct quickstep_mem mem = { fake_load, NULL, fake_store };
-	const struct quickstep_mem load_only = { fake_load, NULL, NULL };
+	const struct quickstep_mem mem = { fake_load, NULL, fake_store, 0, 0 };
+	const struct quickstep_mem load_only = { fake_load, NULL, NULL, 0, 0 };
 	struct kvm_regs r, want;
 	const uint8_t mov_store[] = { 0x48, 0x89, 0x43, 0x08 };       /* mov %rax,0x8(%rbx) */
 	const uint8_t movb_ah[] = { 0x88, 0x63, 0x01 };               /* mov %ah,0x1(%rbx) */
@@ -636,6 +650,40 @@ static void test_conditions(void)
 	CHECK_EQ(RUN(sub_rax_imm, &r, NULL), 0);
 	CHECK_EQ(r.rax, 0xfffffffffffff800ull);
 	CHECK_EQ(r.rflags & (CF | SF), CF | SF);
+
+	/* The guest's flags go into the operation: ADC adds CF; a shift by
+	 * a count of 0 changes no flag; a rotate only CF and OF; NOT none. */
+	const uint8_t adc[] = { 0x48, 0x11, 0xd0 };   /* adc %rdx,%rax */
+	const uint8_t shl_cl[] = { 0x48, 0xd3, 0xe0 }; /* shl %cl,%rax */
+	const uint8_t rol1[] = { 0x48, 0xd1, 0xc0 };   /* rol %rax */
+	const uint8_t not_rax[] = { 0x48, 0xf7, 0xd0 };
+	const uint8_t mul_rdx[] = { 0x48, 0xf7, 0xe2 }; /* mul %rdx */
+	r = regs_at(0x1000);
+	r.rax = 1;
+	r.rdx = 2;
+	r.rflags = 0x202 | CF;
+	CHECK_EQ(RUN(adc, &r, NULL), 0);
+	CHECK_EQ(r.rax, 4);
+	r.rcx = 0x100; /* CL 0 */
+	r.rflags = 0x202 | CF | ZF | OF;
+	CHECK_EQ(RUN(shl_cl, &r, NULL), 0);
+	CHECK_EQ(r.rax, 4);
+	CHECK_EQ(r.rflags, 0x202 | CF | ZF | OF);
+	r.rax = 0x8000000000000000ull;
+	r.rflags = 0x202 | ZF | SF | PF;
+	CHECK_EQ(RUN(rol1, &r, NULL), 0);
+	CHECK_EQ(r.rax, 1);
+	CHECK_EQ(r.rflags & (CF | ZF | SF | PF), CF | ZF | SF | PF);
+	r.rflags = 0x202 | CF | ZF;
+	CHECK_EQ(RUN(not_rax, &r, NULL), 0);
+	CHECK_EQ(r.rax, ~1ull);
+	CHECK_EQ(r.rflags, 0x202 | CF | ZF);
+	r.rax = 0x8000000000000000ull;
+	r.rdx = 4;
+	CHECK_EQ(RUN(mul_rdx, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0);
+	CHECK_EQ(r.rdx, 2);
+	CHECK_EQ(r.rflags & (CF | OF), CF | OF);
 }
 
 int main(void)
