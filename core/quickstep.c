@@ -459,8 +459,8 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		q->dst = q->src = (op & 7u) | ((rex & 1) ? 8u : 0u);
 		return 0;
 	}
-	if (op == 0xc3) {
-		q->kind = QS_RET;
+	if (op == 0xc3 || op == 0x98 || op == 0x99 || op == 0x9c) {
+		q->kind = op == 0xc3 ? QS_RET : op == 0x98 ? QS_CDQE : op == 0x99 ? QS_CQO : QS_PUSHF;
 		q->len = at + 1;
 		return 0;
 	}
@@ -806,6 +806,23 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 			return -1;
 		regs->rsp += 8;
 		regs->rip = v;
+		return 0;
+	case QS_CDQE:
+		regs->rax = q->wide ? sign_extend(regs->rax, 4) : (uint32_t)sign_extend(regs->rax, 2);
+		regs->rip = next;
+		return 0;
+	case QS_CQO:
+		if (q->wide)
+			regs->rdx = (int64_t)regs->rax < 0 ? ~0ull : 0;
+		else
+			regs->rdx = (int32_t)regs->rax < 0 ? 0xffffffffull : 0;
+		regs->rip = next;
+		return 0;
+	case QS_PUSHF: /* RF and VM are pushed clear */
+		if (store(mem, regs->rsp - 8, 8, regs->rflags & ~0x30000ull))
+			return -1;
+		regs->rsp -= 8;
+		regs->rip = next;
 		return 0;
 	case QS_SETCC:
 		put_reg(q, regs, q->dst, 1, (uint64_t)cond(q->cc, regs->rflags));

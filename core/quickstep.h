@@ -3,7 +3,7 @@
  * caller's memory callbacks) plain memory: NOPs (0x90, the long NOPs 0f 1f
  * /0 with their 66/2e/3e prefixes, PAUSE, ENDBR64, LFENCE), JMP rel8 /
  * rel32 / *reg, Jcc, CALL rel32 / *reg, MOV, MOVZX, MOVSX, MOVSXD, LEA,
- * CMOVcc, SETcc, PUSH, POP, RET, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
+ * CMOVcc, SETcc, PUSH, PUSHF, POP, RET, CWDE/CDQE, CDQ/CQO, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
  * TEST, INC, DEC, NEG, NOT, the shifts and rotates, BT/BTS/BTR/BTC and
  * MUL/IMUL at 8, 32 and 64 bits between registers, memory and immediates
  * (the accumulator forms too; FS/GS overrides).  Their arithmetic flags come from running
@@ -51,6 +51,9 @@ enum quickstep_kind {
 	QS_SETCC,
 	QS_CMOV,
 	QS_MUL, /* MUL, IMUL of the accumulator (alu QA_IMUL: signed) by src or memory: RDX:RAX (AX for bytes) */
+	QS_CDQE,  /* CWDE / CDQE (98) */
+	QS_CQO,   /* CDQ / CQO (99) */
+	QS_PUSHF, /* PUSHFQ (9c) */
 };
 enum quickstep_alu {
 	QA_ADD, QA_OR, QA_AND, QA_SUB, QA_XOR, QA_CMP, QA_TEST, QA_INC, QA_DEC,

@@ -39,6 +39,19 @@ enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 
 #define DR6_BS (1ull << 14)
 
+/* Instructions a quick run may do by hand before it gives the guest back
+ * to KVM (a stop request, the search's bounds and its idle clock are
+ * looked at between runs). */
+#define QUICK_BUDGET 200000u
+/* ... and from one pass of the point to the next: a longer way is left to
+ * KVM, which runs it far faster than by hand.  Measured in the SVM test
+ * host (2026-12-07): by hand ~0.8 us per instruction (test_quickrun), a
+ * guest entry and exit ~110 us; with no limit, a Linux replay did 323
+ * million instructions by hand and took 231 s where one without quick runs
+ * took 128 s.  TTVM_QUICKRUN_LEN=N sets it (0: quick runs off, only the
+ * step over the point's own instruction is done by hand). */
+#define QUICK_PASS_LEN 256u
+
 /* Which hardware breakpoints the host delivers (probed once per process):
  * eng->hw_exec / hw_data. */
 static void probe_host(struct engine *eng)
@@ -72,6 +85,8 @@ static void probe_host(struct engine *eng)
 	/* Stores by hand only under two-dimensional paging (kvm_host_tdp);
 	 * TTVM_QUICKSTEP=nostore: never. */
 	eng->quick_stores = eng->quick && kvm_host_tdp() && !(quick && !strcmp(quick, "nostore"));
+	const char *len = getenv("TTVM_QUICKRUN_LEN");
+	eng->quick_len = len && *len ? strtoull(len, NULL, 0) : QUICK_PASS_LEN;
 	if (eng->quick && ttvm_verbosity >= 2)
 		eng->quick_stats = calloc(1, sizeof(*eng->quick_stats)); /* NULL: not kept */
 }
@@ -985,10 +1000,6 @@ static int plan_run(struct engine *eng, struct run_state *rs)
 	return PH_GO;
 }
 
-/* Instructions a quick run may do by hand before it gives the guest back
- * to KVM (a stop request, the search's bounds and its idle clock are
- * looked at between runs). */
-#define QUICK_BUDGET 200000u
 
 /* The search's trap stopped the guest at its point's RIP in another state:
  * step over the instruction there by hand where core/quickstep.c can (a
@@ -1008,12 +1019,14 @@ static bool quick_step(struct engine *eng)
 	    vcpu_get_sregs(vm, &sregs) || !vm_code64(&sregs) || regs.rip != eng->bp_addr)
 		return false;
 	uint64_t budget = QUICK_BUDGET, done;
+	uint64_t pass_len = eng->quick_len;
 	bool moved = false;
 	enum quickrun_end end;
 	struct quickrun qr;
 	quickrun_begin(&qr, vm, &sregs, eng->quick_stores, eng->quick_stats);
 	for (;;) {
-		end = quickrun(&qr, &regs, eng->bp_addr, budget, &done);
+		/* The point's own instruction, then at most pass_len more. */
+		end = quickrun(&qr, &regs, eng->bp_addr, budget < pass_len + 1 ? budget : pass_len + 1, &done);
 		if (!done)
 			break; /* refused on the point itself */
 		moved = true;

@@ -144,6 +144,7 @@ struct engine {
 	/* Quick runs (replay/quickrun.h): passes of the searched point met
 	 * by hand, the other instructions done by hand; stores by hand. */
 	uint64_t quick_passes, quick_insns;
+	uint64_t quick_len; /* instructions by hand from one pass to the next, at most */
 	bool quick_stores;
 	struct quickrun_stats *quick_stats; /* what stopped them (NULL: not kept) */
 };

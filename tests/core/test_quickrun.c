@@ -118,6 +118,15 @@ __asm__(".section .rodata\n"
 	"	imul $-3, 8(%rdi), %r15d\n"
 	"	imul %rax\n"
 	"	add %rdx, %r14\n"
+	"	cltq\n"
+	"	cqto\n"
+	"	add %rdx, %r13\n"
+	"	cwtl\n"
+	"	cltd\n"
+	"	add %rdx, %r12\n"
+	"	add %rax, %r12\n"
+	"	pushf\n"
+	"	pop %rsi\n"
 	"	pop %rdx\n"
 	"	pop %rax\n"
 	"	bt %rcx, %rax\n"
@@ -311,6 +320,8 @@ static void test_steps(void)
 			uint64_t v = 0;
 			CHECK_EQ(vm_load_quiet(&vm, &s, l.gva[i], &v, l.size[i]), 0);
 			uint64_t mask = l.size[i] == 8 ? ~0ull : (1ull << (8 * l.size[i])) - 1;
+			if (q.kind == QS_PUSHF)
+				mask &= ~0x10100ull; /* TF, RF: the single step's own (SVM sets TF for it) */
 			if ((v & mask) != (l.val[i] & mask))
 				same = false;
 			stores++;
