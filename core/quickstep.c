@@ -60,6 +60,11 @@ static int64_t read_imm(const uint8_t *p, unsigned len)
 {
 	if (len == 1)
 		return (int8_t)p[0];
+	if (len == 2) {
+		int16_t h;
+		memcpy(&h, p, 2);
+		return h;
+	}
 	int32_t v;
 	memcpy(&v, p, 4);
 	return v;
@@ -126,8 +131,12 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		return -1;
 	unsigned reg = ((b[at + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0), sub = (b[at + 1] >> 3) & 7, rm = 0;
 	unsigned end = decode_rm(b, n, at + 1, rex, q, &rm);
-	unsigned opsize = q->wide ? 8 : 4;
+	unsigned opsize = q->wide ? 8 : q->o16 ? 2 : 4, ilen_v = opsize == 2 ? 2 : 4;
 	if (!end)
+		return -1;
+	/* 16-bit: MOV, ALU, group 1 and 2, TEST, NOT/NEG, INC/DEC, MOV imm. */
+	if (opsize == 2 && (op == 0x8d || op == 0x63 || op == 0x69 || op == 0x6b || op == 0xff ||
+			    ((op == 0xf7) && ((b[at + 1] >> 3) & 7) >= 4)))
 		return -1;
 	q->len = end;
 
@@ -158,7 +167,7 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		} else if (op & 2) {
 			q->kind = QS_LOAD;
 			q->dst = reg;
-			q->merge = q->size == 1;
+			q->merge = q->size < 4;
 		} else {
 			q->kind = QS_STORE;
 			q->src = reg;
@@ -180,7 +189,7 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		q->sext = 1;
 		return 0;
 	case 0x80: case 0x81: case 0x83: { /* group 1 with an immediate */
-		unsigned ilen = op == 0x81 ? 4 : 1;
+		unsigned ilen = op == 0x81 ? ilen_v : 1;
 		if (grp1_of(sub) < 0 || end + ilen > n)
 			return -1;
 		q->kind = QS_ALU;
@@ -194,7 +203,7 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		return 0;
 	}
 	case 0xf6: case 0xf7: { /* TEST with an immediate (/0), NOT, NEG, MUL, IMUL */
-		unsigned ilen = op == 0xf7 ? 4 : 1;
+		unsigned ilen = op == 0xf7 ? ilen_v : 1;
 		if (sub == 2 || sub == 3) {
 			q->kind = QS_ALU;
 			q->alu = sub == 2 ? QA_NOT : QA_NEG;
@@ -203,9 +212,9 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 			q->mem_first = q->mem;
 			return 0;
 		}
-		if (sub == 4 || sub == 5) {
-			q->kind = QS_MUL;
-			q->alu = sub == 5 ? QA_IMUL : QA_ADD; /* QA_ADD: unsigned */
+		if (sub >= 4) {
+			q->kind = sub <= 5 ? QS_MUL : QS_DIV;
+			q->alu = (sub & 1) ? QA_IMUL : QA_ADD; /* QA_ADD: unsigned */
 			q->size = op == 0xf6 ? 1 : opsize;
 			q->src = rm;
 			return 0;
@@ -223,7 +232,7 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 		return 0;
 	}
 	case 0xc6: case 0xc7: { /* MOV of an immediate (/0) */
-		unsigned ilen = op == 0xc7 ? 4 : 1;
+		unsigned ilen = op == 0xc7 ? ilen_v : 1;
 		if (sub != 0 || end + ilen > n)
 			return -1;
 		q->size = op == 0xc6 ? 1 : opsize;
@@ -296,7 +305,7 @@ static int decode_modrm(const uint8_t *b, size_t n, unsigned at, unsigned rex, s
 /* Two-byte opcodes 0f xx: Jcc rel32, SETcc, CMOVcc, MOVZX, MOVSX. */
 static int decode_0f(const uint8_t *b, size_t n, unsigned at, unsigned rex, struct quickstep *q)
 {
-	if (at + 1 >= n)
+	if (at + 1 >= n || (q->o16 && !q->wide))
 		return -1;
 	uint8_t op2 = b[at + 1];
 	if (op2 >= 0x80 && op2 <= 0x8f) {
@@ -375,9 +384,25 @@ static int decode_0f(const uint8_t *b, size_t n, unsigned at, unsigned rex, stru
 	return -1;
 }
 
+static int decode(const uint8_t *b, size_t n, struct quickstep *q, int o16);
+
+/* The instruction after a 0x66 prefix. */
+static int quickstep_decode_o16(const uint8_t *b, size_t n, struct quickstep *q)
+{
+	if (n && (b[0] == 0x2e || b[0] == 0x3e || b[0] == 0x0f))
+		return -1; /* no 0f xx at 16 bits */
+	return decode(b, n, q, 1);
+}
+
 int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 {
+	return decode(b, n, q, 0);
+}
+
+static int decode(const uint8_t *b, size_t n, struct quickstep *q, int o16)
+{
 	memset(q, 0, sizeof(*q));
+	q->o16 = o16;
 	if (n < 1)
 		return -1;
 	/* Fixed NOP-like forms. */
@@ -413,13 +438,20 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		q->len = i + 2 + m;
 		return 0;
 	}
+	if (b[0] == 0x66 && n > 1 && b[1] != 0x66) {
+		/* 16-bit operands: decoded as the rest with the flag on. */
+		if (quickstep_decode_o16(b + 1, n - 1, q))
+			return -1;
+		q->len++;
+		return 0;
+	}
 	if (i)
 		return -1; /* any other prefixed form */
 	/* An FS or GS override, a REX prefix, then the opcode. */
 	unsigned rex = 0, at = 0;
 	if (b[0] == 0x64 || b[0] == 0x65) {
 		int seg = b[0] == 0x64 ? 1 : 2;
-		if (quickstep_decode(b + 1, n - 1, q) || !q->mem || q->kind == QS_LEA || q->seg)
+		if (decode(b + 1, n - 1, q, o16) || !q->mem || q->kind == QS_LEA || q->seg)
 			return -1; /* only on a memory operand (LEA has none), only one */
 		q->seg = seg;
 		q->len++;
@@ -434,6 +466,9 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		return -1;
 	uint8_t op = b[at];
 	q->wide = (rex & 8) != 0;
+	if (o16 && !q->wide && ((op >= 0x50 && op <= 0x5f) || (op >= 0x70 && op <= 0x7f) || op == 0xc3 || op == 0x98 ||
+				op == 0x99 || op == 0x9c || op == 0xe8 || op == 0xe9 || op == 0xeb))
+		return -1; /* 16-bit stack operations and branches, CWD/CBW */
 	/* Relative jumps and calls (REX, meaningless there, refused). */
 	if (!rex && (op == 0xeb || (op >= 0x70 && op <= 0x7f))) {
 		if (n < 2)
@@ -465,13 +500,13 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		return 0;
 	}
 	if (op >= 0xb0 && op <= 0xbf) {
-		unsigned ilen = op < 0xb8 ? 1 : q->wide ? 8 : 4;
+		unsigned ilen = op < 0xb8 ? 1 : q->wide ? 8 : o16 ? 2 : 4;
 		if (at + 1 + ilen > n)
 			return -1;
 		q->kind = QS_MOVI;
 		q->len = at + 1 + ilen;
 		q->dst = (op & 7u) | ((rex & 1) ? 8u : 0u);
-		q->size = op < 0xb8 ? 1 : q->wide ? 8 : 4;
+		q->size = op < 0xb8 ? 1 : q->wide ? 8 : o16 ? 2 : 4;
 		uint64_t v = 0;
 		memcpy(&v, b + at + 1, ilen);
 		q->imm = (int64_t)v;
@@ -481,7 +516,7 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 	 * 05 0d 25 2d 35 3d a9 (EAX/RAX, imm32); not ADC, SBB. */
 	int acc = op == 0xa8 || op == 0xa9 ? QA_TEST : (op < 0x40 && (op & 6) == 4) ? grp1_of(op >> 3) : -1;
 	if (acc >= 0) {
-		unsigned byte = !(op & 1), ilen = byte ? 1 : 4;
+		unsigned byte = !(op & 1), ilen = byte ? 1 : (o16 && !q->wide) ? 2 : 4;
 		if (at + 1 + ilen > n)
 			return -1;
 		q->kind = QS_ALU;
@@ -490,7 +525,7 @@ int quickstep_decode(const uint8_t *b, size_t n, struct quickstep *q)
 		q->dst = 0;
 		q->has_imm = 1;
 		q->imm = read_imm(b + at + 1, ilen);
-		q->size = byte ? 1 : q->wide ? 8 : 4;
+		q->size = byte ? 1 : q->wide ? 8 : o16 ? 2 : 4;
 		return 0;
 	}
 	if (op == 0x0f)
@@ -581,6 +616,8 @@ static int host_alu(enum quickstep_alu op, unsigned size, uint64_t a, uint64_t b
 		switch (op) { ALU_COMMON("q", uint64_t) ALU_WIDE("q", uint64_t) }
 	} else if (size == 4) {
 		switch (op) { ALU_COMMON("l", uint32_t) ALU_WIDE("l", uint32_t) }
+	} else if (size == 2) {
+		switch (op) { ALU_COMMON("w", uint16_t) ALU_WIDE("w", uint16_t) }
 	} else {
 		switch (op) {
 		ALU_COMMON("b", uint8_t)
@@ -626,6 +663,82 @@ static void host_mul(int sign, unsigned size, uint64_t a, uint64_t b, uint64_t f
 		*hi = 0;
 	}
 	*flags = f;
+}
+
+/* One-operand DIV/IDIV on the host, where the caller made sure it cannot
+ * fault: *lo the quotient, *hi the remainder (for bytes: *lo is AX, AL
+ * the quotient and AH the remainder). */
+static void host_div(int sign, unsigned size, uint64_t lo_in, uint64_t hi_in, uint64_t b, uint64_t fin, uint64_t *lo,
+		     uint64_t *hi, uint64_t *flags)
+{
+	uint64_t f = fin;
+	if (size == 8) {
+		uint64_t x = lo_in, d = hi_in, y = b;
+		if (sign)
+			__asm__ volatile(HOST_IN "idivq %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "divq %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = d;
+	} else if (size == 4) {
+		uint32_t x = (uint32_t)lo_in, d = (uint32_t)hi_in, y = (uint32_t)b;
+		if (sign)
+			__asm__ volatile(HOST_IN "idivl %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "divl %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = d;
+	} else {
+		uint16_t x = (uint16_t)lo_in;
+		uint8_t y = (uint8_t)b;
+		if (sign)
+			__asm__ volatile(HOST_IN "idivb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
+		else
+			__asm__ volatile(HOST_IN "divb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
+		*lo = x;
+		*hi = 0;
+	}
+	*flags = f;
+}
+
+/* Would DIV/IDIV of the dividend (hi:lo at size bytes; for bytes, lo is
+ * AX) by d raise #DE: by 0, or a quotient its register cannot hold? */
+static int div_faults(int sign, unsigned size, uint64_t lo, uint64_t hi, uint64_t d)
+{
+	if (size == 8) {
+		if (!d)
+			return 1;
+		if (!sign)
+			return hi >= d;
+		__int128 n = (__int128)(((unsigned __int128)hi << 64) | lo);
+		int64_t sd = (int64_t)d;
+		if (sd == -1)
+			return 1; /* refused outright: the only case where n / sd can overflow here */
+		__int128 qt = n / sd;
+		return qt > INT64_MAX || qt < INT64_MIN;
+	}
+	if (size == 4) {
+		uint32_t d32 = (uint32_t)d;
+		uint64_t n = ((uint64_t)(uint32_t)hi << 32) | (uint32_t)lo;
+		if (!d32)
+			return 1;
+		if (!sign)
+			return (uint32_t)hi >= d32;
+		if ((int32_t)d32 == -1)
+			return 1;
+		int64_t qt = (int64_t)n / (int32_t)d32;
+		return qt > INT32_MAX || qt < INT32_MIN;
+	}
+	uint8_t d8 = (uint8_t)d;
+	uint16_t ax = (uint16_t)lo;
+	if (!d8)
+		return 1;
+	if (!sign)
+		return (ax >> 8) >= d8;
+	if ((int8_t)d8 == -1)
+		return 1;
+	int qt = (int16_t)ax / (int8_t)d8;
+	return qt > 127 || qt < -128;
 }
 
 static int canonical(uint64_t a)
@@ -694,6 +807,11 @@ static void put_reg(const struct quickstep *q, struct kvm_regs *regs, unsigned r
 		}
 		__u64 *p = gpr(regs, r);
 		*p = (*p & ~(0xffull << sh)) | ((v & 0xff) << sh);
+		return;
+	}
+	if (size == 2) {
+		__u64 *p = gpr(regs, r);
+		*p = (*p & ~0xffffull) | (v & 0xffff);
 		return;
 	}
 	*gpr(regs, r) = size == 8 ? v : (uint32_t)v;
@@ -777,7 +895,7 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 			v = get_reg(q, regs, q->src, q->size);
 		}
 		if (q->merge)
-			put_reg(q, regs, q->dst, 1, v);
+			put_reg(q, regs, q->dst, q->size, v);
 		else
 			set_reg(regs, q->dst, q->sext ? sign_extend(v, q->size) : v, q->wide);
 		regs->rip = next;
@@ -807,6 +925,28 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rsp += 8;
 		regs->rip = v;
 		return 0;
+	case QS_DIV: {
+		uint64_t b, lo, hi, f;
+		if (q->mem) {
+			if (load(mem, ea_of(q, regs, next, mem), q->size, &b))
+				return -1;
+		} else {
+			b = get_reg(q, regs, q->src, q->size);
+		}
+		int sign = q->alu == QA_IMUL;
+		if (div_faults(sign, q->size, regs->rax, regs->rdx, b))
+			return -1; /* #DE: the CPU's to raise */
+		host_div(sign, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS, &lo, &hi, &f);
+		if (q->size == 1) {
+			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
+		} else {
+			put_reg(q, regs, 0, q->size, lo);
+			put_reg(q, regs, 2, q->size, hi);
+		}
+		regs->rflags = (regs->rflags & ~ALU_FLAGS) | (f & ALU_FLAGS);
+		regs->rip = next;
+		return 0;
+	}
 	case QS_CDQE:
 		regs->rax = q->wide ? sign_extend(regs->rax, 4) : (uint32_t)sign_extend(regs->rax, 2);
 		regs->rip = next;

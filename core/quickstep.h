@@ -5,14 +5,15 @@
  * rel32 / *reg, Jcc, CALL rel32 / *reg, MOV, MOVZX, MOVSX, MOVSXD, LEA,
  * CMOVcc, SETcc, PUSH, PUSHF, POP, RET, CWDE/CDQE, CDQ/CQO, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
  * TEST, INC, DEC, NEG, NOT, the shifts and rotates, BT/BTS/BTR/BTC and
- * MUL/IMUL at 8, 32 and 64 bits between registers, memory and immediates
+ * MUL/IMUL/DIV/IDIV at 8, 32 and 64 bits (the plain MOV and ALU forms and
+ * the shifts at 16 bits too) between registers, memory and immediates
  * (the accumulator forms too; FS/GS overrides).  Their arithmetic flags come from running
  * the same operation on the host CPU (as KVM's own instruction emulator
  * does): the guest's CPU, or the same emulation of it under QEMU-TCG, so
  * even the flags the manuals leave undefined (AF after a logical
- * operation) are the guest's.  No 16-bit operand (0x66), no 32-bit
- * address (0x67), no DIV (it can fault), no BT* of memory with a register
- * offset.
+ * operation) are the guest's.  No 32-bit address (0x67), no BT* of
+ * memory with a register offset; a DIV that would fault (by 0, a quotient
+ * too big) is refused.
  *
  * Memory goes through the caller (struct quickstep_mem): a load or store
  * it cannot do as the CPU would, without a fault and with no effect
@@ -54,6 +55,7 @@ enum quickstep_kind {
 	QS_CDQE,  /* CWDE / CDQE (98) */
 	QS_CQO,   /* CDQ / CQO (99) */
 	QS_PUSHF, /* PUSHFQ (9c) */
+	QS_DIV,   /* DIV, IDIV (alu QA_IMUL: signed) of RDX:RAX (AX for bytes) by src or memory */
 };
 enum quickstep_alu {
 	QA_ADD, QA_OR, QA_AND, QA_SUB, QA_XOR, QA_CMP, QA_TEST, QA_INC, QA_DEC,
@@ -80,6 +82,7 @@ struct quickstep {
 	unsigned dst, src; /* register numbers 0-15 (rax, rcx, ..., r15); with size 1 and no REX, 4-7 are AH CH DH BH */
 	int wide;         /* the destination register is 64-bit (else 32-bit, zero-extended) */
 	int rex;          /* a REX prefix came first (byte registers 4-7 are SPL BPL SIL DIL) */
+	int o16;          /* a 0x66 prefix: 16-bit operands (where no REX.W) */
 	unsigned size;    /* QS_ALU, QS_MOV, QS_MOVI, QS_STORE, QS_CMOV: operand bytes (1, 4 or 8); QS_LOAD: bytes read */
 	int sext;         /* QS_LOAD: sign-extend what is read */
 	int merge;        /* QS_LOAD of a byte into a byte register (the rest stays) */

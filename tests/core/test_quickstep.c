@@ -100,6 +100,14 @@ static const struct one known[] = {
 	{ "mul %rdx", { 0x48, 0xf7, 0xe2 }, 3, QS_MUL, 3 },
 	{ "shr %cl,%rax", { 0x48, 0xd3, 0xe8 }, 3, QS_ALU, 3 },
 	{ "cltq", { 0x48, 0x98 }, 2, QS_CDQE, 2 },
+	{ "mov %dx,%ax", { 0x66, 0x89, 0xd0 }, 3, QS_MOV, 3 },
+	{ "test %ax,%ax", { 0x66, 0x85, 0xc0 }, 3, QS_ALU, 3 },
+	{ "cmpw $0x1234,0x2(%rdi)", { 0x66, 0x81, 0x7f, 0x02, 0x34, 0x12 }, 6, QS_ALU, 6 },
+	{ "movw $0x1234,(%rax)", { 0x66, 0xc7, 0x00, 0x34, 0x12 }, 5, QS_STORE, 5 },
+	{ "mov $0x1234,%ax", { 0x66, 0xb8, 0x34, 0x12 }, 4, QS_MOVI, 4 },
+	{ "mov %ax,%gs:(%rbx)", { 0x65, 0x66, 0x89, 0x03 }, 4, QS_STORE, 4 },
+	{ "div %rcx", { 0x48, 0xf7, 0xf1 }, 3, QS_DIV, 3 },
+	{ "idivl 0x8(%rdi)", { 0xf7, 0x7f, 0x08 }, 3, QS_DIV, 3 },
 	{ "cltd", { 0x99 }, 1, QS_CQO, 1 },
 	{ "pushf", { 0x9c }, 1, QS_PUSHF, 1 },
 	{ "rol $7,%r8", { 0x49, 0xc1, 0xc0, 0x07 }, 4, QS_ALU, 4 },
@@ -119,8 +127,6 @@ static const struct one refused[] = {
 	{ "ret $8", { 0xc2, 0x08, 0x00 }, 3, QS_NONE, 0 },
 	{ "mov (%rbx), cut short", { 0x48, 0x8b, 0x43 }, 3, QS_NONE, 0 },
 	{ "movabs, cut short", { 0x48, 0xb8, 1, 2, 3, 4 }, 6, QS_NONE, 0 },
-	{ "mov %dx,%ax (16-bit)", { 0x66, 0x89, 0xd0 }, 3, QS_NONE, 0 },
-	{ "test %ax,%ax (16-bit)", { 0x66, 0x85, 0xc0 }, 3, QS_NONE, 0 },
 	{ "cmp $imm32, cut short", { 0x48, 0x81, 0xf8, 0x10 }, 4, QS_NONE, 0 },
 	{ "xchg %eax,%r8d (41 90)", { 0x41, 0x90 }, 2, QS_NONE, 0 },
 	{ "notrack jmp *%rax", { 0x3e, 0xff, 0xe0 }, 3, QS_NONE, 0 },
@@ -136,11 +142,15 @@ static const struct one refused[] = {
 	{ "rex.w je (REX before a Jcc)", { 0x48, 0x74, 0x10 }, 3, QS_NONE, 0 },
 	{ "je rel32, cut short", { 0x0f, 0x84, 0x10, 0 }, 4, QS_NONE, 0 },
 	{ "push $imm8", { 0x6a, 0x01 }, 2, QS_NONE, 0 },
-	{ "div %rcx (can fault)", { 0x48, 0xf7, 0xf1 }, 3, QS_NONE, 0 },
 	{ "bt %rax,(%rbx) (offset beyond the operand)", { 0x48, 0x0f, 0xa3, 0x03 }, 4, QS_NONE, 0 },
 	{ "lea %gs:(%rax),%rax (no memory)", { 0x65, 0x48, 0x8d, 0x00 }, 4, QS_NONE, 0 },
 	{ "mov %gs:%fs:(%rax),%eax (two overrides)", { 0x65, 0x64, 0x8b, 0x00 }, 4, QS_NONE, 0 },
 	{ "xchg %rsi,%rsi", { 0x48, 0x87, 0xf6 }, 3, QS_NONE, 0 },
+	{ "lea (%rax),%ax (16-bit LEA)", { 0x66, 0x8d, 0x00 }, 3, QS_NONE, 0 },
+	{ "mul %cx (16-bit)", { 0x66, 0xf7, 0xe1 }, 3, QS_NONE, 0 },
+	{ "movzbw %al,%ax (0f at 16 bits)", { 0x66, 0x0f, 0xb6, 0xc0 }, 4, QS_NONE, 0 },
+	{ "inc %ax (ff at 16 bits)", { 0x66, 0xff, 0xc0 }, 3, QS_NONE, 0 },
+	{ "cmpw $0x1234, cut short", { 0x66, 0x81, 0x7f, 0x02, 0x34 }, 5, QS_NONE, 0 },
 	{ "nothing", { 0 }, 0, QS_NONE, 0 },
 };
 
@@ -687,6 +697,61 @@ static void test_conditions(void)
 	CHECK_EQ(r.rax, 0);
 	CHECK_EQ(r.rdx, 2);
 	CHECK_EQ(r.rflags & (CF | OF), CF | OF);
+
+	/* DIV: done where it cannot fault, refused (nothing changed) where
+	 * the CPU raises #DE. */
+	const uint8_t div_rcx[] = { 0x48, 0xf7, 0xf1 };  /* div %rcx */
+	const uint8_t idiv_ecx[] = { 0xf7, 0xf9 };       /* idiv %ecx */
+	const uint8_t divb_cl[] = { 0xf6, 0xf1 };        /* div %cl */
+	struct kvm_regs w;
+	r = regs_at(0x1000);
+	r.rdx = 1;
+	r.rax = 5;
+	r.rcx = 2;
+	CHECK_EQ(RUN(div_rcx, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x8000000000000002ull);
+	CHECK_EQ(r.rdx, 1);
+	r = regs_at(0x1000);
+	r.rdx = 2;
+	r.rcx = 2;
+	w = r;
+	CHECK_EQ(RUN(div_rcx, &r, NULL), -1); /* quotient too big */
+	r.rcx = 0;
+	w.rcx = 0;
+	CHECK_EQ(RUN(div_rcx, &r, NULL), -1); /* by 0 */
+	CHECK(!memcmp(&r, &w, sizeof(r)));
+	r = regs_at(0x1000);
+	r.rax = 0xfffffff9; /* -7 */
+	r.rdx = 0xffffffff;
+	r.rcx = 2;
+	CHECK_EQ(RUN(idiv_ecx, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0xfffffffdull); /* -3, zero-extended */
+	CHECK_EQ(r.rdx, 0xffffffffull); /* -1 */
+	r = regs_at(0x1000);
+	r.rax = 0x80000000;
+	r.rdx = 0xffffffff;
+	r.rcx = 0xffffffff; /* INT_MIN / -1 */
+	CHECK_EQ(RUN(idiv_ecx, &r, NULL), -1);
+	r = regs_at(0x1000);
+	r.rax = 0x1234567800000107ull; /* AX 0x0107: 263 / 10 */
+	r.rcx = 10;
+	CHECK_EQ(RUN(divb_cl, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x123456780000031aull); /* AL 26, AH 3 */
+	r.rax = 0x0a00; /* AH 10 >= 10: too big */
+	CHECK_EQ(RUN(divb_cl, &r, NULL), -1);
+
+	/* 16 bits: the rest of the register stays. */
+	const uint8_t add_ax[] = { 0x66, 0x05, 0x01, 0x00 }; /* add $1,%ax */
+	const uint8_t mov_dx_ax[] = { 0x66, 0x89, 0xd0 };
+	r = regs_at(0x1000);
+	r.rax = 0x123456789abcffffull;
+	CHECK_EQ(RUN(add_ax, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x123456789abc0000ull);
+	CHECK_EQ(r.rflags & (CF | ZF), CF | ZF);
+	CHECK_EQ(r.rip, 0x1004);
+	r.rdx = 0x4321;
+	CHECK_EQ(RUN(mov_dx_ax, &r, NULL), 0);
+	CHECK_EQ(r.rax, 0x123456789abc4321ull);
 }
 
 int main(void)
