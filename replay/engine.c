@@ -255,10 +255,10 @@ void eng_report(struct engine *eng)
 	log_info("replay: %zu kick point(s): traps hit + single steps to find each: median %" PRIu64 ", worst %" PRIu64
 		 " (%" PRIu64 " patch trap hits, %" PRIu64 " debug-register hits, %" PRIu64
 		 " single steps in all, %" PRIu64 " of them done by hand; %" PRIu64 " passes and %" PRIu64
-		 " more instructions run by hand%s)",
+		 " more instructions run by hand%s, %" PRIu64 " runs that met no pass)",
 		 eng->nkick, eng->kick_cost[eng->nkick / 2], eng->kick_cost[eng->nkick - 1], eng->patch_hits,
 		 eng->dr_hits, eng->steps, eng->quick_steps, eng->quick_passes, eng->quick_insns,
-		 eng->quick_stores ? ", stores too" : "");
+		 eng->quick_stores ? ", stores too" : "", eng->quick_far);
 	if (eng->quick_stats)
 		quickrun_report(eng->quick_stats);
 }
@@ -866,6 +866,7 @@ static int meet_event(struct engine *eng)
 		eng->bp_addr = e->kind == TRACE_EV_IRQ ? e->u.irq.rip : e->u.probe.addr;
 		eng->bp_patch = !eng->hw_exec && eng->patch_exec;
 		eng->kick_start = search_work(eng);
+		eng->quick_skip = eng->quick_backoff = 0;
 		eng->search_hits0 = eng->patch_hits + eng->dr_hits + eng->quick_passes;
 		eng->search_steps0 = eng->steps;
 		eng->idle_ns = 0; /* its idle clock starts at its first look */
@@ -1019,7 +1020,14 @@ static bool quick_step(struct engine *eng)
 	    vcpu_get_sregs(vm, &sregs) || !vm_code64(&sregs) || regs.rip != eng->bp_addr)
 		return false;
 	uint64_t budget = QUICK_BUDGET, done;
+	/* A point whose passes lie far apart: after a run that found none
+	 * within pass_len, the next 1, 2, 4, ... hits step over the point's
+	 * instruction alone (a failed run costs more than it saves). */
 	uint64_t pass_len = eng->quick_len;
+	if (eng->quick_skip) {
+		eng->quick_skip--;
+		pass_len = 0;
+	}
 	bool moved = false;
 	enum quickrun_end end;
 	struct quickrun qr;
@@ -1034,10 +1042,17 @@ static bool quick_step(struct engine *eng)
 		count_step(eng); /* the step over the point's instruction */
 		eng->quick_steps++;
 		eng->quick_insns += done - 1;
-		if (end != QR_AT_STOP)
+		if (end != QR_AT_STOP) {
+			if (end == QR_BUDGET && pass_len) {
+				eng->quick_far++;
+				eng->quick_backoff = eng->quick_backoff ? (eng->quick_backoff < 1024 ? 2 * eng->quick_backoff : 1024) : 1;
+				eng->quick_skip = eng->quick_backoff;
+			}
 			break;
+		}
 		/* At the point again: a pass without a guest entry. */
 		eng->quick_passes++;
+		eng->quick_backoff = 0;
 		if (vcpu_set_regs(vm, &regs)) {
 			vm_request_stop(vm, ST_HOST, "KVM_SET_REGS: %s", strerror(errno));
 			return true;

@@ -145,6 +145,8 @@ struct engine {
 	 * by hand, the other instructions done by hand; stores by hand. */
 	uint64_t quick_passes, quick_insns;
 	uint64_t quick_len; /* instructions by hand from one pass to the next, at most */
+	uint64_t quick_far; /* runs that met no pass within quick_len */
+	uint64_t quick_skip, quick_backoff; /* hits left without a run; the next such wait */
 	bool quick_stores;
 	struct quickrun_stats *quick_stats; /* what stopped them (NULL: not kept) */
 };
