@@ -45,12 +45,13 @@ enum { ENG_BP_NONE, ENG_BP_ARMED, ENG_BP_STEP, ENG_BP_SEARCH_STEP };
 #define QUICK_BUDGET 200000u
 /* ... and from one pass of the point to the next: a longer way is left to
  * KVM, which runs it far faster than by hand.  Measured in the SVM test
- * host (2026-12-07): by hand ~0.8 us per instruction (test_quickrun), a
+ * host (2026-12-07): by hand ~0.7 us per instruction (test_quickrun), a
  * guest entry and exit ~110 us; with no limit, a Linux replay did 323
- * million instructions by hand and took 231 s where one without quick runs
- * took 128 s.  TTVM_QUICKRUN_LEN=N sets it (0: quick runs off, only the
- * step over the point's own instruction is done by hand). */
-#define QUICK_PASS_LEN 256u
+ * million instructions by hand and took 231 s; one recording (51 s)
+ * replayed in 110 s with 256 and in 103 s with 48 (589,000 and 667,000
+ * trap hits; 23 and 9 million instructions by hand).  TTVM_QUICKRUN_LEN=N
+ * sets it (0: only the step over the point's own instruction by hand). */
+#define QUICK_PASS_LEN 48u
 
 /* Which hardware breakpoints the host delivers (probed once per process):
  * eng->hw_exec / hw_data. */
