@@ -630,73 +630,47 @@ static int host_alu(enum quickstep_alu op, unsigned size, uint64_t a, uint64_t b
 	return 0;
 }
 
-/* One-operand MUL/IMUL on the host: *lo, *hi from a (the accumulator)
- * times b; for bytes, *lo is AX. */
-static void host_mul(int sign, unsigned size, uint64_t a, uint64_t b, uint64_t fin, uint64_t *lo, uint64_t *hi,
-		     uint64_t *flags)
-{
-	uint64_t f = fin;
-	if (size == 8) {
-		uint64_t x = a, d, y = b;
-		if (sign)
-			__asm__ volatile(HOST_IN "imulq %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "mulq %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = d;
-	} else if (size == 4) {
-		uint32_t x = (uint32_t)a, d, y = (uint32_t)b;
-		if (sign)
-			__asm__ volatile(HOST_IN "imull %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "mull %[y]" HOST_OUT : "+a"(x), "=d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = d;
-	} else {
-		uint16_t x = (uint8_t)a;
-		uint8_t y = (uint8_t)b;
-		if (sign)
-			__asm__ volatile(HOST_IN "imulb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "mulb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = 0;
+/* One-operand MUL, IMUL, DIV or IDIV (op: enum muldiv) on the host, of
+ * hi:lo (RDX and RAX; for bytes, lo is AX) by b; a division only where
+ * the caller made sure it cannot fault.  *lo, *hi: RAX and RDX after it
+ * (for bytes, *lo is AX). */
+enum muldiv { MD_MUL, MD_IMUL, MD_DIV, MD_IDIV };
+#define MD(insn, T)                                                                                     \
+	do {                                                                                            \
+		T x = (T)lo_in, d = (T)hi_in, y = (T)b;                                                \
+		__asm__ volatile(HOST_IN insn " %[y]" HOST_OUT                                         \
+				 : "+a"(x), "+d"(d), [fo] "=&r"(f)                                     \
+				 : [y] "r"(y), [fi] "r"(fin)                                           \
+				 : "cc");                                                              \
+		*lo = x;                                                                                \
+		*hi = d;                                                                                \
+	} while (0)
+#define MD8(insn, T)                                                                                    \
+	do {                                                                                            \
+		uint16_t x = (uint16_t)lo_in;                                                           \
+		T y = (T)b;                                                                             \
+		__asm__ volatile(HOST_IN insn " %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc"); \
+		*lo = x;                                                                                \
+		*hi = 0;                                                                                \
+	} while (0)
+#define MD_OPS(M, sfx, T)                                              \
+	switch (op) {                                                  \
+	case MD_MUL: M("mul" sfx, T); break;                           \
+	case MD_IMUL: M("imul" sfx, T); break;                         \
+	case MD_DIV: M("div" sfx, T); break;                           \
+	default: M("idiv" sfx, T); break;                              \
 	}
-	*flags = f;
-}
 
-/* One-operand DIV/IDIV on the host, where the caller made sure it cannot
- * fault: *lo the quotient, *hi the remainder (for bytes: *lo is AX, AL
- * the quotient and AH the remainder). */
-static void host_div(int sign, unsigned size, uint64_t lo_in, uint64_t hi_in, uint64_t b, uint64_t fin, uint64_t *lo,
-		     uint64_t *hi, uint64_t *flags)
+static void host_muldiv(enum muldiv op, unsigned size, uint64_t lo_in, uint64_t hi_in, uint64_t b, uint64_t fin,
+			uint64_t *lo, uint64_t *hi, uint64_t *flags)
 {
 	uint64_t f = fin;
 	if (size == 8) {
-		uint64_t x = lo_in, d = hi_in, y = b;
-		if (sign)
-			__asm__ volatile(HOST_IN "idivq %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "divq %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = d;
+		MD_OPS(MD, "q", uint64_t)
 	} else if (size == 4) {
-		uint32_t x = (uint32_t)lo_in, d = (uint32_t)hi_in, y = (uint32_t)b;
-		if (sign)
-			__asm__ volatile(HOST_IN "idivl %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "divl %[y]" HOST_OUT : "+a"(x), "+d"(d), [fo] "=&r"(f) : [y] "r"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = d;
+		MD_OPS(MD, "l", uint32_t)
 	} else {
-		uint16_t x = (uint16_t)lo_in;
-		uint8_t y = (uint8_t)b;
-		if (sign)
-			__asm__ volatile(HOST_IN "idivb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
-		else
-			__asm__ volatile(HOST_IN "divb %[y]" HOST_OUT : "+a"(x), [fo] "=&r"(f) : [y] "q"(y), [fi] "r"(fin) : "cc");
-		*lo = x;
-		*hi = 0;
+		MD_OPS(MD8, "b", uint8_t)
 	}
 	*flags = f;
 }
@@ -936,7 +910,8 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		int sign = q->alu == QA_IMUL;
 		if (div_faults(sign, q->size, regs->rax, regs->rdx, b))
 			return -1; /* #DE: the CPU's to raise */
-		host_div(sign, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS, &lo, &hi, &f);
+		host_muldiv(sign ? MD_IDIV : MD_DIV, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS, &lo, &hi,
+			    &f);
 		if (q->size == 1) {
 			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
 		} else {
@@ -1027,7 +1002,8 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		} else {
 			b = get_reg(q, regs, q->src, q->size);
 		}
-		host_mul(q->alu == QA_IMUL, q->size, regs->rax, b, regs->rflags & ALU_FLAGS, &lo, &hi, &f);
+		host_muldiv(q->alu == QA_IMUL ? MD_IMUL : MD_MUL, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS,
+			    &lo, &hi, &f);
 		if (q->size == 1) {
 			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
 		} else {

@@ -23,6 +23,7 @@
 #include "core/quickstep.h"
 #include "core/vm.h"
 #include "replay/quickrun.h"
+#include "kvmtest.h"
 #include "testlib.h"
 
 /* The program: rdi = data (256 bytes), rsp = its stack; ends at HLT. */
@@ -202,16 +203,6 @@ static const char *guest_dir;
 #define STACK_TOP 0x3f20000ull
 #define TABLES 0x3e00000ull
 
-static int run_once(struct vm *vm)
-{
-	while (vcpu_run(vm) < 0) {
-		if (errno != EINTR) {
-			fprintf(stderr, "KVM_RUN: %s\n", strerror(errno));
-			return -1;
-		}
-	}
-	return (int)vm->run->exit_reason;
-}
 
 /* Stores logged instead of made (the real step makes them). */
 struct logged {
@@ -307,7 +298,7 @@ static void boot(void)
 	CHECK_EQ(cli_parse_run(6, argv, &cfg), 0);
 	CHECK_EQ(cli_boot(&cfg, &vm, NULL, NULL), 0);
 	/* To the guest's first exit (a serial write in 64-bit code), done. */
-	CHECK_EQ(run_once(&vm), KVM_EXIT_IO);
+	CHECK_EQ(kvm_test_run(&vm), KVM_EXIT_IO);
 	CHECK_EQ(vcpu_settle(&vm, true) >= 0, 1);
 }
 
@@ -336,7 +327,7 @@ static void test_steps(void)
 		const struct quickstep_mem mem = { log_load, &l, log_store, s.fs.base, s.gs.base };
 		mine = regs;
 		bool done = quickstep_decode(b, n, &q) == 0 && quickstep_apply(&q, &mine, &mem) == 0;
-		int reason = run_once(&vm);
+		int reason = kvm_test_run(&vm);
 		CHECK_EQ(reason, KVM_EXIT_DEBUG);
 		if (reason != KVM_EXIT_DEBUG)
 			break;
@@ -405,7 +396,7 @@ static void test_whole(void)
 		/* One real step over what it refused. */
 		CHECK_EQ(vcpu_set_regs(&vm, &mine), 0);
 		CHECK_EQ(vcpu_set_guest_debug(&vm, KVM_GUESTDBG_SINGLESTEP, NULL), 0);
-		CHECK_EQ(run_once(&vm), KVM_EXIT_DEBUG);
+		CHECK_EQ(kvm_test_run(&vm), KVM_EXIT_DEBUG);
 		CHECK_EQ(vcpu_set_guest_debug(&vm, 0, NULL), 0);
 		CHECK_EQ(vcpu_get_regs(&vm, &mine), 0);
 		mine.rflags &= ~0x10100ull;
@@ -419,7 +410,7 @@ static void test_whole(void)
 
 	/* The CPU, from the same start. */
 	setup(&vm, &start);
-	CHECK_EQ(run_once(&vm), KVM_EXIT_HLT);
+	CHECK_EQ(kvm_test_run(&vm), KVM_EXIT_HLT);
 	CHECK_EQ(vcpu_get_regs(&vm, &got), 0);
 	memcpy(mem_cpu, vm_gpa_ptr(&vm, DATA, 256), 256);
 	CHECK_EQ(got.rip, hlt + 1); /* after the HLT */
@@ -436,15 +427,7 @@ static void test_whole(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_quickrun GUEST_DIR\n");
-		return 2;
-	}
-	guest_dir = argv[1];
-	if (access(kvm_device_path(), F_OK) != 0) {
-		printf("SKIP: no %s\n", kvm_device_path());
-		return 77;
-	}
+	guest_dir = kvm_test_start(argc, argv, "test_quickrun", "GUEST_DIR");
 	boot();
 	RUN_TEST(test_steps);
 	RUN_TEST(test_whole);

@@ -22,6 +22,7 @@
 #include "core/run.h"
 #include "core/stepfix.h"
 #include "core/vm.h"
+#include "kvmtest.h"
 #include "testlib.h"
 
 static const char *guest_dir;
@@ -136,15 +137,7 @@ static void test_faulting_step(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_stepfix GUEST_DIR\n");
-		return 2;
-	}
-	guest_dir = argv[1];
-	if (access(kvm_device_path(), F_OK) != 0) {
-		printf("SKIP: no %s\n", kvm_device_path());
-		return 77;
-	}
+	guest_dir = kvm_test_start(argc, argv, "test_stepfix", "GUEST_DIR");
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
 		return 1;

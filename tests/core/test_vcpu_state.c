@@ -22,6 +22,7 @@
 
 #include "core/cli.h"
 #include "core/vm.h"
+#include "kvmtest.h"
 #include "testlib.h"
 
 static const char *guest_dir;
@@ -29,16 +30,6 @@ static const char *guest_dir;
 /* Free RAM in the guest's identity map, far above the hello guest. */
 #define SCRATCH 0x3f00000ull
 
-static int run_once(struct vm *vm)
-{
-	while (vcpu_run(vm) < 0) {
-		if (errno != EINTR) {
-			fprintf(stderr, "KVM_RUN: %s\n", strerror(errno));
-			return -1;
-		}
-	}
-	return (int)vm->run->exit_reason;
-}
 
 static bool sregs_agree(struct vm *vm)
 {
@@ -64,7 +55,7 @@ static void test_state(void)
 	printf("sync regs %s, sync sregs %s\n", vm.sync_regs ? "on" : "off", vm.sync_sregs ? "on" : "off");
 
 	/* To the guest's first exit (a serial write in 64-bit code). */
-	CHECK_EQ(run_once(&vm), KVM_EXIT_IO);
+	CHECK_EQ(kvm_test_run(&vm), KVM_EXIT_IO);
 	CHECK(sregs_agree(&vm));
 	struct kvm_sregs s;
 	CHECK_EQ(vcpu_get_sregs(&vm, &s), 0);
@@ -84,7 +75,7 @@ static void test_state(void)
 	CHECK_EQ(vcpu_get_regs(&vm, &got), 0);
 	CHECK_EQ(got.rip, SCRATCH);
 	CHECK_EQ(vcpu_set_guest_debug(&vm, KVM_GUESTDBG_SINGLESTEP, NULL), 0);
-	int reason = run_once(&vm);
+	int reason = kvm_test_run(&vm);
 	CHECK_EQ(vcpu_get_regs(&vm, &got), 0);
 	printf("step from %#llx: exit %d at %#llx\n", (unsigned long long)SCRATCH, reason,
 	       (unsigned long long)got.rip);
@@ -119,7 +110,7 @@ static void test_state(void)
 	CHECK_EQ(t.cr4, s.cr4);
 
 	/* The rest runs free to the HLT. */
-	CHECK_EQ(run_once(&vm), KVM_EXIT_HLT);
+	CHECK_EQ(kvm_test_run(&vm), KVM_EXIT_HLT);
 	CHECK_EQ(vcpu_get_regs(&vm, &got), 0);
 	CHECK_EQ(got.rip, SCRATCH + 3);
 	CHECK_EQ(got.rbx, 0x1122334455667788ull);
@@ -130,15 +121,7 @@ static void test_state(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_vcpu_state GUEST_DIR\n");
-		return 2;
-	}
-	guest_dir = argv[1];
-	if (access(kvm_device_path(), F_OK) != 0) {
-		printf("SKIP: no %s\n", kvm_device_path());
-		return 77;
-	}
+	guest_dir = kvm_test_start(argc, argv, "test_vcpu_state", "GUEST_DIR");
 	RUN_TEST(test_state);
 	return TEST_EXIT();
 }

@@ -20,6 +20,7 @@
 #include "core/vm.h"
 #include "record/rr.h"
 #include "storage/hash.h"
+#include "kvmtest.h"
 #include "testlib.h"
 
 static const char *guest;
@@ -368,15 +369,7 @@ static void cleanup(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_snapshot GUEST.elf\n");
-		return 2;
-	}
-	guest = argv[1];
-	if (access(kvm_device_path(), F_OK) != 0) {
-		printf("SKIP: no %s\n", kvm_device_path());
-		return 77;
-	}
+	guest = kvm_test_start(argc, argv, "test_snapshot", "GUEST.elf");
 	if (!mkdtemp(tmpdir))
 		return 2;
 	RUN_TEST(test_dirty_generations);
