@@ -494,8 +494,8 @@ static int decode(const uint8_t *b, size_t n, struct quickstep *q, int o16)
 		q->dst = q->src = (op & 7u) | ((rex & 1) ? 8u : 0u);
 		return 0;
 	}
-	if (op == 0xc3 || op == 0x98 || op == 0x99 || op == 0x9c) {
-		q->kind = op == 0xc3 ? QS_RET : op == 0x98 ? QS_CDQE : op == 0x99 ? QS_CQO : QS_PUSHF;
+	if (op == 0xc3 || op == 0x98 || op == 0x99 || op == 0x9c || (op == 0xfa && !rex)) {
+		q->kind = op == 0xc3 ? QS_RET : op == 0x98 ? QS_CDQE : op == 0x99 ? QS_CQO : op == 0x9c ? QS_PUSHF : QS_CLI;
 		q->len = at + 1;
 		return 0;
 	}
@@ -922,6 +922,10 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	}
+	case QS_CLI: /* the callers run CPL0 code only (IOPL does not matter there) */
+		regs->rflags &= ~0x200ull;
+		regs->rip = next;
+		return 0;
 	case QS_CDQE:
 		regs->rax = q->wide ? sign_extend(regs->rax, 4) : (uint32_t)sign_extend(regs->rax, 2);
 		regs->rip = next;

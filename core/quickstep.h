@@ -3,7 +3,7 @@
  * caller's memory callbacks) plain memory: NOPs (0x90, the long NOPs 0f 1f
  * /0 with their 66/2e/3e prefixes, PAUSE, ENDBR64, LFENCE), JMP rel8 /
  * rel32 / *reg, Jcc, CALL rel32 / *reg, MOV, MOVZX, MOVSX, MOVSXD, LEA,
- * CMOVcc, SETcc, PUSH, PUSHF, POP, RET, CWDE/CDQE, CDQ/CQO, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
+ * CMOVcc, SETcc, PUSH, PUSHF, POP, RET, CWDE/CDQE, CDQ/CQO, CLI, ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
  * TEST, INC, DEC, NEG, NOT, the shifts and rotates, BT/BTS/BTR/BTC and
  * MUL/IMUL/DIV/IDIV at 8, 32 and 64 bits (the plain MOV and ALU forms and
  * the shifts at 16 bits too) between registers, memory and immediates
@@ -56,6 +56,7 @@ enum quickstep_kind {
 	QS_CQO,   /* CDQ / CQO (99) */
 	QS_PUSHF, /* PUSHFQ (9c) */
 	QS_DIV,   /* DIV, IDIV (alu QA_IMUL: signed) of RDX:RAX (AX for bytes) by src or memory */
+	QS_CLI,   /* CLI at CPL0 (replay injects interrupts itself; STI, with its shadow, is refused) */
 };
 enum quickstep_alu {
 	QA_ADD, QA_OR, QA_AND, QA_SUB, QA_XOR, QA_CMP, QA_TEST, QA_INC, QA_DEC,

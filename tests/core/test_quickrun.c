@@ -127,6 +127,7 @@ __asm__(".section .rodata\n"
 	"	add %rdx, %r12\n"
 	"	add %rax, %r12\n"
 	"	pushf\n"
+	"	cli\n"
 	"	pop %rsi\n"
 	"	mov %ax, %r8w\n"
 	"	add $0x3fff, %r8w\n"
@@ -263,7 +264,7 @@ static void setup(struct vm *vm, struct kvm_regs *regs)
 	regs->rip = CODE;
 	regs->rdi = DATA;
 	regs->rsp = STACK_TOP;
-	regs->rflags = 0x2; /* no interrupt, no TF */
+	regs->rflags = 0x202; /* IF on (the program's CLI clears it; nothing injects here), no TF */
 	regs->rbx = regs->rsi = regs->r8 = regs->r9 = regs->r12 = regs->r13 = regs->r14 = regs->r15 = 0;
 	regs->rbp = 0;
 	CHECK_EQ(vcpu_set_regs(vm, regs), 0);
