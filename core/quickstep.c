@@ -796,6 +796,17 @@ static void set_reg(struct kvm_regs *regs, unsigned r, uint64_t v, int wide)
 	*gpr(regs, r) = wide ? v : (uint32_t)v;
 }
 
+/* q's r/m source at q->size bytes: memory (q->mem) or register src.  0,
+ * or -1 where mem refused the load. */
+static int read_rm(const struct quickstep *q, struct kvm_regs *regs, uint64_t next, const struct quickstep_mem *mem,
+		   uint64_t *v)
+{
+	if (q->mem)
+		return load(mem, ea_of(q, regs, next, mem), q->size, v);
+	*v = get_reg(q, regs, q->src, q->size);
+	return 0;
+}
+
 #define FL_CF 0x1ull
 #define FL_PF 0x4ull
 #define FL_ZF 0x40ull
@@ -862,12 +873,8 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	case QS_LOAD:
-		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next, mem), q->size, &v))
-				return -1;
-		} else {
-			v = get_reg(q, regs, q->src, q->size);
-		}
+		if (read_rm(q, regs, next, mem, &v))
+			return -1;
 		if (q->merge)
 			put_reg(q, regs, q->dst, q->size, v);
 		else
@@ -899,29 +906,6 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rsp += 8;
 		regs->rip = v;
 		return 0;
-	case QS_DIV: {
-		uint64_t b, lo, hi, f;
-		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next, mem), q->size, &b))
-				return -1;
-		} else {
-			b = get_reg(q, regs, q->src, q->size);
-		}
-		int sign = q->alu == QA_IMUL;
-		if (div_faults(sign, q->size, regs->rax, regs->rdx, b))
-			return -1; /* #DE: the CPU's to raise */
-		host_muldiv(sign ? MD_IDIV : MD_DIV, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS, &lo, &hi,
-			    &f);
-		if (q->size == 1) {
-			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
-		} else {
-			put_reg(q, regs, 0, q->size, lo);
-			put_reg(q, regs, 2, q->size, hi);
-		}
-		regs->rflags = (regs->rflags & ~ALU_FLAGS) | (f & ALU_FLAGS);
-		regs->rip = next;
-		return 0;
-	}
 	case QS_CLI: /* the callers run CPL0 code only (IOPL does not matter there) */
 		regs->rflags &= ~0x200ull;
 		regs->rip = next;
@@ -950,24 +934,16 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 	case QS_CMOV:
 		/* The source is read whatever the condition; a 32-bit
 		 * destination is zero-extended even when not moved. */
-		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next, mem), q->size, &v))
-				return -1;
-		} else {
-			v = get_reg(q, regs, q->src, q->size);
-		}
+		if (read_rm(q, regs, next, mem, &v))
+			return -1;
 		set_reg(regs, q->dst, cond(q->cc, regs->rflags) ? v : *gpr(regs, q->dst), q->wide);
 		regs->rip = next;
 		return 0;
 	case QS_ALU: {
 		uint64_t a, b, f, r, at = q->mem ? ea_of(q, regs, next, mem) : 0;
 		if (q->imul3) { /* dst = (src or memory) * imm */
-			if (q->mem) {
-				if (load(mem, at, q->size, &a))
-					return -1;
-			} else {
-				a = get_reg(q, regs, q->src, q->size);
-			}
+			if (read_rm(q, regs, next, mem, &a))
+				return -1;
 		} else if (q->mem_first) {
 			if (load(mem, at, q->size, &a))
 				return -1;
@@ -998,16 +974,16 @@ int quickstep_apply(const struct quickstep *q, struct kvm_regs *regs, const stru
 		regs->rip = next;
 		return 0;
 	}
-	case QS_MUL: {
+	case QS_MUL:
+	case QS_DIV: {
 		uint64_t b, lo, hi, f;
-		if (q->mem) {
-			if (load(mem, ea_of(q, regs, next, mem), q->size, &b))
-				return -1;
-		} else {
-			b = get_reg(q, regs, q->src, q->size);
-		}
-		host_muldiv(q->alu == QA_IMUL ? MD_IMUL : MD_MUL, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS,
-			    &lo, &hi, &f);
+		if (read_rm(q, regs, next, mem, &b))
+			return -1;
+		int sign = q->alu == QA_IMUL;
+		if (q->kind == QS_DIV && div_faults(sign, q->size, regs->rax, regs->rdx, b))
+			return -1; /* #DE: the CPU's to raise */
+		enum muldiv op = q->kind == QS_MUL ? (sign ? MD_IMUL : MD_MUL) : (sign ? MD_IDIV : MD_DIV);
+		host_muldiv(op, q->size, regs->rax, regs->rdx, b, regs->rflags & ALU_FLAGS, &lo, &hi, &f);
 		if (q->size == 1) {
 			regs->rax = (regs->rax & ~0xffffull) | (lo & 0xffff);
 		} else {
